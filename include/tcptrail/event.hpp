@@ -1,0 +1,90 @@
+// Typed kernel events, as the decoder produces them from ring-buffer bytes.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tcptrail {
+
+// Kernel TCP states (include/net/tcp_states.h); any other byte value may arrive from a newer
+// kernel and is carried as is.
+enum class TcpState : std::uint8_t {
+  kEstablished = 1,
+  kSynSent = 2,
+  kSynRecv = 3,
+  kFinWait1 = 4,
+  kFinWait2 = 5,
+  kTimeWait = 6,
+  kClose = 7,
+  kCloseWait = 8,
+  kLastAck = 9,
+  kListen = 10,
+  kClosing = 11,
+  kNewSynRecv = 12,
+  kBoundInactive = 13,
+};
+
+// The name netstat prints (SYN_SENT, CLOSE_WAIT, ...); "UNKNOWN" for values it does not know.
+std::string_view state_name(TcpState state);
+
+enum class EventKind : std::uint8_t {
+  kState = 1,
+  kRetransmit = 2,
+  kSynackRetransmit = 3,
+  kResetSent = 4,
+  kResetReceived = 5,
+  kError = 6,
+};
+
+// How the owner of a socket was learned.
+enum class OwnerSource : std::uint8_t {
+  kUnknown = 0,
+  kSyscall = 1,   // the task that called connect/listen/close/shutdown on it
+  kListener = 2,  // server child: the owner of its listening socket
+  kFdScan = 3,    // a process found holding its descriptor in /proc/PID/fd
+};
+std::string_view owner_source_name(OwnerSource source);
+
+struct IpAddress {
+  std::uint8_t family = 4;  // 4 or 6
+  std::array<std::uint8_t, 16> bytes{};  // network order; IPv4 in the first 4 bytes
+
+  std::string to_string() const;
+  bool operator==(const IpAddress&) const = default;
+};
+
+struct Owner {
+  std::uint32_t pid = 0;
+  std::array<char, 16> comm{};  // not NUL-terminated when 16 bytes long
+  OwnerSource source = OwnerSource::kUnknown;
+
+  std::string_view comm_view() const;
+  bool known() const { return pid != 0; }
+};
+
+struct Event {
+  EventKind kind = EventKind::kState;
+  std::uint64_t ts_ns = 0;  // CLOCK_MONOTONIC
+  std::uint64_t conn_id = 0;
+  std::uint64_t sock_cookie = 0;
+  std::uint64_t bytes_acked = 0;
+  std::uint64_t bytes_received = 0;
+  std::uint32_t total_retrans = 0;
+  std::uint32_t srtt_us = 0;
+  std::uint32_t detail = 0;  // segments for retransmits, errno for errors
+  std::uint32_t netns_ino = 0;
+  std::uint32_t sock_ino = 0;
+  IpAddress laddr;
+  IpAddress raddr;
+  std::uint16_t lport = 0;
+  std::uint16_t rport = 0;
+  TcpState old_state = TcpState::kClose;
+  TcpState new_state = TcpState::kClose;
+  std::uint8_t flags = 0;  // TCPTRAIL_F_*
+  std::uint16_t sk_err = 0;
+  Owner owner;
+};
+
+}  // namespace tcptrail

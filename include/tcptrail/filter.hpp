@@ -1,0 +1,37 @@
+// Which connections the user asked about. Applied to the connection's owner (not whoever was
+// on-CPU) and its 4-tuple.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tcptrail/connection.hpp"
+
+namespace tcptrail {
+
+struct Cidr {
+  IpAddress network;
+  std::uint8_t prefix = 0;
+
+  // "10.0.0.0/8", "::1", "fe80::/10", "127.0.0.1"; nullopt if malformed.
+  static std::optional<Cidr> parse(std::string_view text);
+  bool contains(const IpAddress& addr) const;
+};
+
+struct Filter {
+  std::vector<std::uint32_t> pids;
+  std::vector<std::string> comms;
+  std::vector<std::uint16_t> lports;
+  std::vector<std::uint16_t> rports;
+  std::vector<std::uint16_t> ports;  // either side
+  std::vector<Cidr> addrs;           // either side
+  std::uint8_t family = 0;           // 0 both, 4 or 6
+
+  bool matches(const Connection& conn) const;
+  bool matches_owner(std::uint32_t pid, std::string_view comm) const;
+};
+
+}  // namespace tcptrail

@@ -1,0 +1,106 @@
+// The records tcptrail emits, and the interface every sink implements. Times given to sinks
+// are CLOCK_MONOTONIC nanoseconds; a sink turns them into wall-clock time with WallClock.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tcptrail/connection.hpp"
+
+namespace tcptrail {
+
+// Maps CLOCK_MONOTONIC to CLOCK_REALTIME by a fixed offset taken once at start.
+struct WallClock {
+  std::int64_t offset_ns = 0;  // realtime - monotonic
+  std::int64_t to_unix_ns(std::uint64_t monotonic_ns) const {
+    return static_cast<std::int64_t>(monotonic_ns) + offset_ns;
+  }
+  static WallClock system();
+};
+
+struct StartInfo {
+  std::string version;
+  std::string kernel;            // uname -r
+  std::string options;           // the command line options, as given
+  std::uint64_t ts_ns = 0;       // monotonic
+};
+
+// A count attributed to one key (a process "pid comm", or a peer "addr:port").
+struct CountRow {
+  std::string key;
+  std::uint64_t connections = 0;
+  std::uint64_t retransmits = 0;
+  std::uint64_t resets = 0;
+  std::uint64_t leaks = 0;
+};
+
+struct StopInfo {
+  std::uint64_t ts_ns = 0;        // monotonic
+  std::uint64_t events = 0;       // events received from the kernel
+  std::uint64_t lost = 0;         // events the kernel could not queue (ring buffer full)
+  std::uint64_t rejected = 0;     // malformed events the decoder refused
+  std::uint64_t no_storage = 0;   // events sent without socket storage (owner unknown)
+  std::uint64_t connections = 0;  // connection records emitted
+  std::uint64_t live = 0;         // connections still open at exit
+  std::uint64_t overflow = 0;     // connections not tracked because the table was full
+  std::vector<CountRow> per_process;
+  std::vector<CountRow> per_peer;
+};
+
+enum class ResetDirection : std::uint8_t { kSent, kReceived };
+
+// A socket in a suspicious state past its threshold, or the end of one.
+enum class LeakKind : std::uint8_t { kCloseWait, kFinWait2, kSynRecv, kTimeWait };
+std::string_view leak_kind_name(LeakKind kind);
+
+struct FdOwner {
+  std::uint32_t pid = 0;
+  std::string comm;
+  int fd = -1;
+};
+
+struct Leak {
+  LeakKind kind = LeakKind::kCloseWait;
+  std::uint64_t ts_ns = 0;         // monotonic
+  std::uint64_t age_ns = 0;        // time in the state so far (leaked time when resolved)
+  std::uint64_t threshold_ns = 0;
+  bool orphan = false;
+  std::vector<FdOwner> owners;     // processes holding the descriptor
+};
+
+// TIME_WAIT population towards one destination against the local port range.
+struct TimeWaitPressure {
+  std::uint64_t ts_ns = 0;
+  IpAddress laddr;
+  IpAddress raddr;
+  std::uint16_t rport = 0;
+  std::uint32_t netns_ino = 0;
+  std::uint32_t count = 0;
+  std::uint32_t port_range = 0;    // size of ip_local_port_range in that namespace
+  double ratio = 0;                // count / port_range
+};
+
+// Every output format implements this. Calls come from one thread, in event order.
+class RecordSink {
+ public:
+  virtual ~RecordSink() = default;
+  virtual void start(const StartInfo& info) = 0;
+  // A full socket reached CLOSE (its lifecycle record).
+  virtual void connection(const Connection& conn, std::uint64_t ts_ns) = 0;
+  virtual void state_change(const Connection& conn, TcpState old_state, TcpState new_state,
+                            std::uint64_t ns_in_old, bool ns_in_old_known,
+                            std::uint64_t ts_ns) = 0;
+  virtual void retransmit(const Connection& conn, TcpState state, std::uint32_t segs,
+                          std::uint64_t ts_ns) = 0;
+  virtual void reset(const Connection& conn, ResetDirection direction, TcpState state,
+                     std::uint64_t ts_ns) = 0;
+  virtual void leak(const Connection& conn, const Leak& leak) = 0;
+  virtual void leak_resolved(const Connection& conn, const Leak& leak) = 0;
+  virtual void time_wait_pressure(const TimeWaitPressure& pressure) = 0;
+  virtual void stop(const StopInfo& info) = 0;
+  // Push buffered output to its destination; called at least every 100 ms while tracing.
+  virtual void flush() = 0;
+};
+
+}  // namespace tcptrail

@@ -1,0 +1,281 @@
+#include "tcptrail/connection_table.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "event_builder.hpp"
+
+namespace tcptrail {
+namespace {
+
+using testing::kMs;
+using testing::SocketEvents;
+using S = TcpState;
+
+struct Transition {
+  std::uint64_t conn_id;
+  TcpState old_state;
+  TcpState new_state;
+  std::uint64_t ns_in_old;
+  bool known;
+};
+
+class RecordingObserver : public TableObserver {
+ public:
+  void on_state_change(const Connection& conn, TcpState o, TcpState n, std::uint64_t ns,
+                       bool known, std::uint64_t) override {
+    transitions.push_back({conn.conn_id, o, n, ns, known});
+  }
+  void on_retransmit(const Connection&, TcpState state, std::uint32_t segs,
+                     std::uint64_t) override {
+    retransmits.emplace_back(state, segs);
+  }
+  void on_reset(const Connection&, ResetDirection direction, TcpState,
+                std::uint64_t) override {
+    resets.push_back(direction);
+  }
+  void on_closed(const Connection& conn, std::uint64_t) override { closed.push_back(conn); }
+
+  std::vector<Transition> transitions;
+  std::vector<std::pair<TcpState, std::uint32_t>> retransmits;
+  std::vector<ResetDirection> resets;
+  std::vector<Connection> closed;
+};
+
+class ConnectionTableTest : public ::testing::Test {
+ protected:
+  void feed(const std::vector<Event>& events) {
+    for (const Event& e : events) {
+      table.on_event(e);
+    }
+  }
+  // Ends every grace period and returns the one reported connection.
+  const Connection& closed_one() {
+    table.tick(1'000'000 * kMs);
+    EXPECT_EQ(observer.closed.size(), 1u);
+    return observer.closed.front();
+  }
+  double ms_in(const Connection& c, TcpState s) {
+    return static_cast<double>(c.state_ns[*timed_state_index(s)]) / kMs;
+  }
+  static std::vector<TcpState> path(const Connection& c) {
+    return {c.path.states.begin(), c.path.states.begin() + c.path.size};
+  }
+
+  RecordingObserver observer;
+  ConnectionTable table{TableConfig{}, observer};
+  SocketEvents client{1, testing::owner(100, "curl"), testing::ipv4("127.0.0.1"), 40000,
+                      testing::ipv4("127.0.0.1"), 8080};
+  SocketEvents child{2, testing::owner(200, "php", OwnerSource::kListener),
+                     testing::ipv4("127.0.0.1"), 8080, testing::ipv4("127.0.0.1"), 40000};
+};
+
+TEST_F(ConnectionTableTest, ClientActiveCloseEntersTimeWait) {
+  feed({client.state(0, S::kClose, S::kSynSent), client.state(1, S::kSynSent, S::kEstablished),
+        client.state(101, S::kEstablished, S::kFinWait1),
+        client.state(102, S::kFinWait1, S::kFinWait2),
+        client.state(103, S::kFinWait2, S::kClose, TCPTRAIL_F_RCV_SHUTDOWN)});
+  EXPECT_TRUE(observer.closed.empty()) << "held for the close grace";
+  const Connection& c = closed_one();
+  EXPECT_EQ(c.role, Role::kClient);
+  EXPECT_EQ(c.close, CloseKind::kActive);
+  EXPECT_TRUE(c.time_wait);
+  EXPECT_FALSE(c.preexisting);
+  EXPECT_EQ(*c.duration_ns(0), 103 * kMs);
+  ASSERT_TRUE(c.has_handshake);
+  EXPECT_EQ(c.handshake_us, 1000u);
+  EXPECT_DOUBLE_EQ(ms_in(c, S::kSynSent), 1);
+  EXPECT_DOUBLE_EQ(ms_in(c, S::kEstablished), 100);
+  EXPECT_DOUBLE_EQ(ms_in(c, S::kFinWait1), 1);
+  EXPECT_DOUBLE_EQ(ms_in(c, S::kFinWait2), 1);
+  EXPECT_EQ(path(c), (std::vector<TcpState>{S::kSynSent, S::kEstablished, S::kFinWait1,
+                                            S::kFinWait2, S::kClose}));
+  EXPECT_EQ(c.owner.pid, 100u);
+  EXPECT_EQ(table.live(), 0u);
+}
+
+TEST_F(ConnectionTableTest, CloseIsHeldUntilGraceEnds) {
+  feed({client.state(0, S::kClose, S::kSynSent), client.state(1, S::kSynSent, S::kEstablished),
+        client.state(5, S::kEstablished, S::kFinWait1), client.state(6, S::kFinWait1, S::kClose)});
+  table.tick(6 * kMs + TableConfig{}.close_grace_ns - 1);
+  EXPECT_TRUE(observer.closed.empty());
+  table.tick(6 * kMs + TableConfig{}.close_grace_ns);
+  EXPECT_EQ(observer.closed.size(), 1u);
+}
+
+TEST_F(ConnectionTableTest, ServerChildTakesTupleFromLaterEventsAndClosesPassively) {
+  Event born = child.state(10, S::kListen, S::kSynRecv, TCPTRAIL_F_NEW_CHILD);
+  born.rport = 0;  // the kernel has not set the child's tuple yet
+  born.raddr = testing::ipv4("0.0.0.0");
+  Event established = child.state(10.5, S::kSynRecv, S::kEstablished);
+  established.srtt_us = 42;
+  established.total_retrans = 2;  // SYN-ACK retransmits of the request socket
+  feed({born, established, child.state(50, S::kEstablished, S::kCloseWait),
+        child.state(60, S::kCloseWait, S::kLastAck), child.state(61, S::kLastAck, S::kClose)});
+  const Connection& c = closed_one();
+  EXPECT_EQ(c.role, Role::kServer);
+  EXPECT_EQ(c.close, CloseKind::kPassive);
+  EXPECT_FALSE(c.time_wait);
+  EXPECT_EQ(c.rport, 40000);
+  EXPECT_EQ(c.raddr, testing::ipv4("127.0.0.1"));
+  EXPECT_EQ(c.owner.source, OwnerSource::kListener);
+  EXPECT_EQ(c.synack_retransmits, 2u);
+  ASSERT_TRUE(c.has_handshake);
+  EXPECT_EQ(c.handshake_us, 42u);
+  EXPECT_DOUBLE_EQ(ms_in(c, S::kCloseWait), 10);
+  EXPECT_EQ(*c.duration_ns(0), 51 * kMs);
+}
+
+TEST_F(ConnectionTableTest, MergedFinGoesFromFinWait1StraightToTimeWait) {
+  feed({client.state(0, S::kClose, S::kSynSent), client.state(1, S::kSynSent, S::kEstablished),
+        client.state(2, S::kEstablished, S::kFinWait1),
+        client.state(3, S::kFinWait1, S::kClose, TCPTRAIL_F_RCV_SHUTDOWN)});
+  const Connection& c = closed_one();
+  EXPECT_EQ(c.close, CloseKind::kActive);
+  EXPECT_TRUE(c.time_wait);
+}
+
+TEST_F(ConnectionTableTest, SimultaneousCloseGoesThroughClosing) {
+  feed({client.state(0, S::kClose, S::kSynSent), client.state(1, S::kSynSent, S::kEstablished),
+        client.state(2, S::kEstablished, S::kFinWait1),
+        client.state(3, S::kFinWait1, S::kClosing), client.state(4, S::kClosing, S::kClose)});
+  const Connection& c = closed_one();
+  EXPECT_EQ(c.close, CloseKind::kSimultaneous);
+  EXPECT_TRUE(c.time_wait);
+  EXPECT_DOUBLE_EQ(ms_in(c, S::kClosing), 1);
+}
+
+TEST_F(ConnectionTableTest, ResetReceivedKillsEstablishedConnection) {
+  Event closed = client.state(9, S::kEstablished, S::kClose);
+  closed.sk_err = ECONNRESET;
+  feed({client.state(0, S::kClose, S::kSynSent), client.state(1, S::kSynSent, S::kEstablished),
+        client.other(9, EventKind::kResetReceived, S::kEstablished), closed});
+  const Connection& c = closed_one();
+  EXPECT_EQ(c.close, CloseKind::kResetReceived);
+  EXPECT_FALSE(c.time_wait);
+  EXPECT_EQ(c.error, ECONNRESET);
+  ASSERT_EQ(observer.resets.size(), 1u);
+  EXPECT_EQ(observer.resets[0], ResetDirection::kReceived);
+}
+
+TEST_F(ConnectionTableTest, AbortiveCloseResetAfterCloseTransitionCounts) {
+  feed({client.state(0, S::kClose, S::kSynSent), client.state(1, S::kSynSent, S::kEstablished),
+        client.state(5, S::kEstablished, S::kClose),
+        client.other(5.01, EventKind::kResetSent, S::kClose)});
+  const Connection& c = closed_one();
+  EXPECT_EQ(c.close, CloseKind::kResetSent);
+}
+
+TEST_F(ConnectionTableTest, RefusedConnect) {
+  Event closed = client.state(0.2, S::kSynSent, S::kClose);
+  closed.sk_err = ECONNREFUSED;
+  feed({client.state(0, S::kClose, S::kSynSent),
+        client.other(0.2, EventKind::kResetReceived, S::kSynSent), closed});
+  const Connection& c = closed_one();
+  EXPECT_EQ(c.close, CloseKind::kRefused);
+  EXPECT_FALSE(c.has_handshake);
+  EXPECT_EQ(c.established_ns, 0u);
+}
+
+TEST_F(ConnectionTableTest, SynTimeoutCountsSynRetransmits) {
+  Event closed = client.state(7000, S::kSynSent, S::kClose);
+  closed.sk_err = ETIMEDOUT;
+  feed({client.state(0, S::kClose, S::kSynSent),
+        client.other(1000, EventKind::kRetransmit, S::kSynSent, 1),
+        client.other(3000, EventKind::kRetransmit, S::kSynSent, 1), closed});
+  const Connection& c = closed_one();
+  EXPECT_EQ(c.close, CloseKind::kTimeout);
+  EXPECT_EQ(c.syn_retransmits, 2u);
+  EXPECT_EQ(observer.retransmits.size(), 2u);
+}
+
+TEST_F(ConnectionTableTest, ConnectAbandonedByApplicationIsAborted) {
+  feed({client.state(0, S::kClose, S::kSynSent), client.state(500, S::kSynSent, S::kClose)});
+  EXPECT_EQ(closed_one().close, CloseKind::kAborted);
+}
+
+TEST_F(ConnectionTableTest, PreexistingConnectionGetsNoInventedDurations) {
+  feed({client.state(5000, S::kEstablished, S::kFinWait1, TCPTRAIL_F_FIRST_SEEN),
+        client.state(5001, S::kFinWait1, S::kFinWait2),
+        client.state(5002, S::kFinWait2, S::kClose, TCPTRAIL_F_RCV_SHUTDOWN)});
+  const Connection& c = closed_one();
+  EXPECT_TRUE(c.preexisting);
+  EXPECT_FALSE(c.duration_ns(0).has_value());
+  EXPECT_FALSE(c.has_handshake);
+  EXPECT_EQ(c.state_ns[*timed_state_index(S::kEstablished)], 0u);
+  EXPECT_DOUBLE_EQ(ms_in(c, S::kFinWait1), 1);
+  EXPECT_EQ(path(c).front(), S::kEstablished);
+  EXPECT_EQ(c.close, CloseKind::kActive);
+  ASSERT_FALSE(observer.transitions.empty());
+  EXPECT_FALSE(observer.transitions.front().known);
+}
+
+TEST_F(ConnectionTableTest, EventsWithoutBirthOrFirstSeenAreLate) {
+  feed({client.state(1, S::kEstablished, S::kFinWait1)});
+  EXPECT_EQ(table.live(), 0u);
+  EXPECT_EQ(table.stats().late, 1u);
+}
+
+TEST_F(ConnectionTableTest, EventsWithoutIdAreCountedUntracked) {
+  Event e = client.state(0, S::kClose, S::kSynSent);
+  e.conn_id = 0;
+  feed({e});
+  EXPECT_EQ(table.stats().untracked, 1u);
+  EXPECT_EQ(table.live(), 0u);
+}
+
+TEST_F(ConnectionTableTest, UnknownStateValuesDoNotBreakTheTable) {
+  const auto weird = static_cast<TcpState>(99);
+  feed({client.state(0, S::kClose, S::kSynSent), client.state(1, S::kSynSent, weird),
+        client.state(2, weird, S::kClose)});
+  const Connection& c = closed_one();
+  EXPECT_EQ(state_name(weird), "UNKNOWN");
+  EXPECT_EQ(path(c)[1], weird);
+  EXPECT_EQ(c.close, CloseKind::kUnknown);
+}
+
+TEST_F(ConnectionTableTest, ListenersAreNotConnections) {
+  SocketEvents listener{9, testing::owner(200, "php"), testing::ipv4("0.0.0.0"), 8080,
+                        testing::ipv4("0.0.0.0"), 0};
+  feed({listener.state(0, S::kClose, S::kListen), listener.state(9, S::kListen, S::kClose)});
+  table.drain();
+  EXPECT_TRUE(observer.closed.empty());
+  EXPECT_EQ(table.live(), 0u);
+}
+
+TEST_F(ConnectionTableTest, FullTableCountsOverflowInsteadOfGrowing) {
+  ConnectionTable small{TableConfig{.max_connections = 1}, observer};
+  SocketEvents other{7, testing::owner(1, "x"), testing::ipv4("127.0.0.1"), 1,
+                     testing::ipv4("127.0.0.1"), 2};
+  small.on_event(client.state(0, S::kClose, S::kSynSent));
+  small.on_event(other.state(0, S::kClose, S::kSynSent));
+  EXPECT_EQ(small.live(), 1u);
+  EXPECT_EQ(small.stats().overflow, 1u);
+}
+
+TEST_F(ConnectionTableTest, ChildBirthTransitionIsReportedOnceItsTupleIsKnown) {
+  feed({child.state(10, S::kListen, S::kSynRecv, TCPTRAIL_F_NEW_CHILD),
+        child.state(10.5, S::kSynRecv, S::kEstablished)});
+  ASSERT_EQ(observer.transitions.size(), 2u);
+  EXPECT_EQ(observer.transitions[0].old_state, S::kListen);
+  EXPECT_EQ(observer.transitions[0].new_state, S::kSynRecv);
+  EXPECT_EQ(observer.transitions[1].new_state, S::kEstablished);
+  EXPECT_DOUBLE_EQ(static_cast<double>(observer.transitions[1].ns_in_old) / kMs, 0.5);
+}
+
+TEST_F(ConnectionTableTest, OwnerLearnedLaterReplacesUnknownOwner) {
+  SocketEvents orphan_child{3, Owner{}, testing::ipv4("127.0.0.1"), 8080,
+                            testing::ipv4("127.0.0.1"), 40001};
+  Event close_call = orphan_child.state(20, S::kCloseWait, S::kLastAck);
+  close_call.owner = testing::owner(300, "worker");
+  feed({orphan_child.state(1, S::kListen, S::kSynRecv, TCPTRAIL_F_NEW_CHILD),
+        orphan_child.state(1, S::kSynRecv, S::kEstablished),
+        orphan_child.state(10, S::kEstablished, S::kCloseWait), close_call,
+        orphan_child.state(21, S::kLastAck, S::kClose)});
+  EXPECT_EQ(closed_one().owner.pid, 300u);
+}
+
+}  // namespace
+}  // namespace tcptrail

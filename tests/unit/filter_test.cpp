@@ -1,0 +1,75 @@
+#include "tcptrail/filter.hpp"
+
+#include <gtest/gtest.h>
+
+#include "event_builder.hpp"
+
+namespace tcptrail {
+namespace {
+
+Connection conn(const char* laddr, std::uint16_t lport, const char* raddr, std::uint16_t rport,
+                std::uint32_t pid = 10, const char* comm = "nginx") {
+  Connection c;
+  const bool v6 = std::string_view(laddr).find(':') != std::string_view::npos;
+  c.laddr = v6 ? testing::ipv6(laddr) : testing::ipv4(laddr);
+  c.raddr = v6 ? testing::ipv6(raddr) : testing::ipv4(raddr);
+  c.lport = lport;
+  c.rport = rport;
+  c.owner = testing::owner(pid, comm);
+  return c;
+}
+
+TEST(Cidr, ParsesAddressesAndPrefixes) {
+  EXPECT_TRUE(Cidr::parse("10.0.0.0/8"));
+  EXPECT_TRUE(Cidr::parse("127.0.0.1"));
+  EXPECT_TRUE(Cidr::parse("fe80::/10"));
+  EXPECT_FALSE(Cidr::parse("10.0.0.0/"));
+  EXPECT_FALSE(Cidr::parse("10.0.0.0/x"));
+  EXPECT_FALSE(Cidr::parse("::1/129"));
+  EXPECT_FALSE(Cidr::parse("300.1.1.1"));
+}
+
+TEST(Cidr, ContainsHonoursPrefixAndMappedAddresses) {
+  auto net = *Cidr::parse("10.1.0.0/16");
+  EXPECT_TRUE(net.contains(testing::ipv4("10.1.200.3")));
+  EXPECT_FALSE(net.contains(testing::ipv4("10.2.0.1")));
+  EXPECT_TRUE(net.contains(testing::ipv6("::ffff:10.1.2.3")));
+  auto odd = *Cidr::parse("192.168.0.0/23");
+  EXPECT_TRUE(odd.contains(testing::ipv4("192.168.1.255")));
+  EXPECT_FALSE(odd.contains(testing::ipv4("192.168.2.0")));
+  EXPECT_TRUE(Cidr::parse("fe80::/10")->contains(testing::ipv6("fe80::1")));
+  EXPECT_FALSE(Cidr::parse("fe80::/10")->contains(testing::ipv4("10.0.0.1")));
+}
+
+TEST(Filter, MatchesOwnerPortsAndAddresses) {
+  Filter f;
+  EXPECT_TRUE(f.matches(conn("127.0.0.1", 80, "127.0.0.1", 5000)));
+  f.pids = {10};
+  EXPECT_TRUE(f.matches(conn("127.0.0.1", 80, "127.0.0.1", 5000)));
+  EXPECT_FALSE(f.matches(conn("127.0.0.1", 80, "127.0.0.1", 5000, 11)));
+  f = Filter{};
+  f.ports = {5000};
+  EXPECT_TRUE(f.matches(conn("127.0.0.1", 80, "127.0.0.1", 5000)));
+  EXPECT_TRUE(f.matches(conn("127.0.0.1", 5000, "127.0.0.1", 80)));
+  EXPECT_FALSE(f.matches(conn("127.0.0.1", 81, "127.0.0.1", 82)));
+  f = Filter{};
+  f.lports = {80};
+  f.rports = {5000};
+  EXPECT_TRUE(f.matches(conn("127.0.0.1", 80, "127.0.0.1", 5000)));
+  EXPECT_FALSE(f.matches(conn("127.0.0.1", 5000, "127.0.0.1", 80)));
+  f = Filter{};
+  f.addrs = {*Cidr::parse("10.0.0.0/8")};
+  EXPECT_TRUE(f.matches(conn("192.168.1.1", 1, "10.9.9.9", 2)));
+  EXPECT_FALSE(f.matches(conn("192.168.1.1", 1, "11.9.9.9", 2)));
+  f = Filter{};
+  f.family = 6;
+  EXPECT_TRUE(f.matches(conn("::1", 1, "::1", 2)));
+  EXPECT_FALSE(f.matches(conn("127.0.0.1", 1, "127.0.0.1", 2)));
+  f = Filter{};
+  f.comms = {"curl"};
+  EXPECT_FALSE(f.matches(conn("127.0.0.1", 1, "127.0.0.1", 2)));
+  EXPECT_TRUE(f.matches(conn("127.0.0.1", 1, "127.0.0.1", 2, 5, "curl")));
+}
+
+}  // namespace
+}  // namespace tcptrail

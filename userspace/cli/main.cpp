@@ -1,0 +1,49 @@
+#include <unistd.h>
+
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "cli/options.hpp"
+#include "cli/trace_command.hpp"
+#include "tcptrail/error.hpp"
+
+int main(int argc, char** argv) {
+  std::ios::sync_with_stdio(false);
+  tcptrail::Options options;
+  CLI::App app;
+  tcptrail::register_options(app, options);
+  tcptrail::Durations durations;
+  try {
+    app.parse(argc, argv);
+    durations = tcptrail::validate_options(options);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return 0;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "tcptrail: " << e.what() << " (see --help)\n";
+    return 2;
+  }
+
+  std::string command_line;
+  for (int i = 1; i < argc; ++i) {
+    command_line += (i > 1 ? " " : "");
+    command_line += argv[i];
+  }
+  try {
+    return tcptrail::run_trace(options, durations, command_line);
+  } catch (const tcptrail::TraceError& e) {
+    std::cerr << "tcptrail: " << e.what();
+    if (!e.hint().empty()) {
+      std::cerr << " (" << e.hint() << ")";
+    }
+    std::cerr << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "tcptrail: " << e.what() << "\n";
+    return 1;
+  }
+}

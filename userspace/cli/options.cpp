@@ -1,0 +1,154 @@
+#include "cli/options.hpp"
+
+#include <signal.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+
+namespace tcptrail {
+
+std::optional<std::uint64_t> parse_duration(std::string_view text) {
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end == text.data()) {
+    return std::nullopt;
+  }
+  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  double scale = 0;
+  if (unit.empty() || unit == "s") {
+    scale = 1e9;
+  } else if (unit == "ms") {
+    scale = 1e6;
+  } else if (unit == "us") {
+    scale = 1e3;
+  } else if (unit == "m") {
+    scale = 60e9;
+  } else if (unit == "h") {
+    scale = 3600e9;
+  } else {
+    return std::nullopt;
+  }
+  const double ns = value * scale;
+  if (!std::isfinite(ns) || ns < 1 || ns > 1e18) {
+    return std::nullopt;
+  }
+  return static_cast<std::uint64_t>(ns);
+}
+
+namespace {
+
+void add_filter_options(CLI::App& app, Options& o) {
+  app.add_option("-p,--pid", o.pids, "only sockets owned by this PID (repeatable)")
+      ->check(CLI::Range(1u, 4194304u));
+  app.add_option("--comm", o.comms, "only sockets owned by processes with this name (repeatable)");
+  app.add_option("--lport", o.lports, "only this local port (repeatable)")
+      ->check(CLI::Range(1, 65535));
+  app.add_option("--rport", o.rports, "only this remote port (repeatable)")
+      ->check(CLI::Range(1, 65535));
+  app.add_option("--port", o.ports, "only this port on either side (repeatable)")
+      ->check(CLI::Range(1, 65535));
+  app.add_option("--addr", o.addrs, "only this address or CIDR on either side (repeatable)");
+  auto* v4 = app.add_flag("-4,--ipv4", o.ipv4, "IPv4 only");
+  auto* v6 = app.add_flag("-6,--ipv6", o.ipv6, "IPv6 only");
+  v4->excludes(v6);
+}
+
+void add_output_options(CLI::App& app, Options& o) {
+  app.add_flag("--json", o.json, "NDJSON records on stdout (or --output), one per line");
+  app.add_option("-o,--output", o.output, "write records to FILE instead of stdout");
+  app.add_option("-d,--duration", o.duration, "stop after this long (500ms, 30s, 2m; N = seconds)");
+  app.add_flag("-v,--verbose", o.verbose, "libbpf diagnostics on stderr");
+  app.add_option("--close-wait-timeout", o.close_wait_timeout,
+                 "report CLOSE_WAIT sockets older than this (default 30s)");
+  app.add_option("--fin-wait2-timeout", o.fin_wait2_timeout,
+                 "report FIN_WAIT2 sockets older than this (default 60s)");
+  app.add_option("--syn-recv-timeout", o.syn_recv_timeout,
+                 "report half-open SYN_RECV older than this (default 10s)");
+  app.add_option("--time-wait-warn", o.time_wait_warn,
+                 "warn when TIME_WAIT towards one destination fills this % of the port range")
+      ->check(CLI::Range(1.0, 100.0));
+  app.add_option("--ring-buffer-mib", o.ring_buffer_mib, "BPF ring buffer size in MiB (power of 2)")
+      ->check(CLI::Range(1u, 1024u));
+  app.add_option("--max-connections", o.max_connections,
+                 "live connections tracked at most; more are counted as overflow")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 26));
+}
+
+}  // namespace
+
+void register_options(CLI::App& app, Options& o) {
+  app.description(
+      "tcptrail: trace the lifecycle of every TCP connection (eBPF), find leaks and what hurt "
+      "or killed connections.");
+  app.footer(R"(Examples:
+  tcptrail                               one line per finished connection
+  tcptrail --json -o conns.ndjson -d 2m  NDJSON for two minutes
+  tcptrail -p 1234 --transitions         every state change of PID 1234's sockets
+  tcptrail --port 3306 --retransmits     retransmits and resets on MySQL connections
+  tcptrail leaks --close-wait-timeout 10s  sockets stuck in CLOSE_WAIT for 10s or more
+
+Exit status: 0 success (also when the output pipe closes), 1 runtime failure, 2 bad usage.)");
+  app.fallthrough();
+  app.require_subcommand(0, 1);
+  add_filter_options(app, o);
+  add_output_options(app, o);
+  // Options live on the main app; fallthrough lets them follow either subcommand's name.
+  app.add_flag("--transitions", o.transitions, "also emit every state change");
+  app.add_flag("--retransmits", o.retransmits,
+               "text view of retransmits and resets (like tcpretrans)");
+  app.add_subcommand("trace", "trace connections (the default)")->callback([&o] {
+    o.command = Command::kTrace;
+  });
+  auto* leaks = app.add_subcommand("leaks", "live view of sockets stuck in CLOSE_WAIT, "
+                                            "FIN_WAIT2, SYN_RECV and of TIME_WAIT pressure");
+  leaks->callback([&o] { o.command = Command::kLeaks; });
+}
+
+Durations validate_options(const Options& o) {
+  auto need = [](const std::string& text, const char* name) {
+    auto ns = parse_duration(text);
+    if (!ns) {
+      throw CLI::ValidationError(std::string(name) + ": '" + text +
+                                 "' is not a duration (use 500ms, 30s, 2m or seconds)");
+    }
+    return *ns;
+  };
+  Durations d;
+  if (!o.duration.empty()) {
+    d.run_ns = need(o.duration, "--duration");
+  }
+  d.close_wait_ns = need(o.close_wait_timeout, "--close-wait-timeout");
+  d.fin_wait2_ns = need(o.fin_wait2_timeout, "--fin-wait2-timeout");
+  d.syn_recv_ns = need(o.syn_recv_timeout, "--syn-recv-timeout");
+  for (const std::string& addr : o.addrs) {
+    if (!Cidr::parse(addr)) {
+      throw CLI::ValidationError("--addr: '" + addr + "' is not an address or CIDR");
+    }
+  }
+  if ((o.ring_buffer_mib & (o.ring_buffer_mib - 1)) != 0) {
+    throw CLI::ValidationError("--ring-buffer-mib: must be a power of two");
+  }
+  for (std::uint32_t pid : o.pids) {
+    if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      throw CLI::ValidationError("--pid: no process with PID " + std::to_string(pid));
+    }
+  }
+  return d;
+}
+
+Filter make_filter(const Options& o) {
+  Filter f;
+  f.pids = o.pids;
+  f.comms = o.comms;
+  f.lports = o.lports;
+  f.rports = o.rports;
+  f.ports = o.ports;
+  for (const std::string& addr : o.addrs) {
+    f.addrs.push_back(*Cidr::parse(addr));
+  }
+  f.family = o.ipv4 ? 4 : o.ipv6 ? 6 : 0;
+  return f;
+}
+
+}  // namespace tcptrail

@@ -1,0 +1,63 @@
+// Command-line options: CLI11 fills a plain Options struct; register_options is what the unit
+// tests call on argument vectors.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "tcptrail/filter.hpp"
+
+namespace tcptrail {
+
+enum class Command : std::uint8_t { kTrace, kLeaks };
+
+struct Options {
+  Command command = Command::kTrace;
+  bool json = false;
+  bool transitions = false;
+  bool retransmits = false;
+  bool verbose = false;
+  bool ipv4 = false;
+  bool ipv6 = false;
+  std::string output;  // empty: stdout
+  std::vector<std::uint32_t> pids;
+  std::vector<std::string> comms;
+  std::vector<std::uint16_t> lports;
+  std::vector<std::uint16_t> rports;
+  std::vector<std::uint16_t> ports;
+  std::vector<std::string> addrs;
+  std::string duration;            // empty: until interrupted
+  std::string close_wait_timeout = "30s";
+  std::string fin_wait2_timeout = "60s";
+  std::string syn_recv_timeout = "10s";
+  double time_wait_warn = 50;      // percent of the local port range
+  std::uint32_t ring_buffer_mib = 16;
+  std::uint64_t max_connections = 1 << 20;
+};
+
+// Durations after validation, in nanoseconds.
+struct Durations {
+  std::uint64_t run_ns = 0;  // 0: until interrupted
+  std::uint64_t close_wait_ns = 0;
+  std::uint64_t fin_wait2_ns = 0;
+  std::uint64_t syn_recv_ns = 0;
+};
+
+// "500ms", "30s", "2m", "1h", "1.5s"; a plain number is seconds. nullopt if malformed,
+// negative or zero.
+std::optional<std::uint64_t> parse_duration(std::string_view text);
+
+// Registers every option and subcommand on `app`, filling `options`.
+void register_options(CLI::App& app, Options& options);
+
+// Checks what CLI11 cannot (durations, CIDRs, families, PIDs); throws CLI::ValidationError
+// with a one-line message.
+Durations validate_options(const Options& options);
+Filter make_filter(const Options& options);
+
+}  // namespace tcptrail

@@ -1,0 +1,102 @@
+#include "tcptrail/filter.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <charconv>
+#include <string>
+
+namespace tcptrail {
+
+namespace {
+
+template <typename T>
+bool empty_or_has(const std::vector<T>& values, const T& value) {
+  return values.empty() || std::find(values.begin(), values.end(), value) != values.end();
+}
+
+// IPv4-mapped IPv6 (::ffff:a.b.c.d) compares as the IPv4 address it carries.
+IpAddress unmapped(const IpAddress& addr) {
+  static constexpr std::uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (addr.family == 6 && std::equal(kMappedPrefix, kMappedPrefix + 12, addr.bytes.begin())) {
+    IpAddress v4;
+    v4.family = 4;
+    std::copy(addr.bytes.begin() + 12, addr.bytes.end(), v4.bytes.begin());
+    return v4;
+  }
+  return addr;
+}
+
+}  // namespace
+
+std::optional<Cidr> Cidr::parse(std::string_view text) {
+  Cidr cidr;
+  std::string address(text.substr(0, text.find('/')));
+  if (inet_pton(AF_INET, address.c_str(), cidr.network.bytes.data()) == 1) {
+    cidr.network.family = 4;
+  } else if (inet_pton(AF_INET6, address.c_str(), cidr.network.bytes.data()) == 1) {
+    cidr.network.family = 6;
+  } else {
+    return std::nullopt;
+  }
+  const unsigned max_prefix = cidr.network.family == 4 ? 32 : 128;
+  unsigned prefix = max_prefix;
+  if (auto slash = text.find('/'); slash != std::string_view::npos) {
+    std::string_view digits = text.substr(slash + 1);
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
+    if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty() ||
+        prefix > max_prefix) {
+      return std::nullopt;
+    }
+  }
+  cidr.prefix = static_cast<std::uint8_t>(prefix);
+  cidr.network = unmapped(cidr.network);
+  if (cidr.network.family == 4 && max_prefix == 128) {
+    cidr.prefix = static_cast<std::uint8_t>(prefix >= 96 ? prefix - 96 : 0);
+  }
+  return cidr;
+}
+
+bool Cidr::contains(const IpAddress& candidate) const {
+  const IpAddress addr = unmapped(candidate);
+  if (addr.family != network.family) {
+    return false;
+  }
+  unsigned bits = prefix;
+  for (std::size_t i = 0; bits > 0; ++i, bits = bits >= 8 ? bits - 8 : 0) {
+    const std::uint8_t mask = bits >= 8 ? 0xff : static_cast<std::uint8_t>(0xff << (8 - bits));
+    if ((addr.bytes[i] & mask) != (network.bytes[i] & mask)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Filter::matches_owner(std::uint32_t pid, std::string_view comm) const {
+  return empty_or_has(pids, pid) &&
+         (comms.empty() || std::find(comms.begin(), comms.end(), comm) != comms.end());
+}
+
+bool Filter::matches(const Connection& conn) const {
+  if (family != 0 && conn.laddr.family != family) {
+    return false;
+  }
+  if (!matches_owner(conn.owner.pid, conn.owner.comm_view())) {
+    return false;
+  }
+  if (!empty_or_has(lports, conn.lport) || !empty_or_has(rports, conn.rport)) {
+    return false;
+  }
+  if (!ports.empty() && !(empty_or_has(ports, conn.lport) || empty_or_has(ports, conn.rport))) {
+    return false;
+  }
+  if (!addrs.empty() &&
+      std::none_of(addrs.begin(), addrs.end(), [&](const Cidr& c) {
+        return c.contains(conn.laddr) || c.contains(conn.raddr);
+      })) {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace tcptrail

@@ -1,0 +1,56 @@
+// The only code that touches libbpf: open → configure → load → attach → poll, and the
+// counters of what the kernel side could not deliver.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "tcptrail/decode.hpp"
+
+struct tcptrail_bpf;
+struct ring_buffer;
+
+namespace tcptrail {
+
+struct LoaderConfig {
+  std::uint8_t family = 0;                     // 0 both, 4 or 6
+  std::size_t ring_buffer_bytes = 16u << 20;   // power of two
+  std::uint32_t wakeup_bytes = 256u << 10;     // queued bytes that wake the collector early
+  bool verbose = false;                        // libbpf's messages to stderr
+};
+
+struct DropCounts {
+  std::uint64_t ring_buffer = 0;  // events lost: the ring buffer was full
+  std::uint64_t no_storage = 0;   // events sent without socket storage
+};
+
+class BpfTracer {
+ public:
+  // Loads and attaches every program; throws TraceError naming what failed and why.
+  BpfTracer(const LoaderConfig& config, RecordHandler& handler);
+  ~BpfTracer();
+  BpfTracer(const BpfTracer&) = delete;
+  BpfTracer& operator=(const BpfTracer&) = delete;
+
+  // Waits up to timeout_ms for records and hands each to the handler. Returns the count;
+  // 0 on timeout or signal.
+  int poll(int timeout_ms);
+  // Hands over every record queued now, without waiting.
+  int drain();
+  DropCounts drops() const;
+
+ private:
+  struct SkelDeleter {
+    void operator()(tcptrail_bpf* skel) const;
+  };
+  struct RingDeleter {
+    void operator()(ring_buffer* rb) const;
+  };
+  std::unique_ptr<tcptrail_bpf, SkelDeleter> skel_;
+  std::unique_ptr<ring_buffer, RingDeleter> ring_;
+  RecordHandler& handler_;
+};
+
+}  // namespace tcptrail
