@@ -6,10 +6,12 @@
 #include <memory>
 #include <span>
 
+#include "analyzers/leak_detector.hpp"
 #include "tcptrail/connection_table.hpp"
 #include "tcptrail/decode.hpp"
 #include "tcptrail/filter.hpp"
 #include "tcptrail/records.hpp"
+#include "tcptrail/socket_snapshot.hpp"
 
 namespace tcptrail {
 
@@ -19,6 +21,9 @@ struct CollectorConfig {
   Filter filter;
   TableConfig table;
   bool transitions = false;  // emit every state change
+  // Connection, state, retransmit and reset records; off for the leaks-only view.
+  bool lifecycle_records = true;
+  LeakConfig leaks;
   std::size_t summary_rows = 20;
 };
 
@@ -28,15 +33,25 @@ struct KernelDrops {
   std::uint64_t no_storage = 0;
 };
 
-class Collector : public RecordHandler, private TableObserver {
+class Collector : public RecordHandler, private TableObserver, private LeakObserver {
  public:
-  Collector(CollectorConfig config, RecordSink& sink);
+  Collector(CollectorConfig config, RecordSink& sink, FdOwnerLookup& fd_owners);
   ~Collector() override;
 
   void on_record(std::span<const std::byte> bytes) override;
   // Feeds an already decoded event (tests, replay).
   void on_event(const Event& event);
   void tick(std::uint64_t now_ns);
+  // Sockets found in the kernel's table at start: tracked as preexisting from now_ns.
+  void add_preexisting(std::span<const SocketSnapshot> sockets, std::uint32_t netns_ino,
+                       std::uint64_t now_ns);
+  // A periodic sweep of one namespace's socket table (see LeakDetector::on_sweep).
+  void on_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
+                std::uint32_t port_range, std::uint64_t now_ns);
+  // Network namespaces in which sockets were born while tracing.
+  const std::vector<std::uint32_t>& namespaces() const { return namespaces_; }
+  // Leaks reported and not yet resolved that pass the filter.
+  std::vector<Suspect> suspects(std::uint64_t now_ns) const;
   // Reports what is still pending and writes the stop record.
   void finish(std::uint64_t now_ns, const KernelDrops& drops);
 
@@ -53,10 +68,19 @@ class Collector : public RecordHandler, private TableObserver {
   void on_reset(const Connection& conn, ResetDirection direction, TcpState state,
                 std::uint64_t ts_ns) override;
   void on_closed(const Connection& conn, std::uint64_t ts_ns) override;
+  void on_leak(const Connection& conn, const Leak& leak) override;
+  void on_leak_resolved(const Connection& conn, const Leak& leak) override;
+  void on_time_wait_pressure(const TimeWaitPressure& pressure) override;
+  bool leak_matches(const Connection& conn, const Leak& leak) const;
+  void note_namespace(std::uint32_t netns_ino);
+  void on_decoded(const Event& event);
 
   CollectorConfig config_;
   RecordSink& sink_;
+  FdOwnerLookup& fd_owners_;
   ConnectionTable table_;
+  LeakDetector leaks_;
+  std::vector<std::uint32_t> namespaces_;
   std::unique_ptr<Summary> summary_;
   DecodeStats decode_stats_;
   std::uint64_t connections_reported_ = 0;

@@ -51,8 +51,11 @@ class ConnectionTable {
   // Reports every closed connection still held (at exit).
   void drain();
 
-  // A socket that existed before tracing started, from the kernel's socket table.
-  void add_preexisting(const Connection& conn);
+  // A socket that existed before tracing started, from the kernel's socket table; its id is
+  // derived from the socket cookie, and BPF events for it (matched by cookie) keep that id.
+  // Returns the id, or 0 if it was not added.
+  std::uint64_t add_preexisting(Connection conn);
+  static constexpr std::uint64_t kPreexistingIdBit = 1ull << 63;
 
   std::size_t live() const { return connections_.size(); }
   const TableStats& stats() const { return stats_; }
@@ -60,6 +63,9 @@ class ConnectionTable {
   void for_each(const std::function<void(const Connection&)>& visit) const;
 
  private:
+  std::uint64_t preexisting_id(const Event& event);
+  void apply_event(const Event& event);
+  void forget_aliases(const Connection& conn);
   Connection* admit(const Event& event);
   void apply_state(Connection& conn, const Event& event);
   void finish(Connection& conn);
@@ -68,6 +74,9 @@ class ConnectionTable {
   TableObserver& observer_;
   std::unordered_map<std::uint64_t, Connection> connections_;
   std::vector<std::uint64_t> closing_;  // ids of ended connections, in end order
+  // Preexisting sockets not yet seen by BPF (cookie → id), and BPF id → preexisting id.
+  std::unordered_map<std::uint64_t, std::uint64_t> preexisting_by_cookie_;
+  std::unordered_map<std::uint64_t, std::uint64_t> aliases_;
   TableStats stats_;
 };
 

@@ -32,6 +32,8 @@ struct Filter {
 
   bool matches(const Connection& conn) const;
   bool matches_owner(std::uint32_t pid, std::string_view comm) const;
+  // Family, ports and addresses only.
+  bool matches_tuple(const Connection& conn) const;
 };
 
 }  // namespace tcptrail

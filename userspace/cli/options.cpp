@@ -89,20 +89,24 @@ void register_options(CLI::App& app, Options& o) {
   tcptrail leaks --close-wait-timeout 10s  sockets stuck in CLOSE_WAIT for 10s or more
 
 Exit status: 0 success (also when the output pipe closes), 1 runtime failure, 2 bad usage.)");
-  app.fallthrough();
   app.require_subcommand(0, 1);
-  add_filter_options(app, o);
-  add_output_options(app, o);
-  // Options live on the main app; fallthrough lets them follow either subcommand's name.
-  app.add_flag("--transitions", o.transitions, "also emit every state change");
-  app.add_flag("--retransmits", o.retransmits,
-               "text view of retransmits and resets (like tcpretrans)");
-  app.add_subcommand("trace", "trace connections (the default)")->callback([&o] {
-    o.command = Command::kTrace;
-  });
+  // The same options on the main app and on each subcommand, since `tcptrail` means
+  // `tcptrail trace` and options may follow either name. (Fallthrough would hand "-4" to the
+  // parent as a negative number.)
+  auto* trace = app.add_subcommand("trace", "trace connections (the default)");
+  trace->callback([&o] { o.command = Command::kTrace; });
   auto* leaks = app.add_subcommand("leaks", "live view of sockets stuck in CLOSE_WAIT, "
                                             "FIN_WAIT2, SYN_RECV and of TIME_WAIT pressure");
   leaks->callback([&o] { o.command = Command::kLeaks; });
+  for (CLI::App* target : {&app, trace, leaks}) {
+    add_filter_options(*target, o);
+    add_output_options(*target, o);
+  }
+  for (CLI::App* target : {&app, trace}) {
+    target->add_flag("--transitions", o.transitions, "also emit every state change");
+    target->add_flag("--retransmits", o.retransmits,
+                     "text view of retransmits and resets (like tcpretrans)");
+  }
 }
 
 Durations validate_options(const Options& o) {

@@ -4,16 +4,24 @@
 #include <sys/utsname.h>
 #include <time.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <system_error>
 
 #include "loader/bpf_tracer.hpp"
 #include "sinks/json_sink.hpp"
+#include "sinks/leaks_view.hpp"
 #include "sinks/text_sink.hpp"
+#include "system/netns.hpp"
+#include "system/port_range.hpp"
+#include "system/socket_table.hpp"
 #include "tcptrail/collector.hpp"
 #include "tcptrail/error.hpp"
 
@@ -50,6 +58,25 @@ std::string kernel_release() {
 
 constexpr int kPollTimeoutMs = 50;
 constexpr std::uint64_t kFlushIntervalNs = 100'000'000;
+constexpr std::uint64_t kSweepIntervalNs = 1'000'000'000;
+constexpr std::uint64_t kRenderIntervalNs = 1'000'000'000;
+
+// Reads the socket table of every namespace worth watching. A namespace that disappeared
+// since is skipped; it stops being swept once nothing refers to it.
+void sweep(Collector& collector, std::uint32_t own_netns, std::uint64_t now_ns) {
+  std::vector<std::uint32_t> namespaces = collector.namespaces();
+  if (std::find(namespaces.begin(), namespaces.end(), own_netns) == namespaces.end()) {
+    namespaces.push_back(own_netns);
+  }
+  for (std::uint32_t netns : namespaces) {
+    try {
+      const auto sockets = sys::snapshot_sockets(netns, true);
+      collector.on_sweep(netns, sockets, sys::read_port_range(netns).size(), now_ns);
+    } catch (const std::system_error&) {
+      continue;
+    }
+  }
+}
 
 }  // namespace
 
@@ -65,9 +92,21 @@ int run_trace(const Options& options, const Durations& durations,
   std::ostream& out = options.output.empty() ? std::cout : file;
 
   const WallClock clock = WallClock::system();
+  const bool leaks_mode = options.command == Command::kLeaks;
   std::unique_ptr<RecordSink> sink;
+  LeaksView* leaks_view = nullptr;
+  CollectorConfig config;
+  config.leaks.close_wait_ns = durations.close_wait_ns;
+  config.leaks.fin_wait2_ns = durations.fin_wait2_ns;
+  config.leaks.syn_recv_ns = durations.syn_recv_ns;
+  config.leaks.time_wait_warn = options.time_wait_warn / 100.0;
   if (options.json) {
     sink = std::make_unique<JsonSink>(out, clock);
+  } else if (leaks_mode) {
+    auto view = std::make_unique<LeaksView>(out, config.leaks,
+                                            options.output.empty() && isatty(STDOUT_FILENO));
+    leaks_view = view.get();
+    sink = std::move(view);
   } else {
     TextOptions text;
     text.transitions = options.transitions;
@@ -75,11 +114,12 @@ int run_trace(const Options& options, const Durations& durations,
     sink = std::make_unique<TextSink>(out, clock, text);
   }
 
-  CollectorConfig config;
   config.filter = make_filter(options);
   config.table.max_connections = options.max_connections;
   config.transitions = options.transitions;
-  Collector collector(config, *sink);
+  config.lifecycle_records = !leaks_mode;
+  sys::ProcFdOwners fd_owners;
+  Collector collector(config, *sink, fd_owners);
 
   LoaderConfig loader;
   loader.family = config.filter.family;
@@ -88,16 +128,39 @@ int run_trace(const Options& options, const Durations& durations,
   install_signal_handlers();
   BpfTracer tracer(loader, collector);
 
+  // Sockets that existed before the programs were attached: tracked as preexisting.
+  const std::uint32_t own_netns = sys::current_netns_ino();
+  try {
+    collector.add_preexisting(sys::snapshot_sockets(0, false), own_netns, monotonic_ns());
+  } catch (const std::system_error& e) {
+    throw TraceError(std::string("cannot read the socket table: ") + e.what(), e.code().value(),
+                     "needs CAP_NET_ADMIN for sock_diag");
+  }
+
   const std::uint64_t started = monotonic_ns();
   sink->start({TCPTRAIL_VERSION, kernel_release(), command_line, started});
   sink->flush();
 
   std::uint64_t last_flush = started;
+  std::uint64_t last_sweep = started;
+  std::uint64_t sweep_interval = kSweepIntervalNs;
+  std::uint64_t last_render = started;
   bool output_closed = false;
   while (!g_stop.load()) {
     tracer.poll(kPollTimeoutMs);
     const std::uint64_t now = monotonic_ns();
     collector.tick(now);
+    if (now - last_sweep >= sweep_interval) {
+      sweep(collector, own_netns, now);
+      last_sweep = now;
+      // Dumping tens of thousands of TIME_WAIT sockets is not free: keep sweeps under 5% of
+      // the time, whatever the load.
+      sweep_interval = std::max(kSweepIntervalNs, 20 * (monotonic_ns() - now));
+    }
+    if (leaks_view != nullptr && now - last_render >= kRenderIntervalNs) {
+      leaks_view->render(collector.suspects(now), now);
+      last_render = now;
+    }
     if (now - last_flush >= kFlushIntervalNs) {
       sink->flush();
       last_flush = now;

@@ -1,34 +1,114 @@
 #include "tcptrail/collector.hpp"
 
+#include <algorithm>
+
 #include "analyzers/summary.hpp"
 
 namespace tcptrail {
 
-Collector::Collector(CollectorConfig config, RecordSink& sink)
+Collector::Collector(CollectorConfig config, RecordSink& sink, FdOwnerLookup& fd_owners)
     : config_(std::move(config)),
       sink_(sink),
+      fd_owners_(fd_owners),
       table_(config_.table, *this),
+      leaks_(config_.leaks, fd_owners, *this),
       summary_(std::make_unique<Summary>()) {}
 
 Collector::~Collector() = default;
 
 void Collector::on_record(std::span<const std::byte> bytes) {
   if (auto event = decode_event(bytes, decode_stats_)) {
-    table_.on_event(*event);
+    on_decoded(*event);
   }
 }
 
 void Collector::on_event(const Event& event) {
   ++decode_stats_.decoded;
+  on_decoded(event);
+}
+
+void Collector::on_decoded(const Event& event) {
+  // Births name the namespaces worth sweeping for TIME_WAIT and half-open sockets.
+  if (event.kind == EventKind::kState &&
+      (event.new_state == TcpState::kListen || event.new_state == TcpState::kSynSent)) {
+    note_namespace(event.netns_ino);
+  }
   table_.on_event(event);
 }
 
-void Collector::tick(std::uint64_t now_ns) { table_.tick(now_ns); }
+void Collector::note_namespace(std::uint32_t netns_ino) {
+  if (netns_ino != 0 &&
+      std::find(namespaces_.begin(), namespaces_.end(), netns_ino) == namespaces_.end()) {
+    namespaces_.push_back(netns_ino);
+  }
+}
+
+void Collector::tick(std::uint64_t now_ns) {
+  table_.tick(now_ns);
+  leaks_.tick(now_ns, [this](std::uint64_t id) { return table_.find(id); });
+}
+
+void Collector::add_preexisting(std::span<const SocketSnapshot> sockets, std::uint32_t netns_ino,
+                                std::uint64_t now_ns) {
+  note_namespace(netns_ino);
+  bool refreshed = false;
+  for (const SocketSnapshot& s : sockets) {
+    // Listeners are not connections; TIME_WAIT and request sockets have no full socket to
+    // follow and are counted by the sweeps instead.
+    if (s.kind != SnapshotKind::kFull || s.state == TcpState::kListen ||
+        s.state == TcpState::kClose) {
+      continue;
+    }
+    Connection conn;
+    conn.sock_cookie = s.cookie;
+    conn.laddr = s.laddr;
+    conn.raddr = s.raddr;
+    conn.lport = s.lport;
+    conn.rport = s.rport;
+    conn.netns_ino = netns_ino;
+    conn.sock_ino = s.inode;
+    conn.state = s.state;
+    conn.first_ns = now_ns;
+    conn.state_since_ns = now_ns;
+    conn.tx_bytes = s.bytes_acked;
+    conn.rx_bytes = s.bytes_received;
+    conn.retransmits = s.total_retrans;
+    conn.orphan = s.inode == 0;
+    if (s.inode != 0) {
+      if (!refreshed) {
+        fd_owners_.refresh();
+        refreshed = true;
+      }
+      if (auto owners = fd_owners_.owners(s.inode); !owners.empty()) {
+        conn.owner.pid = owners.front().pid;
+        std::copy_n(owners.front().comm.begin(),
+                    std::min(owners.front().comm.size(), conn.owner.comm.size()),
+                    conn.owner.comm.begin());
+        conn.owner.source = OwnerSource::kFdScan;
+      }
+    }
+    if (std::uint64_t id = table_.add_preexisting(conn); id != 0) {
+      leaks_.on_preexisting(*table_.find(id), now_ns);
+    }
+  }
+}
+
+void Collector::on_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
+                         std::uint32_t port_range, std::uint64_t now_ns) {
+  leaks_.on_sweep(netns_ino, sockets, port_range, now_ns);
+}
+
+std::vector<Suspect> Collector::suspects(std::uint64_t now_ns) const {
+  std::vector<Suspect> all = leaks_.reported(now_ns);
+  std::erase_if(all, [this](const Suspect& s) { return !leak_matches(s.conn, s.leak); });
+  return all;
+}
 
 void Collector::on_state_change(const Connection& conn, TcpState old_state, TcpState new_state,
                                 std::uint64_t ns_in_old, bool ns_in_old_known,
                                 std::uint64_t ts_ns) {
-  if (config_.transitions && config_.filter.matches(conn)) {
+  leaks_.on_state(conn, new_state, ts_ns);
+  if (config_.lifecycle_records && config_.transitions && config_.filter.matches(conn)) {
     sink_.state_change(conn, old_state, new_state, ns_in_old, ns_in_old_known, ts_ns);
   }
 }
@@ -37,7 +117,9 @@ void Collector::on_retransmit(const Connection& conn, TcpState state, std::uint3
                               std::uint64_t ts_ns) {
   if (config_.filter.matches(conn)) {
     summary_->count_retransmits(conn, segs);
-    sink_.retransmit(conn, state, segs, ts_ns);
+    if (config_.lifecycle_records) {
+      sink_.retransmit(conn, state, segs, ts_ns);
+    }
   }
 }
 
@@ -45,7 +127,9 @@ void Collector::on_reset(const Connection& conn, ResetDirection direction, TcpSt
                          std::uint64_t ts_ns) {
   if (config_.filter.matches(conn)) {
     summary_->count_reset(conn);
-    sink_.reset(conn, direction, state, ts_ns);
+    if (config_.lifecycle_records) {
+      sink_.reset(conn, direction, state, ts_ns);
+    }
   }
 }
 
@@ -53,7 +137,46 @@ void Collector::on_closed(const Connection& conn, std::uint64_t ts_ns) {
   if (config_.filter.matches(conn)) {
     ++connections_reported_;
     summary_->count_connection(conn);
-    sink_.connection(conn, ts_ns);
+    if (config_.lifecycle_records) {
+      sink_.connection(conn, ts_ns);
+    }
+  }
+}
+
+// A leak belongs to the processes holding the descriptor, not to whoever was on-CPU.
+bool Collector::leak_matches(const Connection& conn, const Leak& leak) const {
+  const Filter& f = config_.filter;
+  if (!f.matches_tuple(conn)) {
+    return false;
+  }
+  if (leak.owners.empty()) {
+    return f.matches_owner(conn.owner.pid, conn.owner.comm_view());
+  }
+  return std::any_of(leak.owners.begin(), leak.owners.end(),
+                     [&](const FdOwner& o) { return f.matches_owner(o.pid, o.comm); });
+}
+
+void Collector::on_leak(const Connection& conn, const Leak& leak) {
+  if (leak_matches(conn, leak)) {
+    summary_->count_leak(conn);
+    sink_.leak(conn, leak);
+  }
+}
+
+void Collector::on_leak_resolved(const Connection& conn, const Leak& leak) {
+  if (leak_matches(conn, leak)) {
+    sink_.leak_resolved(conn, leak);
+  }
+}
+
+void Collector::on_time_wait_pressure(const TimeWaitPressure& pressure) {
+  Connection probe;
+  probe.laddr = pressure.laddr;
+  probe.raddr = pressure.raddr;
+  probe.rport = pressure.rport;
+  if (config_.filter.pids.empty() && config_.filter.comms.empty() &&
+      config_.filter.matches_tuple(probe)) {
+    sink_.time_wait_pressure(pressure);
   }
 }
 

@@ -97,15 +97,23 @@ void ConnectionTable::for_each(const std::function<void(const Connection&)>& vis
   }
 }
 
-void ConnectionTable::add_preexisting(const Connection& conn) {
-  if (conn.conn_id == 0 || connections_.contains(conn.conn_id)) {
-    return;
+std::uint64_t ConnectionTable::add_preexisting(Connection conn) {
+  if (conn.sock_cookie == 0 || preexisting_by_cookie_.contains(conn.sock_cookie)) {
+    return 0;
   }
   if (connections_.size() >= config_.max_connections) {
     ++stats_.overflow;
-    return;
+    return 0;
   }
-  connections_.emplace(conn.conn_id, conn);
+  conn.conn_id = kPreexistingIdBit | conn.sock_cookie;
+  conn.preexisting = true;
+  if (conn.path.size == 0) {
+    conn.path.push(conn.state);
+  }
+  preexisting_by_cookie_[conn.sock_cookie] = conn.conn_id;
+  const std::uint64_t id = conn.conn_id;
+  connections_.emplace(id, std::move(conn));
+  return id;
 }
 
 Connection* ConnectionTable::admit(const Event& e) {
@@ -140,11 +148,39 @@ Connection* ConnectionTable::admit(const Event& e) {
   return &conn;
 }
 
-void ConnectionTable::on_event(const Event& e) {
-  if (e.conn_id == 0) {
+void ConnectionTable::on_event(const Event& event) {
+  if (event.conn_id == 0) {
     ++stats_.untracked;
     return;
   }
+  if (!aliases_.empty() || !preexisting_by_cookie_.empty()) {
+    if (auto id = preexisting_id(event)) {
+      Event aliased = event;
+      aliased.conn_id = id;
+      aliased.flags &= static_cast<std::uint8_t>(~TCPTRAIL_F_FIRST_SEEN);
+      apply_event(aliased);
+      return;
+    }
+  }
+  apply_event(event);
+}
+
+std::uint64_t ConnectionTable::preexisting_id(const Event& e) {
+  if (auto alias = aliases_.find(e.conn_id); alias != aliases_.end()) {
+    return alias->second;
+  }
+  if ((e.flags & TCPTRAIL_F_FIRST_SEEN) != 0 && e.sock_cookie != 0) {
+    if (auto p = preexisting_by_cookie_.find(e.sock_cookie); p != preexisting_by_cookie_.end()) {
+      const std::uint64_t id = p->second;
+      aliases_[e.conn_id] = id;
+      preexisting_by_cookie_.erase(p);
+      return id;
+    }
+  }
+  return 0;
+}
+
+void ConnectionTable::apply_event(const Event& e) {
   // Listening sockets are not connections.
   if (e.kind == EventKind::kState &&
       (e.new_state == TcpState::kListen ||
@@ -243,7 +279,16 @@ void ConnectionTable::apply_state(Connection& conn, const Event& e) {
   }
 }
 
+void ConnectionTable::forget_aliases(const Connection& conn) {
+  if ((conn.conn_id & kPreexistingIdBit) == 0) {
+    return;
+  }
+  preexisting_by_cookie_.erase(conn.sock_cookie);
+  std::erase_if(aliases_, [&](const auto& alias) { return alias.second == conn.conn_id; });
+}
+
 void ConnectionTable::finish(Connection& conn) {
+  forget_aliases(conn);
   conn.close = decide_close(conn);
   if (conn.close != CloseKind::kActive && conn.close != CloseKind::kSimultaneous) {
     conn.time_wait = false;

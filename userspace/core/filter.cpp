@@ -78,10 +78,11 @@ bool Filter::matches_owner(std::uint32_t pid, std::string_view comm) const {
 }
 
 bool Filter::matches(const Connection& conn) const {
+  return matches_owner(conn.owner.pid, conn.owner.comm_view()) && matches_tuple(conn);
+}
+
+bool Filter::matches_tuple(const Connection& conn) const {
   if (family != 0 && conn.laddr.family != family) {
-    return false;
-  }
-  if (!matches_owner(conn.owner.pid, conn.owner.comm_view())) {
     return false;
   }
   if (!empty_or_has(lports, conn.lport) || !empty_or_has(rports, conn.rport)) {
@@ -90,13 +91,9 @@ bool Filter::matches(const Connection& conn) const {
   if (!ports.empty() && !(empty_or_has(ports, conn.lport) || empty_or_has(ports, conn.rport))) {
     return false;
   }
-  if (!addrs.empty() &&
-      std::none_of(addrs.begin(), addrs.end(), [&](const Cidr& c) {
-        return c.contains(conn.laddr) || c.contains(conn.raddr);
-      })) {
-    return false;
-  }
-  return true;
+  return addrs.empty() || std::any_of(addrs.begin(), addrs.end(), [&](const Cidr& c) {
+           return c.contains(conn.laddr) || c.contains(conn.raddr);
+         });
 }
 
 }  // namespace tcptrail

@@ -1,0 +1,193 @@
+#include "analyzers/leak_detector.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <vector>
+
+#include "event_builder.hpp"
+
+namespace tcptrail {
+namespace {
+
+using testing::kMs;
+constexpr std::uint64_t kSec = 1000 * kMs;
+
+class FakeFdOwners : public FdOwnerLookup {
+ public:
+  void refresh() override { ++refreshes; }
+  std::vector<FdOwner> owners(std::uint32_t inode) const override {
+    auto it = by_inode.find(inode);
+    return it == by_inode.end() ? std::vector<FdOwner>{} : it->second;
+  }
+  std::map<std::uint32_t, std::vector<FdOwner>> by_inode;
+  int refreshes = 0;
+};
+
+class RecordingLeaks : public LeakObserver {
+ public:
+  void on_leak(const Connection& conn, const Leak& leak) override { leaks.push_back({conn, leak}); }
+  void on_leak_resolved(const Connection& conn, const Leak& leak) override {
+    resolved.push_back({conn, leak});
+  }
+  void on_time_wait_pressure(const TimeWaitPressure& p) override { pressure.push_back(p); }
+  std::vector<std::pair<Connection, Leak>> leaks;
+  std::vector<std::pair<Connection, Leak>> resolved;
+  std::vector<TimeWaitPressure> pressure;
+};
+
+Connection server_conn(std::uint64_t id, std::uint32_t inode) {
+  Connection c;
+  c.conn_id = id;
+  c.sock_ino = inode;
+  c.laddr = testing::ipv4("127.0.0.1");
+  c.raddr = testing::ipv4("127.0.0.1");
+  c.lport = 8080;
+  c.rport = static_cast<std::uint16_t>(40000 + id);
+  c.owner = testing::owner(50, "master");
+  return c;
+}
+
+class LeakDetectorTest : public ::testing::Test {
+ protected:
+  LeakDetectorTest() {
+    config.close_wait_ns = 30 * kSec;
+    config.fin_wait2_ns = 60 * kSec;
+    config.syn_recv_ns = 10 * kSec;
+    config.time_wait_warn = 0.5;
+  }
+  std::function<const Connection*(std::uint64_t)> finder() {
+    return [this](std::uint64_t id) -> const Connection* {
+      auto it = live.find(id);
+      return it == live.end() ? nullptr : &it->second;
+    };
+  }
+
+  LeakConfig config;
+  FakeFdOwners fd_owners;
+  RecordingLeaks observer;
+  std::map<std::uint64_t, Connection> live;
+};
+
+TEST_F(LeakDetectorTest, CloseWaitPastThresholdIsReportedOnceWithFdHolders) {
+  LeakDetector detector(config, fd_owners, observer);
+  live[1] = server_conn(1, 777);
+  fd_owners.by_inode[777] = {FdOwner{51, "worker", 9}};
+  detector.on_state(live[1], TcpState::kCloseWait, 5 * kSec);
+  detector.tick(34 * kSec, finder());
+  EXPECT_TRUE(observer.leaks.empty()) << "29 s is below the 30 s threshold";
+  detector.tick(35 * kSec, finder());
+  detector.tick(36 * kSec, finder());
+  ASSERT_EQ(observer.leaks.size(), 1u);
+  const Leak& leak = observer.leaks[0].second;
+  EXPECT_EQ(leak.kind, LeakKind::kCloseWait);
+  EXPECT_EQ(leak.age_ns, 30 * kSec);
+  EXPECT_EQ(leak.threshold_ns, 30 * kSec);
+  ASSERT_EQ(leak.owners.size(), 1u);
+  EXPECT_EQ(leak.owners[0].pid, 51u);
+  EXPECT_EQ(leak.owners[0].comm, "worker");
+  EXPECT_EQ(leak.owners[0].fd, 9);
+  EXPECT_FALSE(leak.orphan);
+  EXPECT_EQ(fd_owners.refreshes, 1);
+
+  detector.on_state(live[1], TcpState::kLastAck, 100 * kSec);
+  ASSERT_EQ(observer.resolved.size(), 1u);
+  EXPECT_EQ(observer.resolved[0].second.age_ns, 95 * kSec);
+}
+
+TEST_F(LeakDetectorTest, PromptCloseIsNeverReported) {
+  LeakDetector detector(config, fd_owners, observer);
+  live[1] = server_conn(1, 777);
+  detector.on_state(live[1], TcpState::kCloseWait, 0);
+  detector.on_state(live[1], TcpState::kLastAck, 1 * kMs);
+  detector.tick(100 * kSec, finder());
+  EXPECT_TRUE(observer.leaks.empty());
+  EXPECT_TRUE(observer.resolved.empty());
+}
+
+TEST_F(LeakDetectorTest, FinWait2WithoutHolderIsOrphan) {
+  LeakDetector detector(config, fd_owners, observer);
+  live[2] = server_conn(2, 0);
+  detector.on_state(live[2], TcpState::kFinWait2, 0);
+  detector.tick(60 * kSec, finder());
+  ASSERT_EQ(observer.leaks.size(), 1u);
+  EXPECT_EQ(observer.leaks[0].second.kind, LeakKind::kFinWait2);
+  EXPECT_TRUE(observer.leaks[0].second.orphan);
+}
+
+TEST_F(LeakDetectorTest, PreexistingCloseWaitAgesFromFirstSight) {
+  LeakDetector detector(config, fd_owners, observer);
+  live[3] = server_conn(3, 5);
+  live[3].state = TcpState::kCloseWait;
+  live[3].preexisting = true;
+  detector.on_preexisting(live[3], 1000 * kSec);
+  detector.tick(1029 * kSec, finder());
+  EXPECT_TRUE(observer.leaks.empty());
+  detector.tick(1030 * kSec, finder());
+  ASSERT_EQ(observer.leaks.size(), 1u);
+  EXPECT_TRUE(observer.leaks[0].first.preexisting);
+}
+
+TEST_F(LeakDetectorTest, HalfOpenRequestSocketsComeFromSweeps) {
+  LeakDetector detector(config, fd_owners, observer);
+  SocketSnapshot listener;
+  listener.state = TcpState::kListen;
+  listener.laddr = testing::ipv4("0.0.0.0");
+  listener.lport = 8080;
+  listener.inode = 99;
+  SocketSnapshot request;
+  request.kind = SnapshotKind::kRequest;
+  request.state = TcpState::kSynRecv;
+  request.laddr = testing::ipv4("10.0.0.1");
+  request.raddr = testing::ipv4("10.0.0.2");
+  request.lport = 8080;
+  request.rport = 5555;
+  request.cookie = 1234;
+  fd_owners.by_inode[99] = {FdOwner{60, "nginx", 6}};
+  std::vector<SocketSnapshot> both{listener, request};
+  detector.on_sweep(7, both, 1000, 0);
+  detector.on_sweep(7, both, 1000, 9 * kSec);
+  EXPECT_TRUE(observer.leaks.empty());
+  detector.on_sweep(7, both, 1000, 10 * kSec);
+  ASSERT_EQ(observer.leaks.size(), 1u);
+  EXPECT_EQ(observer.leaks[0].second.kind, LeakKind::kSynRecv);
+  EXPECT_EQ(observer.leaks[0].first.owner.pid, 60u);
+  EXPECT_EQ(observer.leaks[0].first.rport, 5555);
+  // A sweep of another namespace does not resolve it; one of its own without it does.
+  detector.on_sweep(8, {}, 1000, 11 * kSec);
+  EXPECT_TRUE(observer.resolved.empty());
+  std::vector<SocketSnapshot> only_listener{listener};
+  detector.on_sweep(7, only_listener, 1000, 12 * kSec);
+  ASSERT_EQ(observer.resolved.size(), 1u);
+  EXPECT_EQ(observer.resolved[0].second.age_ns, 12 * kSec);
+}
+
+TEST_F(LeakDetectorTest, TimeWaitPressureWarnsPerDestinationAndRepeatsSlowly) {
+  LeakDetector detector(config, fd_owners, observer);
+  std::vector<SocketSnapshot> sockets;
+  for (int i = 0; i < 60; ++i) {
+    SocketSnapshot tw;
+    tw.kind = SnapshotKind::kTimeWait;
+    tw.state = TcpState::kTimeWait;
+    tw.laddr = testing::ipv4("10.0.0.2");
+    tw.raddr = testing::ipv4("10.0.0.1");
+    tw.lport = static_cast<std::uint16_t>(40000 + i);
+    tw.rport = i < 50 ? 80 : 81;  // 50 to :80, 10 to :81
+    sockets.push_back(tw);
+  }
+  detector.on_sweep(7, sockets, 100, 0);
+  ASSERT_EQ(observer.pressure.size(), 1u);
+  EXPECT_EQ(observer.pressure[0].rport, 80);
+  EXPECT_EQ(observer.pressure[0].count, 50u);
+  EXPECT_EQ(observer.pressure[0].port_range, 100u);
+  EXPECT_DOUBLE_EQ(observer.pressure[0].ratio, 0.5);
+  detector.on_sweep(7, sockets, 100, 1 * kSec);
+  EXPECT_EQ(observer.pressure.size(), 1u) << "not again within the repeat interval";
+  detector.on_sweep(7, sockets, 100, 10 * kSec);
+  EXPECT_EQ(observer.pressure.size(), 2u);
+  detector.on_sweep(7, sockets, 0, 30 * kSec);
+  EXPECT_EQ(observer.pressure.size(), 2u) << "unknown port range: no warning";
+}
+
+}  // namespace
+}  // namespace tcptrail

@@ -1,0 +1,143 @@
+#include "system/fd_owners.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "system/unique_fd.hpp"
+
+namespace tcptrail::sys {
+namespace {
+
+std::uint32_t inode_of(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 ? static_cast<std::uint32_t>(st.st_ino) : 0;
+}
+
+std::string own_comm() {
+  std::ifstream in("/proc/self/comm");
+  std::string comm;
+  std::getline(in, comm);
+  return comm;
+}
+
+std::uint32_t self_pid() { return static_cast<std::uint32_t>(::getpid()); }
+
+bool holds(const std::vector<FdOwner>& owners, std::uint32_t pid, int fd) {
+  return std::any_of(owners.begin(), owners.end(),
+                     [&](const FdOwner& o) { return o.pid == pid && o.fd == fd; });
+}
+
+// A forked child that holds every descriptor of the test until it is killed.
+class HoldingChild {
+ public:
+  HoldingChild() : pid_(::fork()) {
+    if (pid_ == 0) {
+      ::pause();
+      ::_exit(0);
+    }
+  }
+  ~HoldingChild() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  HoldingChild(const HoldingChild&) = delete;
+  HoldingChild& operator=(const HoldingChild&) = delete;
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_;
+};
+
+TEST(SystemFdOwners, ScanFindsThisProcessAndItsDuplicate) {
+  UniqueFd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(sock) << std::strerror(errno);
+  UniqueFd dup(::fcntl(sock.get(), F_DUPFD_CLOEXEC, 0));
+  ASSERT_TRUE(dup);
+  const std::uint32_t inode = inode_of(sock.get());
+
+  FdOwnerIndex index = FdOwnerIndex::scan();
+  EXPECT_GT(index.socket_count(), 0U);
+  const auto* owners = index.find(inode);
+  ASSERT_NE(owners, nullptr);
+  ASSERT_EQ(owners->size(), 2U);
+  EXPECT_TRUE(holds(*owners, self_pid(), sock.get()));
+  EXPECT_TRUE(holds(*owners, self_pid(), dup.get()));
+  EXPECT_EQ(owners->front().comm, own_comm());
+  EXPECT_FALSE(owners->front().comm.empty());
+  EXPECT_EQ(owners->front().comm.find('\n'), std::string::npos);
+}
+
+TEST(SystemFdOwners, ScanMissesClosedSocket) {
+  UniqueFd sock(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(sock);
+  const std::uint32_t inode = inode_of(sock.get());
+  sock.reset();
+  EXPECT_EQ(FdOwnerIndex::scan().find(inode), nullptr);
+}
+
+TEST(SystemFdOwners, ForkedChildSharesTheSocket) {
+  UniqueFd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(sock);
+  const std::uint32_t inode = inode_of(sock.get());
+  HoldingChild child;
+  ASSERT_GT(child.pid(), 0);
+  const auto child_pid = static_cast<std::uint32_t>(child.pid());
+
+  FdOwnerIndex index = FdOwnerIndex::scan();
+  const auto* owners = index.find(inode);
+  ASSERT_NE(owners, nullptr);
+  EXPECT_TRUE(holds(*owners, self_pid(), sock.get()));
+  EXPECT_TRUE(holds(*owners, child_pid, sock.get()));
+
+  // A candidate that holds it ends the search: the other holder is not looked for.
+  const std::uint32_t only_child[] = {child_pid, child_pid};
+  auto from_child = owners_of(inode, only_child);
+  ASSERT_EQ(from_child.size(), 1U);
+  EXPECT_EQ(from_child[0].pid, child_pid);
+  EXPECT_EQ(from_child[0].fd, sock.get());
+  EXPECT_EQ(from_child[0].comm, own_comm());
+
+  // No candidate holds it: every process is read.
+  const std::uint32_t wrong[] = {1};
+  auto everyone = owners_of(inode, wrong);
+  EXPECT_EQ(everyone.size(), 2U);
+  EXPECT_TRUE(holds(everyone, self_pid(), sock.get()));
+  EXPECT_TRUE(holds(everyone, child_pid, sock.get()));
+  EXPECT_EQ(owners_of(inode, {}).size(), 2U);
+}
+
+TEST(SystemFdOwners, OwnersOfUnknownInodeIsEmpty) {
+  const std::uint32_t self[] = {self_pid()};
+  EXPECT_TRUE(owners_of(0xfffffff0U, self).empty());
+}
+
+TEST(SystemFdOwners, PidExists) {
+  EXPECT_TRUE(pid_exists(self_pid()));
+  EXPECT_TRUE(pid_exists(1));
+  EXPECT_FALSE(pid_exists(0));
+  EXPECT_FALSE(pid_exists(0xffffffffU));
+
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::_exit(0);
+  }
+  ASSERT_GT(pid, 0);
+  ::waitpid(pid, nullptr, 0);
+  EXPECT_FALSE(pid_exists(static_cast<std::uint32_t>(pid)));
+}
+
+}  // namespace
+}  // namespace tcptrail::sys

@@ -1,0 +1,243 @@
+#include "analyzers/leak_detector.hpp"
+
+#include <algorithm>
+#include <unordered_set>
+
+namespace tcptrail {
+
+namespace {
+
+std::optional<LeakKind> leak_kind_of(TcpState state) {
+  switch (state) {
+    case TcpState::kCloseWait:
+      return LeakKind::kCloseWait;
+    case TcpState::kFinWait2:
+      return LeakKind::kFinWait2;
+    case TcpState::kSynRecv:
+      return LeakKind::kSynRecv;
+    default:
+      return std::nullopt;
+  }
+}
+
+Leak make_leak(LeakKind kind, std::uint64_t now_ns, std::uint64_t since_ns,
+               std::uint64_t threshold_ns, std::vector<FdOwner> owners) {
+  Leak leak;
+  leak.kind = kind;
+  leak.ts_ns = now_ns;
+  leak.age_ns = now_ns > since_ns ? now_ns - since_ns : 0;
+  leak.threshold_ns = threshold_ns;
+  leak.orphan = owners.empty();
+  leak.owners = std::move(owners);
+  return leak;
+}
+
+bool same_or_wildcard(const IpAddress& listener, const IpAddress& addr) {
+  return listener == addr ||
+         std::all_of(listener.bytes.begin(), listener.bytes.end(), [](auto b) { return b == 0; });
+}
+
+}  // namespace
+
+bool LeakDetector::DestinationLess::operator()(const Destination& a, const Destination& b) const {
+  const auto key = [](const Destination& d) {
+    const auto& [ns, l, r, port] = d;
+    return std::tie(ns, l.family, l.bytes, r.family, r.bytes, port);
+  };
+  return key(a) < key(b);
+}
+
+LeakDetector::LeakDetector(LeakConfig config, FdOwnerLookup& lookup, LeakObserver& observer)
+    : config_(config), lookup_(lookup), observer_(observer) {}
+
+std::uint64_t LeakDetector::threshold(LeakKind kind) const {
+  switch (kind) {
+    case LeakKind::kCloseWait:
+      return config_.close_wait_ns;
+    case LeakKind::kFinWait2:
+      return config_.fin_wait2_ns;
+    case LeakKind::kSynRecv:
+      return config_.syn_recv_ns;
+    case LeakKind::kTimeWait:
+      break;
+  }
+  return 0;
+}
+
+void LeakDetector::resolve(std::uint64_t conn_id, const Connection& conn, std::uint64_t now_ns) {
+  auto it = watches_.find(conn_id);
+  if (it == watches_.end()) {
+    return;
+  }
+  if (it->second.reported) {
+    const Watch& w = it->second;
+    observer_.on_leak_resolved(conn, make_leak(w.kind, now_ns, w.since_ns, threshold(w.kind),
+                                               w.owners));
+  }
+  watches_.erase(it);
+}
+
+void LeakDetector::on_state(const Connection& conn, TcpState new_state, std::uint64_t ts_ns) {
+  resolve(conn.conn_id, conn, ts_ns);
+  if (auto kind = leak_kind_of(new_state)) {
+    watches_[conn.conn_id] = Watch{*kind, ts_ns, false, {}, {}};
+  }
+}
+
+void LeakDetector::on_preexisting(const Connection& conn, std::uint64_t since_ns) {
+  if (auto kind = leak_kind_of(conn.state)) {
+    watches_[conn.conn_id] = Watch{*kind, since_ns, false, {}, {}};
+  }
+}
+
+void LeakDetector::tick(std::uint64_t now_ns,
+                        const std::function<const Connection*(std::uint64_t)>& find) {
+  bool refreshed = false;
+  for (auto& [conn_id, watch] : watches_) {
+    if (watch.reported || now_ns - watch.since_ns < threshold(watch.kind)) {
+      continue;
+    }
+    const Connection* conn = find(conn_id);
+    if (conn == nullptr) {
+      continue;
+    }
+    if (!refreshed) {
+      lookup_.refresh();  // one /proc scan for the whole batch
+      refreshed = true;
+    }
+    watch.owners = conn->sock_ino != 0 ? lookup_.owners(conn->sock_ino) : std::vector<FdOwner>{};
+    watch.reported = true;
+    watch.conn = *conn;
+    observer_.on_leak(*conn, make_leak(watch.kind, now_ns, watch.since_ns, threshold(watch.kind),
+                                       watch.owners));
+  }
+}
+
+void LeakDetector::on_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
+                            std::uint32_t port_range, std::uint64_t now_ns) {
+  sweep_minisocks(netns_ino, sockets, now_ns);
+  sweep_time_wait(netns_ino, sockets, port_range, now_ns);
+}
+
+void LeakDetector::sweep_minisocks(std::uint32_t netns_ino,
+                                  std::span<const SocketSnapshot> sockets, std::uint64_t now_ns) {
+  std::unordered_set<std::uint64_t> present;
+  std::vector<std::uint64_t> due;
+  for (const SocketSnapshot& s : sockets) {
+    // Minisocks the state tracepoint never shows: request sockets of half-open handshakes,
+    // and orphans whose FIN was acked, handed to a timewait sock in FIN_WAIT2.
+    const bool request = s.kind == SnapshotKind::kRequest;
+    const bool orphan_fin_wait2 =
+        s.kind == SnapshotKind::kTimeWait && s.state == TcpState::kFinWait2;
+    if (!request && !orphan_fin_wait2) {
+      continue;
+    }
+    present.insert(s.cookie);
+    auto [it, fresh] = requests_.try_emplace(s.cookie);
+    Watch& w = it->second;
+    if (fresh) {
+      w.kind = request ? LeakKind::kSynRecv : LeakKind::kFinWait2;
+      w.since_ns = now_ns;
+      w.conn.conn_id = s.cookie;
+      w.conn.sock_cookie = s.cookie;
+      w.conn.laddr = s.laddr;
+      w.conn.raddr = s.raddr;
+      w.conn.lport = s.lport;
+      w.conn.rport = s.rport;
+      w.conn.netns_ino = netns_ino;
+      w.conn.role = request ? Role::kServer : Role::kUnknown;
+      w.conn.state = s.state;
+      w.conn.orphan = orphan_fin_wait2;
+      w.conn.first_ns = now_ns;
+      w.conn.preexisting = true;  // first seen by a sweep: its age counts from then
+    }
+    if (!w.reported && now_ns - w.since_ns >= threshold(w.kind)) {
+      due.push_back(s.cookie);
+    }
+  }
+  if (!due.empty()) {
+    lookup_.refresh();
+  }
+  for (std::uint64_t cookie : due) {
+    Watch& w = requests_[cookie];
+    // A request socket has no descriptor: whoever holds its listener will accept it.
+    for (const SocketSnapshot& s : sockets) {
+      if (w.kind == LeakKind::kSynRecv && s.state == TcpState::kListen && s.lport == w.conn.lport && s.inode != 0 &&
+          s.laddr.family == w.conn.laddr.family && same_or_wildcard(s.laddr, w.conn.laddr)) {
+        w.owners = lookup_.owners(s.inode);
+        break;
+      }
+    }
+    if (!w.owners.empty()) {
+      w.conn.owner.pid = w.owners.front().pid;
+      std::copy_n(w.owners.front().comm.begin(),
+                  std::min(w.owners.front().comm.size(), w.conn.owner.comm.size()),
+                  w.conn.owner.comm.begin());
+      w.conn.owner.source = OwnerSource::kFdScan;
+    }
+    w.reported = true;
+    Leak leak = make_leak(w.kind, now_ns, w.since_ns, threshold(w.kind), w.owners);
+    leak.orphan = w.conn.orphan;  // a request socket was never held: not an orphan
+    observer_.on_leak(w.conn, leak);
+  }
+  for (auto it = requests_.begin(); it != requests_.end();) {
+    Watch& w = it->second;
+    if (w.conn.netns_ino != netns_ino || present.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    if (w.reported) {
+      Leak leak = make_leak(w.kind, now_ns, w.since_ns, threshold(w.kind), w.owners);
+      leak.orphan = w.conn.orphan;
+      observer_.on_leak_resolved(w.conn, leak);
+    }
+    it = requests_.erase(it);
+  }
+}
+
+void LeakDetector::sweep_time_wait(std::uint32_t netns_ino,
+                                   std::span<const SocketSnapshot> sockets,
+                                   std::uint32_t port_range, std::uint64_t now_ns) {
+  if (port_range == 0) {
+    return;
+  }
+  std::map<Destination, std::uint32_t, DestinationLess> counts;
+  for (const SocketSnapshot& s : sockets) {
+    if (s.kind == SnapshotKind::kTimeWait && s.state == TcpState::kTimeWait) {
+      ++counts[Destination{netns_ino, s.laddr, s.raddr, s.rport}];
+    }
+  }
+  for (const auto& [dest, count] : counts) {
+    const double ratio = static_cast<double>(count) / port_range;
+    if (ratio < config_.time_wait_warn) {
+      continue;
+    }
+    auto warned = time_wait_warned_.find(dest);
+    if (warned != time_wait_warned_.end() &&
+        now_ns - warned->second < config_.time_wait_repeat_ns) {
+      continue;
+    }
+    time_wait_warned_[dest] = now_ns;
+    TimeWaitPressure p;
+    p.ts_ns = now_ns;
+    std::tie(p.netns_ino, p.laddr, p.raddr, p.rport) = dest;
+    p.count = count;
+    p.port_range = port_range;
+    p.ratio = ratio;
+    observer_.on_time_wait_pressure(p);
+  }
+}
+
+std::vector<Suspect> LeakDetector::reported(std::uint64_t now_ns) const {
+  std::vector<Suspect> out;
+  for (const auto* map : {&watches_, &requests_}) {
+    for (const auto& [id, w] : *map) {
+      if (w.reported) {
+        out.push_back({w.conn, make_leak(w.kind, now_ns, w.since_ns, threshold(w.kind), w.owners)});
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace tcptrail

@@ -1,0 +1,101 @@
+// Finds sockets stuck where healthy ones only pass through: CLOSE_WAIT (the application never
+// closed after the peer did), FIN_WAIT2 (the peer never closed), half-open SYN_RECV, and
+// TIME_WAIT piling up towards one destination. Time is always given by the caller.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <span>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "tcptrail/connection.hpp"
+#include "tcptrail/records.hpp"
+#include "tcptrail/socket_snapshot.hpp"
+
+namespace tcptrail {
+
+struct LeakConfig {
+  std::uint64_t close_wait_ns = 30'000'000'000;
+  std::uint64_t fin_wait2_ns = 60'000'000'000;
+  std::uint64_t syn_recv_ns = 10'000'000'000;
+  double time_wait_warn = 0.5;  // fraction of the port range
+  // A destination still above the warning is reported again after this long.
+  std::uint64_t time_wait_repeat_ns = 10'000'000'000;
+};
+
+// Who holds a socket's descriptor. refresh() is called once before a batch of lookups.
+class FdOwnerLookup {
+ public:
+  virtual ~FdOwnerLookup() = default;
+  virtual void refresh() = 0;
+  virtual std::vector<FdOwner> owners(std::uint32_t inode) const = 0;
+};
+
+// Where leak records go (the collector filters and counts them before the sink).
+class LeakObserver {
+ public:
+  virtual ~LeakObserver() = default;
+  virtual void on_leak(const Connection& conn, const Leak& leak) = 0;
+  virtual void on_leak_resolved(const Connection& conn, const Leak& leak) = 0;
+  virtual void on_time_wait_pressure(const TimeWaitPressure& pressure) = 0;
+};
+
+// A current suspect, for live views.
+struct Suspect {
+  Connection conn;  // a copy as of the last report
+  Leak leak;
+};
+
+class LeakDetector {
+ public:
+  LeakDetector(LeakConfig config, FdOwnerLookup& lookup, LeakObserver& observer);
+
+  // A tracked connection changed state (or ended: new_state CLOSE).
+  void on_state(const Connection& conn, TcpState new_state, std::uint64_t ts_ns);
+  // A connection found in the socket table at start, already in its current state.
+  void on_preexisting(const Connection& conn, std::uint64_t since_ns);
+  // Reports suspects past their threshold; `find` gives the live connection of an id.
+  void tick(std::uint64_t now_ns,
+            const std::function<const Connection*(std::uint64_t)>& find);
+  // A sweep of one namespace's socket table: half-open request sockets and TIME_WAIT
+  // population against that namespace's port range (port_range 0: unknown, no warning).
+  void on_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
+                std::uint32_t port_range, std::uint64_t now_ns);
+
+  // Leaks reported and not yet resolved, aged as of now_ns.
+  std::vector<Suspect> reported(std::uint64_t now_ns) const;
+
+ private:
+  struct Watch {
+    LeakKind kind;
+    std::uint64_t since_ns;
+    bool reported = false;
+    std::vector<FdOwner> owners;
+    Connection conn;  // kept for request sockets, which the table does not track
+  };
+  using Destination = std::tuple<std::uint32_t, IpAddress, IpAddress, std::uint16_t>;
+  struct DestinationLess {
+    bool operator()(const Destination& a, const Destination& b) const;
+  };
+
+  std::uint64_t threshold(LeakKind kind) const;
+  void resolve(std::uint64_t conn_id, const Connection& conn, std::uint64_t now_ns);
+  void sweep_minisocks(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
+                      std::uint64_t now_ns);
+  void sweep_time_wait(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
+                       std::uint32_t port_range, std::uint64_t now_ns);
+
+  LeakConfig config_;
+  FdOwnerLookup& lookup_;
+  LeakObserver& observer_;
+  std::unordered_map<std::uint64_t, Watch> watches_;  // by conn_id
+  // Request sockets and orphaned FIN_WAIT2 timewait socks, by cookie (unique across
+  // namespaces); the connection table never sees them.
+  std::unordered_map<std::uint64_t, Watch> requests_;
+  std::map<Destination, std::uint64_t, DestinationLess> time_wait_warned_;  // last warning
+};
+
+}  // namespace tcptrail

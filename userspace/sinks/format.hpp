@@ -1,0 +1,49 @@
+// Allocation-free formatting shared by the sinks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+
+#include "tcptrail/event.hpp"
+
+namespace tcptrail {
+
+// Longest text format_address writes (an IPv6 address with an embedded IPv4, no NUL).
+inline constexpr std::size_t kAddressTextMax = 45;
+
+// Writes the address as inet_ntop does (IPv6 in RFC 5952 form) to out, which must hold
+// kAddressTextMax bytes; returns the length. No NUL is written.
+std::size_t format_address(const IpAddress& address, char* out);
+
+// Length of an RFC 3339 UTC time with nanoseconds: 2026-11-22T02:07:49.123456789Z.
+inline constexpr std::size_t kRfc3339Length = 30;
+
+// Writes nanoseconds since the unix epoch as RFC 3339 UTC, to kRfc3339Length bytes at out (no
+// NUL). Remembers the last date, since consecutive records nearly always share it. Years
+// outside 0000..9999 are clamped.
+class Rfc3339Formatter {
+ public:
+  void write(std::int64_t unix_ns, char* out);
+
+ private:
+  std::int64_t day_ = std::numeric_limits<std::int64_t>::min();
+  char date_[10] = {};  // YYYY-MM-DD of day_
+};
+
+// Bytes for a terminal: printable ASCII as is, a backslash doubled, anything else as \xNN, so
+// no byte of a process name can drive the terminal. Cut to at most max_columns, at a whole
+// escape.
+std::string printable(std::string_view bytes,
+                      std::size_t max_columns = std::numeric_limits<std::size_t>::max());
+
+// At most three significant digits and a unit: 850us 1.23ms 12.3ms 123ms 3.40s 34.5s 2m05s
+// 1h02m.
+std::string human_duration(std::uint64_t ns);
+
+// Bytes in powers of 1024 with at most three significant digits: 512B 1.5K 150K 3.2M 12G.
+std::string human_bytes(std::uint64_t bytes);
+
+}  // namespace tcptrail

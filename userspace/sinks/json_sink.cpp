@@ -1,0 +1,263 @@
+#include "sinks/json_sink.hpp"
+
+#include "sinks/format.hpp"
+#include "tcptrail/errno_name.hpp"
+
+namespace tcptrail {
+namespace {
+
+std::string_view family_name(const IpAddress& address) {
+  return address.family == 6 ? "ipv6" : "ipv4";
+}
+
+}  // namespace
+
+JsonSink::JsonSink(std::ostream& out, WallClock clock) : out_(out), clock_(clock) {
+  writer_.reserve(kFlushBytes + 4096);
+}
+
+JsonSink::~JsonSink() { write_buffer(); }
+
+void JsonSink::start(const StartInfo& info) {
+  writer_.begin_object();
+  writer_.key("type").string("start");
+  writer_.key("ts").timestamp(clock_.to_unix_ns(info.ts_ns));
+  writer_.key("version").string(info.version);
+  writer_.key("kernel").string(info.kernel);
+  writer_.key("options").string(info.options);
+  end_record();
+}
+
+void JsonSink::connection(const Connection& conn, std::uint64_t ts_ns) {
+  writer_.begin_object();
+  writer_.key("type").string("connection");
+  common(conn, ts_ns);
+  writer_.key("start");
+  if (conn.preexisting) {
+    writer_.null();
+  } else {
+    writer_.timestamp(clock_.to_unix_ns(conn.first_ns));
+  }
+  writer_.key("preexisting").boolean(conn.preexisting);
+  writer_.key("duration_ms");
+  if (const auto duration = conn.duration_ns(ts_ns)) {
+    writer_.milliseconds(*duration);
+  } else {
+    writer_.null();
+  }
+  writer_.key("handshake_ms");
+  if (conn.has_handshake) {
+    writer_.milliseconds(std::uint64_t{conn.handshake_us} * 1000);
+  } else {
+    writer_.null();
+  }
+
+  // The state a preexisting socket was found in was entered before tracing; unless it comes
+  // back later its time is unknown, not zero.
+  std::array<bool, kTimedStates.size()> visited{};
+  for (std::size_t i = conn.preexisting ? 1 : 0; i < conn.path.size; ++i) {
+    if (const auto index = timed_state_index(conn.path.states[i])) {
+      visited[*index] = true;
+    }
+  }
+  writer_.key("states").begin_object();
+  for (std::size_t i = 0; i < kTimedStates.size(); ++i) {
+    if (conn.state_ns[i] > 0 || visited[i]) {
+      writer_.dynamic_key(state_name(kTimedStates[i])).milliseconds(conn.state_ns[i]);
+    }
+  }
+  writer_.end_object();
+  writer_.key("path").begin_array();
+  for (std::size_t i = 0; i < conn.path.size; ++i) {
+    writer_.string(state_name(conn.path.states[i]));
+  }
+  writer_.end_array();
+  if (conn.path.truncated) {
+    writer_.key("path_truncated").boolean(true);
+  }
+
+  writer_.key("tx_bytes").number(conn.tx_bytes);
+  writer_.key("rx_bytes").number(conn.rx_bytes);
+  writer_.key("retransmits").number(conn.retransmits);
+  writer_.key("syn_retransmits").number(conn.syn_retransmits);
+  writer_.key("synack_retransmits").number(conn.synack_retransmits);
+  writer_.key("srtt_us").number(conn.srtt_us);
+  writer_.key("close").string(close_kind_name(conn.close));
+  writer_.key("error");
+  if (conn.error == 0) {
+    writer_.null();
+  } else if (const std::string_view name = errno_name(conn.error); !name.empty()) {
+    writer_.string(name);
+  } else {
+    char text[8] = {'E'};
+    const auto result = std::to_chars(text + 1, text + sizeof(text), conn.error);
+    writer_.string(std::string_view(text, static_cast<std::size_t>(result.ptr - text)));
+  }
+  writer_.key("time_wait").boolean(conn.time_wait).key("orphan").boolean(conn.orphan);
+  end_record();
+}
+
+void JsonSink::state_change(const Connection& conn, TcpState old_state, TcpState new_state,
+                            std::uint64_t ns_in_old, bool ns_in_old_known, std::uint64_t ts_ns) {
+  writer_.begin_object();
+  writer_.key("type").string("state");
+  common(conn, ts_ns);
+  writer_.key("old").string(state_name(old_state));
+  writer_.key("new").string(state_name(new_state));
+  writer_.key("ms_in_old");
+  if (ns_in_old_known) {
+    writer_.milliseconds(ns_in_old);
+  } else {
+    writer_.null();
+  }
+  end_record();
+}
+
+void JsonSink::retransmit(const Connection& conn, TcpState state, std::uint32_t segs,
+                          std::uint64_t ts_ns) {
+  writer_.begin_object();
+  writer_.key("type").string("retransmit");
+  common(conn, ts_ns);
+  writer_.key("state").string(state_name(state)).key("segs").number(segs);
+  end_record();
+}
+
+void JsonSink::reset(const Connection& conn, ResetDirection direction, TcpState state,
+                     std::uint64_t ts_ns) {
+  writer_.begin_object();
+  writer_.key("type").string("reset");
+  common(conn, ts_ns);
+  writer_.key("direction").string(direction == ResetDirection::kSent ? "sent" : "received");
+  writer_.key("state").string(state_name(state));
+  end_record();
+}
+
+void JsonSink::leak(const Connection& conn, const Leak& leak) {
+  leak_record("leak", conn, leak);
+  end_record();
+}
+
+void JsonSink::leak_resolved(const Connection& conn, const Leak& leak) {
+  leak_record("leak_resolved", conn, leak);
+  writer_.key("leaked_ms").milliseconds(leak.age_ns);
+  end_record();
+}
+
+void JsonSink::time_wait_pressure(const TimeWaitPressure& pressure) {
+  writer_.begin_object();
+  writer_.key("type").string("leak");
+  writer_.key("kind").string(leak_kind_name(LeakKind::kTimeWait));
+  writer_.key("ts").timestamp(clock_.to_unix_ns(pressure.ts_ns));
+  address("laddr", pressure.laddr);
+  address("raddr", pressure.raddr);
+  writer_.key("rport").number(pressure.rport);
+  writer_.key("netns").number(pressure.netns_ino);
+  writer_.key("count").number(pressure.count);
+  writer_.key("port_range").number(pressure.port_range);
+  writer_.key("ratio").number(pressure.ratio);
+  end_record();
+}
+
+void JsonSink::stop(const StopInfo& info) {
+  writer_.begin_object();
+  writer_.key("type").string("stop");
+  writer_.key("ts").timestamp(clock_.to_unix_ns(info.ts_ns));
+  writer_.key("events").number(info.events);
+  writer_.key("lost").number(info.lost);
+  writer_.key("rejected").number(info.rejected);
+  writer_.key("no_storage").number(info.no_storage);
+  writer_.key("connections").number(info.connections);
+  writer_.key("live").number(info.live);
+  writer_.key("overflow").number(info.overflow);
+  count_rows("per_process", info.per_process);
+  count_rows("per_peer", info.per_peer);
+  end_record();
+}
+
+void JsonSink::flush() {
+  write_buffer();
+  out_.flush();
+}
+
+void JsonSink::common(const Connection& conn, std::uint64_t ts_ns, std::uint32_t pid,
+                      std::string_view comm, OwnerSource source) {
+  writer_.key("ts").timestamp(clock_.to_unix_ns(ts_ns));
+  writer_.key("conn_id").id(conn.conn_id);
+  writer_.key("pid").number(pid);
+  writer_.key("comm").string(comm);
+  writer_.key("owner_source").string(owner_source_name(source));
+  writer_.key("family").string(family_name(conn.laddr));
+  address("laddr", conn.laddr);
+  writer_.key("lport").number(conn.lport);
+  address("raddr", conn.raddr);
+  writer_.key("rport").number(conn.rport);
+  writer_.key("role").string(role_name(conn.role));
+  writer_.key("netns").number(conn.netns_ino);
+}
+
+void JsonSink::common(const Connection& conn, std::uint64_t ts_ns) {
+  common(conn, ts_ns, conn.owner.pid, conn.owner.comm_view(), conn.owner.source);
+}
+
+void JsonSink::address(JsonKey name, const IpAddress& address) {
+  char text[kAddressTextMax];
+  writer_.key(name).string(std::string_view(text, format_address(address, text)));
+}
+
+void JsonSink::leak_record(std::string_view type, const Connection& conn, const Leak& leak) {
+  writer_.begin_object();
+  writer_.key("type").string(type);
+  writer_.key("kind").string(leak_kind_name(leak.kind));
+  // The processes found holding the descriptor are the ones to blame, more than whoever
+  // created the socket.
+  if (leak.owners.empty()) {
+    common(conn, leak.ts_ns);
+  } else {
+    const FdOwner& first = leak.owners.front();
+    common(conn, leak.ts_ns, first.pid, first.comm, OwnerSource::kFdScan);
+  }
+  writer_.key("state").string(state_name(conn.state));
+  writer_.key("age_ms").milliseconds(leak.age_ns);
+  writer_.key("threshold_ms").milliseconds(leak.threshold_ns);
+  writer_.key("orphan").boolean(leak.orphan);
+  writer_.key("owners").begin_array();
+  for (const FdOwner& owner : leak.owners) {
+    writer_.begin_object();
+    writer_.key("pid").number(owner.pid);
+    writer_.key("comm").string(owner.comm);
+    writer_.key("fd").number(owner.fd);
+    writer_.end_object();
+  }
+  writer_.end_array();
+}
+
+void JsonSink::count_rows(JsonKey name, const std::vector<CountRow>& rows) {
+  writer_.key(name).begin_array();
+  for (const CountRow& row : rows) {
+    writer_.begin_object();
+    writer_.key("key").string(row.key);
+    writer_.key("connections").number(row.connections);
+    writer_.key("retransmits").number(row.retransmits);
+    writer_.key("resets").number(row.resets);
+    writer_.key("leaks").number(row.leaks);
+    writer_.end_object();
+  }
+  writer_.end_array();
+}
+
+void JsonSink::end_record() {
+  writer_.end_object();
+  writer_.end_line();
+  if (writer_.size() >= kFlushBytes) {
+    write_buffer();
+  }
+}
+
+void JsonSink::write_buffer() {
+  if (writer_.size() != 0) {
+    out_.write(writer_.text().data(), static_cast<std::streamsize>(writer_.size()));
+    writer_.clear();
+  }
+}
+
+}  // namespace tcptrail

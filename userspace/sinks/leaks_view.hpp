@@ -1,0 +1,55 @@
+// `tcptrail leaks` in a terminal: the current suspects grouped by process and by peer, with
+// counts, oldest age and growth since the view started, redrawn in place on each render().
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "analyzers/leak_detector.hpp"
+#include "tcptrail/records.hpp"
+
+namespace tcptrail {
+
+class LeaksView : public RecordSink {
+ public:
+  // ansi: clear the screen before each render (the output is a terminal).
+  LeaksView(std::ostream& out, LeakConfig thresholds, bool ansi);
+
+  void render(const std::vector<Suspect>& suspects, std::uint64_t now_ns);
+
+  // Individual records are not printed: the view shows the current suspects instead.
+  void start(const StartInfo&) override {}
+  void connection(const Connection&, std::uint64_t) override {}
+  void state_change(const Connection&, TcpState, TcpState, std::uint64_t, bool,
+                    std::uint64_t) override {}
+  void retransmit(const Connection&, TcpState, std::uint32_t, std::uint64_t) override {}
+  void reset(const Connection&, ResetDirection, TcpState, std::uint64_t) override {}
+  void leak(const Connection&, const Leak&) override {}
+  void leak_resolved(const Connection&, const Leak&) override {}
+  void time_wait_pressure(const TimeWaitPressure& pressure) override;
+  // The exit summary: leaks per process.
+  void stop(const StopInfo& info) override;
+  void flush() override { out_.flush(); }
+
+ private:
+  struct Group {
+    std::uint32_t count = 0;
+    std::uint64_t oldest_ns = 0;
+  };
+  using Groups = std::map<std::pair<std::string, std::string>, Group>;  // (key, kind)
+  void table(std::string_view title, std::string_view key_header, const Groups& groups,
+             std::map<std::pair<std::string, std::string>, std::uint32_t>& baseline);
+
+  std::ostream& out_;
+  LeakConfig thresholds_;
+  bool ansi_;
+  bool first_render_ = true;
+  std::map<std::pair<std::string, std::string>, std::uint32_t> process_baseline_;
+  std::map<std::pair<std::string, std::string>, std::uint32_t> peer_baseline_;
+  std::vector<TimeWaitPressure> pressure_;  // the latest warning per destination
+};
+
+}  // namespace tcptrail

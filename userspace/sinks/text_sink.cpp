@@ -1,0 +1,366 @@
+#include "sinks/text_sink.hpp"
+
+#include <time.h>
+
+#include <array>
+#include <charconv>
+#include <cstdio>
+
+#include "sinks/format.hpp"
+#include "tcptrail/errno_name.hpp"
+
+namespace tcptrail {
+namespace {
+
+constexpr std::size_t kTimeWidth = 12;
+constexpr std::size_t kPidWidth = 7;
+constexpr std::size_t kCommWidth = 16;
+constexpr std::size_t kRoleWidth = 6;
+constexpr std::size_t kEndpointWidth = 21;  // 255.255.255.255:65535; IPv6 pushes the line
+constexpr std::size_t kDurationWidth = 8;
+constexpr std::size_t kHandshakeWidth = 9;
+constexpr std::size_t kBytesWidth = 6;
+constexpr std::size_t kRetransmitsWidth = 4;
+constexpr std::size_t kCloseWidth = 14;
+constexpr std::size_t kStateWidth = 12;
+constexpr std::size_t kKeyWidth = 28;
+constexpr std::size_t kCountWidth = 8;
+
+void left(std::string& out, std::string_view text, std::size_t width) {
+  out.append(text);
+  if (text.size() < width) {
+    out.append(width - text.size(), ' ');
+  }
+  out.push_back(' ');
+}
+
+void right(std::string& out, std::string_view text, std::size_t width) {
+  if (text.size() < width) {
+    out.append(width - text.size(), ' ');
+  }
+  out.append(text);
+  out.push_back(' ');
+}
+
+std::string number(std::uint64_t value) {
+  char text[24];
+  return {text, std::to_chars(text, text + sizeof(text), value).ptr};
+}
+
+std::string endpoint(const IpAddress& address, std::uint16_t port) {
+  char text[kAddressTextMax];
+  const std::string_view host(text, format_address(address, text));
+  std::string out;
+  if (address.family == 6) {
+    out.append("[").append(host).append("]");
+  } else {
+    out.append(host);
+  }
+  return out.append(":").append(number(port));
+}
+
+std::string_view state_abbreviation(TcpState state) {
+  switch (state) {
+    case TcpState::kEstablished:
+      return "EST";
+    case TcpState::kFinWait1:
+      return "FW1";
+    case TcpState::kFinWait2:
+      return "FW2";
+    case TcpState::kTimeWait:
+      return "TW";
+    case TcpState::kCloseWait:
+      return "CW";
+    case TcpState::kLastAck:
+      return "LACK";
+    case TcpState::kNewSynRecv:
+      return "NSR";
+    default:
+      return state_name(state);
+  }
+}
+
+std::string path_text(const StatePath& path) {
+  std::string text;
+  for (std::size_t i = 0; i < path.size; ++i) {
+    if (i != 0) {
+      text.push_back('>');
+    }
+    text.append(state_abbreviation(path.states[i]));
+  }
+  if (path.truncated) {
+    text.append(">...");
+  }
+  return text;
+}
+
+std::string owner_text(std::uint32_t pid, std::string_view comm) {
+  return number(pid).append("/").append(printable(comm, kCommWidth));
+}
+
+}  // namespace
+
+TextSink::TextSink(std::ostream& out, WallClock clock, TextOptions options)
+    : out_(out), clock_(clock), options_(options) {
+  if (!options_.utc) {
+    tzset();
+  }
+  buffer_.reserve(kFlushBytes + 4096);
+}
+
+TextSink::~TextSink() { write_buffer(); }
+
+void TextSink::start(const StartInfo&) {
+  left(buffer_, "TIME", kTimeWidth);
+  left(buffer_, "PID", kPidWidth);
+  left(buffer_, "COMM", kCommWidth);
+  if (options_.retransmits_view) {
+    left(buffer_, "LOCAL", kEndpointWidth);
+    left(buffer_, "REMOTE", kEndpointWidth);
+    left(buffer_, "STATE", kStateWidth);
+    left(buffer_, "EVENT", 0);
+  } else {
+    left(buffer_, "ROLE", kRoleWidth);
+    left(buffer_, "LOCAL", kEndpointWidth);
+    left(buffer_, "REMOTE", kEndpointWidth);
+    right(buffer_, "DURATION", kDurationWidth);
+    right(buffer_, "HANDSHAKE", kHandshakeWidth);
+    right(buffer_, "TX", kBytesWidth);
+    right(buffer_, "RX", kBytesWidth);
+    right(buffer_, "RETR", kRetransmitsWidth);
+    left(buffer_, "CLOSE", kCloseWidth);
+    left(buffer_, "PATH", 0);
+  }
+  end_line();
+}
+
+void TextSink::connection(const Connection& conn, std::uint64_t ts_ns) {
+  if (options_.retransmits_view) {
+    return;
+  }
+  clock_time(ts_ns);
+  process(conn.owner.pid, conn.owner.comm_view());
+  left(buffer_, conn.role == Role::kUnknown ? "-" : role_name(conn.role), kRoleWidth);
+  endpoints(conn);
+  const auto duration = conn.duration_ns(ts_ns);
+  right(buffer_, duration ? human_duration(*duration) : "-", kDurationWidth);
+  right(buffer_, conn.has_handshake ? human_duration(std::uint64_t{conn.handshake_us} * 1000) : "-",
+        kHandshakeWidth);
+  right(buffer_, human_bytes(conn.tx_bytes), kBytesWidth);
+  right(buffer_, human_bytes(conn.rx_bytes), kBytesWidth);
+  right(buffer_, number(conn.retransmits), kRetransmitsWidth);
+  left(buffer_, close_kind_name(conn.close), kCloseWidth);
+  buffer_.append(path_text(conn.path));
+  if (conn.error != 0) {
+    buffer_.append(" (").append(errno_label(conn.error)).append(")");
+  }
+  end_line();
+}
+
+void TextSink::state_change(const Connection& conn, TcpState old_state, TcpState new_state,
+                            std::uint64_t ns_in_old, bool ns_in_old_known, std::uint64_t ts_ns) {
+  if (!options_.transitions || options_.retransmits_view) {
+    return;
+  }
+  clock_time(ts_ns);
+  process(conn.owner.pid, conn.owner.comm_view());
+  left(buffer_, conn.role == Role::kUnknown ? "-" : role_name(conn.role), kRoleWidth);
+  endpoints(conn);
+  buffer_.append(state_name(old_state)).append(" -> ").append(state_name(new_state));
+  if (ns_in_old_known) {
+    buffer_.append(" after ").append(human_duration(ns_in_old));
+  }
+  end_line();
+}
+
+void TextSink::retransmit(const Connection& conn, TcpState state, std::uint32_t segs,
+                          std::uint64_t ts_ns) {
+  if (!options_.retransmits_view) {
+    return;
+  }
+  clock_time(ts_ns);
+  process(conn.owner.pid, conn.owner.comm_view());
+  endpoints(conn);
+  left(buffer_, state_name(state), kStateWidth);
+  buffer_.append("retransmit ").append(number(segs)).append(segs == 1 ? " seg" : " segs");
+  end_line();
+}
+
+void TextSink::reset(const Connection& conn, ResetDirection direction, TcpState state,
+                     std::uint64_t ts_ns) {
+  if (!options_.retransmits_view) {
+    return;
+  }
+  clock_time(ts_ns);
+  process(conn.owner.pid, conn.owner.comm_view());
+  endpoints(conn);
+  left(buffer_, state_name(state), kStateWidth);
+  buffer_.append(direction == ResetDirection::kSent ? "RST sent" : "RST received");
+  end_line();
+}
+
+void TextSink::leak(const Connection& conn, const Leak& leak) {
+  leak_line("LEAK", conn, leak);
+  buffer_.append(" age ").append(human_duration(leak.age_ns));
+  buffer_.append(" (threshold ").append(human_duration(leak.threshold_ns)).append(")");
+  if (leak.orphan) {
+    buffer_.append(" orphan");
+  }
+  buffer_.append(" owners ");
+  if (leak.owners.empty()) {
+    buffer_.append("-");
+  }
+  for (std::size_t i = 0; i < leak.owners.size(); ++i) {
+    const FdOwner& owner = leak.owners[i];
+    buffer_.append(i == 0 ? "" : ", ").append(owner_text(owner.pid, owner.comm));
+    buffer_.append(" fd ").append(std::to_string(owner.fd));
+  }
+  end_line();
+}
+
+void TextSink::leak_resolved(const Connection& conn, const Leak& leak) {
+  leak_line("LEAK resolved", conn, leak);
+  buffer_.append(" after ").append(human_duration(leak.age_ns));
+  end_line();
+}
+
+void TextSink::time_wait_pressure(const TimeWaitPressure& pressure) {
+  clock_time(pressure.ts_ns);
+  char local[kAddressTextMax];
+  char ratio[16];
+  std::snprintf(ratio, sizeof(ratio), "%.1f%%", pressure.ratio * 100);
+  buffer_.append("LEAK time_wait ")
+      .append(local, format_address(pressure.laddr, local))
+      .append(" -> ")
+      .append(endpoint(pressure.raddr, pressure.rport))
+      .append(" ")
+      .append(number(pressure.count))
+      .append(" in TIME_WAIT, ")
+      .append(ratio)
+      .append(" of ")
+      .append(number(pressure.port_range))
+      .append(" local ports (netns ")
+      .append(number(pressure.netns_ino))
+      .append(")");
+  end_line();
+}
+
+void TextSink::stop(const StopInfo& info) {
+  buffer_.append("\n");
+  if (info.lost > 0) {
+    buffer_.append("WARNING: ")
+        .append(number(info.lost))
+        .append(" events LOST (ring buffer full): the output above is incomplete\n");
+  }
+  buffer_.append("Summary: ")
+      .append(number(info.events))
+      .append(" events, ")
+      .append(number(info.lost))
+      .append(" lost, ")
+      .append(number(info.connections))
+      .append(" connections, ")
+      .append(number(info.live))
+      .append(" live at exit");
+  if (info.rejected > 0) {
+    buffer_.append(", ").append(number(info.rejected)).append(" malformed");
+  }
+  if (info.no_storage > 0) {
+    buffer_.append(", ").append(number(info.no_storage)).append(" without owner");
+  }
+  if (info.overflow > 0) {
+    buffer_.append(", ").append(number(info.overflow)).append(" untracked (table full)");
+  }
+  end_line();
+  count_table("PROCESS", info.per_process);
+  count_table("PEER", info.per_peer);
+}
+
+void TextSink::flush() {
+  write_buffer();
+  out_.flush();
+}
+
+void TextSink::clock_time(std::uint64_t ts_ns) {
+  const std::int64_t unix_ns = clock_.to_unix_ns(ts_ns);
+  std::int64_t seconds = unix_ns / 1'000'000'000;
+  std::int64_t nanos = unix_ns % 1'000'000'000;
+  if (nanos < 0) {
+    nanos += 1'000'000'000;
+    --seconds;
+  }
+  const auto whole = static_cast<time_t>(seconds);
+  tm parts{};
+  if (options_.utc) {
+    gmtime_r(&whole, &parts);
+  } else {
+    localtime_r(&whole, &parts);
+  }
+  char text[32];
+  std::snprintf(text, sizeof(text), "%02d:%02d:%02d.%03d", parts.tm_hour, parts.tm_min,
+                parts.tm_sec, static_cast<int>(nanos / 1'000'000));
+  left(buffer_, text, kTimeWidth);
+}
+
+void TextSink::process(std::uint32_t pid, std::string_view comm) {
+  left(buffer_, pid == 0 ? "-" : number(pid), kPidWidth);
+  left(buffer_, comm.empty() ? "-" : printable(comm, kCommWidth), kCommWidth);
+}
+
+void TextSink::endpoints(const Connection& conn) {
+  left(buffer_, endpoint(conn.laddr, conn.lport), kEndpointWidth);
+  left(buffer_, endpoint(conn.raddr, conn.rport), kEndpointWidth);
+}
+
+void TextSink::leak_line(std::string_view marker, const Connection& conn, const Leak& leak) {
+  clock_time(leak.ts_ns);
+  buffer_.append(marker)
+      .append(" ")
+      .append(leak_kind_name(leak.kind))
+      .append(" ")
+      .append(endpoint(conn.laddr, conn.lport))
+      .append(" -> ")
+      .append(endpoint(conn.raddr, conn.rport));
+  if (conn.owner.known()) {
+    buffer_.append(" socket of ").append(owner_text(conn.owner.pid, conn.owner.comm_view()));
+  }
+}
+
+void TextSink::count_table(std::string_view title, const std::vector<CountRow>& rows) {
+  if (rows.empty()) {
+    return;
+  }
+  buffer_.append("\n");
+  left(buffer_, title, kKeyWidth);
+  right(buffer_, "CONNS", kCountWidth);
+  right(buffer_, "RETRANS", kCountWidth);
+  right(buffer_, "RESETS", kCountWidth);
+  right(buffer_, "LEAKS", kCountWidth);
+  end_line();
+  for (const CountRow& row : rows) {
+    left(buffer_, printable(row.key, 64), kKeyWidth);
+    right(buffer_, number(row.connections), kCountWidth);
+    right(buffer_, number(row.retransmits), kCountWidth);
+    right(buffer_, number(row.resets), kCountWidth);
+    right(buffer_, number(row.leaks), kCountWidth);
+    end_line();
+  }
+}
+
+void TextSink::end_line() {
+  while (!buffer_.empty() && buffer_.back() == ' ') {
+    buffer_.pop_back();
+  }
+  buffer_.push_back('\n');
+  if (buffer_.size() >= kFlushBytes) {
+    write_buffer();
+  }
+}
+
+void TextSink::write_buffer() {
+  if (!buffer_.empty()) {
+    out_.write(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
+    buffer_.clear();
+  }
+}
+
+}  // namespace tcptrail

@@ -1,0 +1,166 @@
+#include "system/fd_owners.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <csignal>
+#include <string>
+#include <string_view>
+
+#include "system/proc.hpp"
+#include "system/unique_fd.hpp"
+
+namespace tcptrail::sys {
+namespace {
+
+constexpr std::string_view kSocketPrefix = "socket:[";
+
+DirPtr open_proc() {
+  DirPtr proc = open_dir_at(AT_FDCWD, "/proc");
+  if (!proc) {
+    throw_errno(errno, "fd_owners: open(/proc)");
+  }
+  return proc;
+}
+
+std::optional<std::uint32_t> socket_inode(std::string_view link) {
+  if (!link.starts_with(kSocketPrefix) || !link.ends_with(']')) {
+    return std::nullopt;
+  }
+  link.remove_prefix(kSocketPrefix.size());
+  link.remove_suffix(1);
+  return parse_u32(link);
+}
+
+std::string read_comm(int proc_fd, std::uint32_t pid) {
+  const std::string path = std::to_string(pid) + "/comm";
+  UniqueFd fd(::openat(proc_fd, path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    return {};
+  }
+  char buf[64];
+  ssize_t len = ::read(fd.get(), buf, sizeof(buf));
+  if (len <= 0) {
+    return {};
+  }
+  std::string_view comm(buf, static_cast<std::size_t>(len));
+  if (comm.ends_with('\n')) {
+    comm.remove_suffix(1);
+  }
+  return std::string(comm);
+}
+
+// Calls on_socket(inode, fd) for each socket descriptor of pid. Returns false if the process
+// could not be read (gone, or not ours); throws on other failures.
+template <typename OnSocket>
+bool for_each_socket_fd(int proc_fd, std::uint32_t pid, OnSocket&& on_socket) {
+  const std::string path = std::to_string(pid) + "/fd";
+  DirPtr fds = open_dir_at(proc_fd, path.c_str());
+  if (!fds) {
+    if (is_vanished_process_errno(errno)) {
+      return false;
+    }
+    throw_errno(errno, "fd_owners: open(/proc/" + path + ")");
+  }
+  char link[64];
+  while (const dirent* entry = ::readdir(fds.get())) {
+    auto fd = parse_u32(entry->d_name);
+    if (!fd) {
+      continue;
+    }
+    ssize_t len = ::readlinkat(::dirfd(fds.get()), entry->d_name, link, sizeof(link));
+    if (len < 0) {
+      // Access is decided per process (ptrace_may_access), so one refusal means all of them.
+      if (errno == EACCES || errno == EPERM || errno == ESRCH) {
+        return false;
+      }
+      continue;  // closed since readdir
+    }
+    if (auto inode = socket_inode(std::string_view(link, static_cast<std::size_t>(len)))) {
+      on_socket(*inode, static_cast<int>(*fd));
+    }
+  }
+  return true;
+}
+
+// The owners of inode among pid's descriptors, appended to out.
+void collect_owners(int proc_fd, std::uint32_t pid, std::uint32_t inode,
+                    std::vector<FdOwner>& out) {
+  const std::size_t before = out.size();
+  for_each_socket_fd(proc_fd, pid, [&](std::uint32_t ino, int fd) {
+    if (ino == inode) {
+      out.push_back(FdOwner{pid, {}, fd});
+    }
+  });
+  if (out.size() == before) {
+    return;
+  }
+  std::string comm = read_comm(proc_fd, pid);
+  for (std::size_t i = before; i < out.size(); ++i) {
+    out[i].comm = comm;
+  }
+}
+
+}  // namespace
+
+FdOwnerIndex FdOwnerIndex::scan() {
+  DirPtr proc = open_proc();
+  const int proc_fd = ::dirfd(proc.get());
+  FdOwnerIndex index;
+  std::vector<std::pair<std::uint32_t, int>> sockets;
+  while (const dirent* entry = ::readdir(proc.get())) {
+    auto pid = parse_u32(entry->d_name);
+    if (!pid) {
+      continue;
+    }
+    sockets.clear();
+    for_each_socket_fd(proc_fd, *pid,
+                       [&](std::uint32_t inode, int fd) { sockets.emplace_back(inode, fd); });
+    if (sockets.empty()) {
+      continue;
+    }
+    const std::string comm = read_comm(proc_fd, *pid);
+    for (auto [inode, fd] : sockets) {
+      index.owners_[inode].push_back(FdOwner{*pid, comm, fd});
+    }
+  }
+  return index;
+}
+
+const std::vector<FdOwner>* FdOwnerIndex::find(std::uint32_t inode) const {
+  auto it = owners_.find(inode);
+  return it == owners_.end() ? nullptr : &it->second;
+}
+
+std::vector<FdOwner> owners_of(std::uint32_t inode, std::span<const std::uint32_t> candidate_pids) {
+  DirPtr proc = open_proc();
+  const int proc_fd = ::dirfd(proc.get());
+  std::vector<FdOwner> owners;
+  std::vector<std::uint32_t> seen;
+  for (const std::uint32_t pid : candidate_pids) {
+    if (pid == 0 || std::find(seen.begin(), seen.end(), pid) != seen.end()) {
+      continue;
+    }
+    seen.push_back(pid);
+    collect_owners(proc_fd, pid, inode, owners);
+  }
+  if (!owners.empty()) {
+    return owners;
+  }
+
+  while (const dirent* entry = ::readdir(proc.get())) {
+    if (auto pid = parse_u32(entry->d_name)) {
+      collect_owners(proc_fd, *pid, inode, owners);
+    }
+  }
+  return owners;
+}
+
+bool pid_exists(std::uint32_t pid) {
+  if (pid == 0 || pid > static_cast<std::uint32_t>(INT_MAX)) {
+    return false;
+  }
+  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+}  // namespace tcptrail::sys

@@ -1,0 +1,42 @@
+// Which processes hold a socket, found as `ss -p` finds them: by reading the "socket:[INODE]"
+// links in /proc/PID/fd. Only thread-group leaders are read; threads share their fd table.
+// Processes that exit or deny access mid-scan are skipped, not reported as errors.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "tcptrail/records.hpp"
+
+namespace tcptrail::sys {
+
+// A snapshot of socket inode -> holders for every process visible in /proc (the /proc mount
+// decides the pid namespace; inodes are unique across network namespaces).
+class FdOwnerIndex {
+ public:
+  // Reads every /proc/PID/fd. Throws std::system_error if /proc itself cannot be read.
+  static FdOwnerIndex scan();
+
+  // The holders of the socket, one per (pid, fd), in /proc order; null when none was seen.
+  // The pointer is valid while this index lives.
+  const std::vector<FdOwner>* find(std::uint32_t inode) const;
+
+  std::size_t socket_count() const { return owners_.size(); }
+
+ private:
+  std::unordered_map<std::uint32_t, std::vector<FdOwner>> owners_;
+};
+
+// The holders of one socket. Looks in candidate_pids first (say, the task that created it and
+// its children); if any of them holds it, only those are returned, so another process sharing
+// the descriptor goes unseen. Otherwise falls back to reading every process. Throws
+// std::system_error if /proc cannot be read.
+std::vector<FdOwner> owners_of(std::uint32_t inode, std::span<const std::uint32_t> candidate_pids);
+
+// Whether a process or thread with this id exists (zombies included); false for 0.
+bool pid_exists(std::uint32_t pid);
+
+}  // namespace tcptrail::sys

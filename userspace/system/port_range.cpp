@@ -1,0 +1,91 @@
+#include "system/port_range.hpp"
+
+#include <fcntl.h>
+
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <string>
+#include <utility>
+
+#include "system/netns.hpp"
+#include "system/unique_fd.hpp"
+
+namespace tcptrail::sys {
+namespace {
+
+constexpr const char* kPath = "/proc/sys/net/ipv4/ip_local_port_range";
+
+void skip_space(std::string_view& text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
+    text.remove_prefix(1);
+  }
+}
+
+std::optional<std::uint16_t> take_port(std::string_view& text) {
+  skip_space(text);
+  std::uint16_t port = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  if (ec != std::errc() || ptr == text.data()) {
+    return std::nullopt;
+  }
+  text.remove_prefix(static_cast<std::size_t>(ptr - text.data()));
+  return port;
+}
+
+std::string read_file(const char* path) {
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    throw_errno(errno, std::string("port_range: open(") + path + ")");
+  }
+  char buf[64];
+  ssize_t len = ::read(fd.get(), buf, sizeof(buf));
+  if (len < 0) {
+    throw_errno(errno, std::string("port_range: read(") + path + ")");
+  }
+  return {buf, static_cast<std::size_t>(len)};
+}
+
+PortRange read_current() {
+  const std::string text = read_file(kPath);
+  auto range = parse_port_range(text);
+  if (!range) {
+    throw_errno(EINVAL, "port_range: cannot parse \"" + text + "\" from " + kPath);
+  }
+  return *range;
+}
+
+}  // namespace
+
+std::optional<PortRange> parse_port_range(std::string_view text) {
+  auto lo = take_port(text);
+  if (!lo || text.empty() || !std::isspace(static_cast<unsigned char>(text.front()))) {
+    return std::nullopt;
+  }
+  auto hi = take_port(text);
+  if (!hi) {
+    return std::nullopt;
+  }
+  skip_space(text);
+  if (!text.empty()) {
+    return std::nullopt;
+  }
+  PortRange range{*lo, *hi};
+  if (range.lo > range.hi) {
+    std::swap(range.lo, range.hi);
+  }
+  return range;
+}
+
+PortRange read_port_range(std::uint32_t netns_ino) {
+  if (netns_ino == 0 || netns_ino == current_netns_ino()) {
+    return read_current();
+  }
+  UniqueFd ns = open_netns(netns_ino);
+  // /proc/sys/net resolves to the namespace of the task that opens it, not of /proc's mounter.
+  PortRange range;
+  run_in_netns(ns.get(), [&range] { range = read_current(); });
+  return range;
+}
+
+}  // namespace tcptrail::sys

@@ -1,0 +1,31 @@
+// net.ipv4.ip_local_port_range: the ephemeral ports connect() and bind(port 0) pick from, per
+// network namespace (it covers IPv6 too).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace tcptrail::sys {
+
+struct PortRange {
+  std::uint16_t lo = 0;
+  std::uint16_t hi = 0;  // inclusive; lo <= hi
+
+  // Ports in the range. All of them are usable by connect(): since Linux 4.6 it tries the ports
+  // of lo's parity first and the others after (__inet_hash_connect), which changes the order,
+  // not the count. ip_local_reserved_ports is not subtracted.
+  std::uint32_t size() const { return std::uint32_t{hi} - lo + 1; }
+  bool operator==(const PortRange&) const = default;
+};
+
+// Parses the file's text, two decimal ports separated by whitespace ("32768\t60999\n").
+// A reversed pair is swapped. Returns nullopt for anything else (missing, extra or out of range
+// numbers).
+std::optional<PortRange> parse_port_range(std::string_view text);
+
+// The range of the namespace netns_ino (0 or the caller's own: read directly; another: read from
+// a short-lived thread that joins it, see open_netns). Throws std::system_error.
+PortRange read_port_range(std::uint32_t netns_ino = 0);
+
+}  // namespace tcptrail::sys

@@ -1,0 +1,30 @@
+// The kernel's socket table and /proc, as the analyzers consume them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "analyzers/leak_detector.hpp"
+#include "system/fd_owners.hpp"
+#include "tcptrail/socket_snapshot.hpp"
+
+namespace tcptrail::sys {
+
+// FdOwnerLookup over a full /proc scan, taken again on every refresh().
+class ProcFdOwners : public FdOwnerLookup {
+ public:
+  void refresh() override;
+  std::vector<FdOwner> owners(std::uint32_t inode) const override;
+
+ private:
+  std::optional<FdOwnerIndex> index_;
+};
+
+// The TCP sockets of a namespace (0: the caller's), reduced to snapshots: all of them, or with
+// only_waiting just TIME_WAIT, FIN_WAIT2 and SYN_RECV (what periodic sweeps need, far cheaper
+// under load).
+// Throws std::system_error.
+std::vector<SocketSnapshot> snapshot_sockets(std::uint32_t netns_ino, bool only_waiting);
+
+}  // namespace tcptrail::sys
