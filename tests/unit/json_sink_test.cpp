@@ -379,7 +379,7 @@ TEST(JsonSink, LeakRecordBlamesFirstDescriptorHolder) {
   const auto& line = lines[0];
   std::vector<std::string> expected = {"type", "kind"};
   expected.insert(expected.end(), kCommon.begin(), kCommon.end());
-  for (const char* name : {"state", "age_ms", "threshold_ms", "orphan", "owners"}) {
+  for (const char* name : {"state", "age_ms", "threshold_ms", "orphan", "preexisting", "owners"}) {
     expected.push_back(name);
   }
   EXPECT_EQ(keys(line), expected);

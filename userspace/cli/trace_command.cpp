@@ -158,7 +158,7 @@ int run_trace(const Options& options, const Durations& durations,
       sweep_interval = std::max(kSweepIntervalNs, 20 * (monotonic_ns() - now));
     }
     if (leaks_view != nullptr && now - last_render >= kRenderIntervalNs) {
-      leaks_view->render(collector.suspects(now), now);
+      leaks_view->render(collector.suspects(now));
       last_render = now;
     }
     if (now - last_flush >= kFlushIntervalNs) {

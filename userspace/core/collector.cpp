@@ -51,6 +51,13 @@ void Collector::tick(std::uint64_t now_ns) {
 void Collector::add_preexisting(std::span<const SocketSnapshot> sockets, std::uint32_t netns_ino,
                                 std::uint64_t now_ns) {
   note_namespace(netns_ino);
+  // A connection on a port something listens on was accepted there.
+  std::vector<std::uint16_t> listening;
+  for (const SocketSnapshot& s : sockets) {
+    if (s.kind == SnapshotKind::kFull && s.state == TcpState::kListen) {
+      listening.push_back(s.lport);
+    }
+  }
   bool refreshed = false;
   for (const SocketSnapshot& s : sockets) {
     // Listeners are not connections; TIME_WAIT and request sockets have no full socket to
@@ -74,6 +81,9 @@ void Collector::add_preexisting(std::span<const SocketSnapshot> sockets, std::ui
     conn.rx_bytes = s.bytes_received;
     conn.retransmits = s.total_retrans;
     conn.orphan = s.inode == 0;
+    conn.role = std::find(listening.begin(), listening.end(), s.lport) != listening.end()
+                    ? Role::kServer
+                    : Role::kClient;
     if (s.inode != 0) {
       if (!refreshed) {
         fd_owners_.refresh();

@@ -220,6 +220,7 @@ void JsonSink::leak_record(std::string_view type, const Connection& conn, const 
   writer_.key("age_ms").milliseconds(leak.age_ns);
   writer_.key("threshold_ms").milliseconds(leak.threshold_ns);
   writer_.key("orphan").boolean(leak.orphan);
+  writer_.key("preexisting").boolean(conn.preexisting);
   writer_.key("owners").begin_array();
   for (const FdOwner& owner : leak.owners) {
     writer_.begin_object();

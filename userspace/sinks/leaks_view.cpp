@@ -43,21 +43,16 @@ void LeaksView::time_wait_pressure(const TimeWaitPressure& pressure) {
   pressure_.push_back(pressure);
 }
 
-void LeaksView::table(std::string_view title, std::string_view key_header, const Groups& groups,
-                      std::map<std::pair<std::string, std::string>, std::uint32_t>& baseline) {
+void LeaksView::table(std::string_view title, std::string_view key_header, const Groups& groups) {
   char line[256];
   out_ << title << "\n";
   std::snprintf(line, sizeof(line), "%-32s %-11s %6s %9s %7s\n", std::string(key_header).c_str(),
                 "KIND", "COUNT", "OLDEST", "GROWTH");
   out_ << line;
   for (const auto& [key, group] : groups) {
-    if (first_render_) {
-      baseline[key] = group.count;
-    }
-    const auto base = baseline.contains(key) ? baseline[key] : 0u;
     std::snprintf(line, sizeof(line), "%-32s %-11s %6u %9s %+7d\n", key.first.c_str(),
                   key.second.c_str(), group.count, human_duration(group.oldest_ns).c_str(),
-                  static_cast<int>(group.count) - static_cast<int>(base));
+                  static_cast<int>(group.new_since_start));
     out_ << line;
   }
   if (groups.empty()) {
@@ -66,8 +61,7 @@ void LeaksView::table(std::string_view title, std::string_view key_header, const
   out_ << "\n";
 }
 
-void LeaksView::render(const std::vector<Suspect>& suspects, std::uint64_t now_ns) {
-  (void)now_ns;
+void LeaksView::render(const std::vector<Suspect>& suspects) {
   if (ansi_) {
     out_ << "\x1b[H\x1b[2J";
   }
@@ -84,12 +78,12 @@ void LeaksView::render(const std::vector<Suspect>& suspects, std::uint64_t now_n
                                                     : endpoint(s.conn.raddr, s.conn.rport);
       Group& g = (*groups)[{key, kind}];
       ++g.count;
+      g.new_since_start += s.conn.preexisting ? 0 : 1;
       g.oldest_ns = std::max(g.oldest_ns, s.leak.age_ns);
     }
   }
-  table("BY PROCESS", "PID COMM", by_process, process_baseline_);
-  table("BY PEER", "PEER", by_peer, peer_baseline_);
-  first_render_ = false;
+  table("BY PROCESS", "PID COMM", by_process);
+  table("BY PEER", "PEER", by_peer);
   if (!pressure_.empty()) {
     out_ << "TIME_WAIT PRESSURE\n";
     for (const TimeWaitPressure& p : pressure_) {

@@ -1,9 +1,11 @@
 // `tcptrail leaks` in a terminal: the current suspects grouped by process and by peer, with
-// counts, oldest age and growth since the view started, redrawn in place on each render().
+// counts, oldest age and growth since start (suspects that were not already there when
+// tracing began), redrawn in place on each render().
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <string_view>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -18,7 +20,7 @@ class LeaksView : public RecordSink {
   // ansi: clear the screen before each render (the output is a terminal).
   LeaksView(std::ostream& out, LeakConfig thresholds, bool ansi);
 
-  void render(const std::vector<Suspect>& suspects, std::uint64_t now_ns);
+  void render(const std::vector<Suspect>& suspects);
 
   // Individual records are not printed: the view shows the current suspects instead.
   void start(const StartInfo&) override {}
@@ -37,18 +39,15 @@ class LeaksView : public RecordSink {
  private:
   struct Group {
     std::uint32_t count = 0;
+    std::uint32_t new_since_start = 0;
     std::uint64_t oldest_ns = 0;
   };
   using Groups = std::map<std::pair<std::string, std::string>, Group>;  // (key, kind)
-  void table(std::string_view title, std::string_view key_header, const Groups& groups,
-             std::map<std::pair<std::string, std::string>, std::uint32_t>& baseline);
+  void table(std::string_view title, std::string_view key_header, const Groups& groups);
 
   std::ostream& out_;
   LeakConfig thresholds_;
   bool ansi_;
-  bool first_render_ = true;
-  std::map<std::pair<std::string, std::string>, std::uint32_t> process_baseline_;
-  std::map<std::pair<std::string, std::string>, std::uint32_t> peer_baseline_;
   std::vector<TimeWaitPressure> pressure_;  // the latest warning per destination
 };
 
