@@ -211,13 +211,31 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, __u
 	return 0;
 }
 
-SEC("tp_btf/tcp_retransmit_skb")
-int BPF_PROG(tp_btf__tcp_retransmit_skb, const struct sock *sk, const struct sk_buff *skb)
+static __always_inline int emit_retransmit(const struct sock *sk, const struct sk_buff *skb)
 {
 	const struct tcp_skb_cb *cb = (const struct tcp_skb_cb *)skb->cb;
 	__u16 segs = BPF_CORE_READ(cb, tcp_gso_segs);
 
 	return emit_sock_event(sk, TCPTRAIL_EV_RETRANSMIT, segs ? segs : 1);
+}
+
+/* Before Linux 6.x the tracepoint fired only for retransmits that went out. */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tp_btf__tcp_retransmit_skb, const struct sock *sk, const struct sk_buff *skb)
+{
+	return emit_retransmit(sk, skb);
+}
+
+/* Since "tcp: add the error code to the tcp_retransmit_skb tracepoint" it also fires for
+ * failed attempts, which the kernel does not count in total_retrans: skip those. The loader
+ * picks this variant when the tracepoint's BTF prototype has the err argument. */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tp_btf__tcp_retransmit_skb_err, const struct sock *sk, const struct sk_buff *skb,
+	     int err)
+{
+	if (err)
+		return 0;
+	return emit_retransmit(sk, skb);
 }
 
 SEC("tp_btf/tcp_send_reset")

@@ -1,6 +1,7 @@
 #include "loader/bpf_tracer.hpp"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <unistd.h>
 
@@ -33,6 +34,25 @@ std::string privilege_hint(int err) {
   return {};
 }
 
+// Whether tcp:tcp_retransmit_skb passes the transmit error (void *, sk, skb, err), read from
+// the kernel's BTF for the tracepoint's prototype.
+bool retransmit_tracepoint_has_err() {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (vmlinux == nullptr) {
+    return false;
+  }
+  bool has_err = false;
+  const int id = btf__find_by_name_kind(vmlinux, "btf_trace_tcp_retransmit_skb", BTF_KIND_TYPEDEF);
+  if (id > 0) {
+    const btf_type* t = btf__type_by_id(vmlinux, id);
+    t = t != nullptr ? btf__type_by_id(vmlinux, t->type) : nullptr;  // pointer
+    t = t != nullptr ? btf__type_by_id(vmlinux, t->type) : nullptr;  // function prototype
+    has_err = t != nullptr && btf_is_func_proto(t) && btf_vlen(t) >= 4;
+  }
+  btf__free(vmlinux);
+  return has_err;
+}
+
 int on_ring_record(void* ctx, void* data, size_t size) {
   auto* handler = static_cast<RecordHandler*>(ctx);
   handler->on_record({static_cast<const std::byte*>(data), size});
@@ -57,6 +77,9 @@ BpfTracer::BpfTracer(const LoaderConfig& config, RecordHandler& handler) : handl
   if (!skel_) {
     throw TraceError("cannot open the BPF object", errno);
   }
+  const bool retransmit_err = retransmit_tracepoint_has_err();
+  bpf_program__set_autoload(skel_->progs.tp_btf__tcp_retransmit_skb, !retransmit_err);
+  bpf_program__set_autoload(skel_->progs.tp_btf__tcp_retransmit_skb_err, retransmit_err);
   skel_->rodata->target_family = config.family;
   skel_->rodata->wakeup_data_bytes = config.wakeup_bytes;
   if (int err = bpf_map__set_max_entries(skel_->maps.events,
@@ -81,8 +104,11 @@ BpfTracer::BpfTracer(const LoaderConfig& config, RecordHandler& handler) : handl
   const Attach attaches[] = {
       {skel_->progs.tp_btf__inet_sock_set_state, &skel_->links.tp_btf__inet_sock_set_state,
        "sock:inet_sock_set_state"},
-      {skel_->progs.tp_btf__tcp_retransmit_skb, &skel_->links.tp_btf__tcp_retransmit_skb,
-       "tcp:tcp_retransmit_skb"},
+      retransmit_err
+          ? Attach{skel_->progs.tp_btf__tcp_retransmit_skb_err,
+                   &skel_->links.tp_btf__tcp_retransmit_skb_err, "tcp:tcp_retransmit_skb"}
+          : Attach{skel_->progs.tp_btf__tcp_retransmit_skb,
+                   &skel_->links.tp_btf__tcp_retransmit_skb, "tcp:tcp_retransmit_skb"},
       {skel_->progs.tp_btf__tcp_retransmit_synack, &skel_->links.tp_btf__tcp_retransmit_synack,
        "tcp:tcp_retransmit_synack"},
       {skel_->progs.tp_btf__tcp_send_reset, &skel_->links.tp_btf__tcp_send_reset,
