@@ -1,5 +1,6 @@
 #include "cli/trace_command.hpp"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -49,6 +50,13 @@ std::uint64_t monotonic_ns() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
          static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// The reader of a stdout pipe went away (`| head -1`): poll reports POLLERR on the write end
+// even when there is nothing to write.
+bool stdout_closed() {
+  pollfd p{STDOUT_FILENO, 0, 0};
+  return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)) != 0;
 }
 
 std::string kernel_release() {
@@ -164,7 +172,7 @@ int run_trace(const Options& options, const Durations& durations,
     if (now - last_flush >= kFlushIntervalNs) {
       sink->flush();
       last_flush = now;
-      if (!out) {
+      if (!out || (options.output.empty() && stdout_closed())) {
         output_closed = true;
         break;
       }
