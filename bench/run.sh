@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# Overhead benchmark of issue 5: connection rate of a loopback storm, untraced and under
+# tcptrail / tcplife / tcpstates, in alternating rounds. See bench/README.md.
+#
+# Exit status: 0 when the benchmark ran (whether or not the targets were met), 1 on setup failure
+# (missing storm binary, storm failing untraced, bad environment), 2 on bad usage.
+
+set -uo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: bench/run.sh [options]
+  --rounds N          alternating rounds (default 3; the rate target needs >= 3)
+  --duration S        storm seconds per run, fractional ok (default 5)
+  --threads N         storm threads (default 2)
+  --build-dir DIR     CMake build directory (default build; relative to the repo root)
+  --modes LIST        comma-separated subset of untraced,tcptrail,tcplife,tcpstates
+                      (default: all that are available; untraced is always run)
+  --tcptrail PATH     tcptrail binary (default BUILD_DIR/tcptrail)
+  --storm PATH        storm binary (default BUILD_DIR/bench/tcptrail_storm)
+  --attach-wait S     seconds to let tcplife/tcpstates attach before the storm (default 1.5)
+  --drain S           seconds between the storm's end and SIGINT to the tracer (default 1)
+  --no-warmup         skip the discarded warm-up storm
+  --keep DIR          keep every run's raw files in DIR
+  -h, --help          this text
+
+Build first: cmake -S . -B build && cmake --build build -j2
+Run as root (tracers need CAP_BPF and CAP_PERFMON); untraced runs work without.
+EOF
+}
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_root=$(cd "$script_dir/.." && pwd)
+util="$script_dir/bench_util.py"
+
+rounds=3
+duration=5
+threads=2
+build_dir=build
+modes_arg=""
+tcptrail_bin=""
+storm_bin=""
+attach_wait=1.5
+drain=1
+warmup=1
+keep_dir=""
+
+while (($#)); do
+  case "$1" in
+    --rounds) rounds=${2:?}; shift 2 ;;
+    --duration) duration=${2:?}; shift 2 ;;
+    --threads) threads=${2:?}; shift 2 ;;
+    --build-dir) build_dir=${2:?}; shift 2 ;;
+    --modes) modes_arg=${2:?}; shift 2 ;;
+    --tcptrail) tcptrail_bin=${2:?}; shift 2 ;;
+    --storm) storm_bin=${2:?}; shift 2 ;;
+    --attach-wait) attach_wait=${2:?}; shift 2 ;;
+    --drain) drain=${2:?}; shift 2 ;;
+    --no-warmup) warmup=0; shift ;;
+    --keep) keep_dir=${2:?}; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+is_number() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]]; }
+for v in "$rounds" "$threads"; do
+  [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: expected a positive integer, got '$v'" >&2; exit 2; }
+done
+for v in "$duration" "$attach_wait" "$drain"; do
+  is_number "$v" || { echo "run.sh: expected a number of seconds, got '$v'" >&2; exit 2; }
+done
+
+log() { echo "run.sh: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+command -v python3 >/dev/null || die "python3 not found (apt-get install python3)"
+command -v timeout >/dev/null || die "timeout not found (coreutils)"
+
+if [[ $build_dir != /* && ! -d $build_dir && -d $repo_root/$build_dir ]]; then
+  build_dir=$repo_root/$build_dir
+fi
+[[ -n $storm_bin ]] || storm_bin=$build_dir/bench/tcptrail_storm
+[[ -n $tcptrail_bin ]] || tcptrail_bin=$build_dir/tcptrail
+[[ -x $storm_bin ]] || die "storm generator not found at $storm_bin; build it:" \
+  "cmake -S . -B build && cmake --build build -j2 --target tcptrail_storm"
+
+tmp=$(mktemp -d /tmp/tcptrail-bench.XXXXXX) || die "mktemp failed"
+tracer_pid=""
+mounted_tracefs=0
+
+cleanup() {
+  if [[ -n $tracer_pid ]] && kill -0 "$tracer_pid" 2>/dev/null; then
+    # The wrapper forwards SIGTERM; the tool also dies with it (PR_SET_PDEATHSIG).
+    kill -TERM "$tracer_pid" 2>/dev/null
+    sleep 0.5
+    kill -KILL "$tracer_pid" 2>/dev/null
+    wait "$tracer_pid" 2>/dev/null
+  fi
+  if [[ -n $keep_dir ]]; then
+    mkdir -p "$keep_dir" && cp -r "$tmp"/. "$keep_dir"/ && log "raw files kept in $keep_dir"
+  fi
+  rm -rf "$tmp"
+  if ((mounted_tracefs)); then
+    umount /sys/kernel/tracing 2>/dev/null || log "could not unmount /sys/kernel/tracing (busy)"
+  fi
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+want_mode() { [[ -z $modes_arg || ,$modes_arg, == *,$1,* ]]; }
+
+modes=(untraced)
+is_root=0
+[[ $(id -u) == 0 ]] && is_root=1
+if want_mode tcptrail; then
+  if [[ ! -x $tcptrail_bin ]]; then
+    echo "tcptrail: not built, skipped ($tcptrail_bin missing)"
+  elif ((!is_root)); then
+    echo "tcptrail: needs root, skipped"
+  else
+    modes+=(tcptrail)
+  fi
+fi
+baselines=()
+for tool in tcplife tcpstates; do
+  want_mode "$tool" || continue
+  if [[ ! -x /usr/sbin/$tool ]]; then
+    echo "$tool: not installed (apt-get install libbpf-tools), skipped"
+  elif ((!is_root)); then
+    echo "$tool: needs root, skipped"
+  else
+    baselines+=("$tool")
+  fi
+done
+# libbpf-tools attach sock:inet_sock_set_state through tracefs; some systems do not mount it.
+if ((${#baselines[@]})) && [[ ! -d /sys/kernel/tracing/events ]]; then
+  if mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; then
+    mounted_tracefs=1
+    log "mounted tracefs on /sys/kernel/tracing for tcplife/tcpstates (unmounted at exit)"
+  else
+    echo "tcplife/tcpstates: tracefs not mounted and mount failed, skipped"
+    baselines=()
+  fi
+fi
+modes+=("${baselines[@]}")
+
+# The storm spreads connections over many listener ports so the 4-tuple space outgrows the
+# TIME_WAIT table; no sysctl is changed. Report the settings that matter for the record.
+sysctl_value() { cat "/proc/sys/net/ipv4/$1" 2>/dev/null | tr -s '\t ' ' '; }
+log "ip_local_port_range=$(sysctl_value ip_local_port_range)" \
+  "tcp_tw_reuse=$(sysctl_value tcp_tw_reuse) tcp_max_tw_buckets=$(sysctl_value tcp_max_tw_buckets)"
+
+# BPF tracing programs loaded by anything else (another tracer left running) slow down the
+# "untraced" runs too; each untraced run notes them, and the report warns.
+foreign_tracing_progs() {
+  command -v bpftool >/dev/null || return 0
+  bpftool -j prog show 2>/dev/null | python3 -c '
+import json, sys
+try:
+    progs = json.load(sys.stdin)
+except ValueError:
+    sys.exit(0)
+kinds = {"tracing", "tracepoint", "raw_tracepoint", "raw_tracepoint_writable", "kprobe",
+         "perf_event"}
+names = sorted({p.get("name", "?") for p in progs if p.get("type") in kinds})
+print(" ".join(names))'
+}
+
+storm_timeout=$(awk -v d="$duration" 'BEGIN { printf "%.1f", d + 60 }')
+results=$tmp/results.ndjson
+: >"$results"
+
+# run_storm DIR [extra storm options...]: runs the storm, its JSON line to DIR/storm.json.
+run_storm() {
+  local dir=$1
+  shift
+  timeout -s KILL "$storm_timeout" "$storm_bin" --threads "$threads" --duration "$duration" "$@" \
+    >"$dir/storm.json" 2>"$dir/storm.err"
+}
+
+# wait_start FILE PID: until tcptrail's {"type":"start"} line is in FILE (20 s at most).
+wait_start() {
+  local file=$1 pid=$2 i
+  for ((i = 0; i < 200; i++)); do
+    grep -qE '"type" *: *"start"' "$file" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# stop_tracer: SIGINT, then 15 s for it to drain and exit, then SIGKILL. Sets tool_exit.
+stop_tracer() {
+  local i
+  kill -INT "$tracer_pid" 2>/dev/null
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "$tracer_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$tracer_pid" 2>/dev/null; then
+    log "tracer did not exit 15 s after SIGINT, killing it"
+    kill -KILL "$tracer_pid" 2>/dev/null
+  fi
+  wait "$tracer_pid" 2>/dev/null
+  tool_exit=$?
+  tracer_pid=""
+}
+
+# run_one MODE ROUND: one storm under MODE, one result line appended to $results.
+run_one() {
+  local mode=$1 round=$2
+  local dir=$tmp/$mode.$round
+  mkdir -p "$dir"
+  local out=$dir/output err=$dir/stderr rusage=$dir/rusage.json record=""
+  local -a tracer_cmd=()
+  tool_exit=""
+  local note=""
+  case "$mode" in
+    untraced)
+      note=$(foreign_tracing_progs)
+      [[ -n $note ]] && note="BPF tracing programs of another tool were loaded: $note"
+      ;;
+    tcptrail) tracer_cmd=("$tcptrail_bin" trace --json --output "$out"); record=$dir/record ;;
+    tcplife) tracer_cmd=(/usr/sbin/tcplife); record=$dir/record ;;
+    tcpstates) tracer_cmd=(/usr/sbin/tcpstates) ;;
+  esac
+
+  if ((${#tracer_cmd[@]})); then
+    local stdout=$out
+    [[ $mode == tcptrail ]] && stdout=$dir/stdout
+    python3 "$util" rusage "$rusage" -- "${tracer_cmd[@]}" >"$stdout" 2>"$err" &
+    tracer_pid=$!
+    local ready=0
+    if [[ $mode == tcptrail ]]; then
+      wait_start "$out" "$tracer_pid" && ready=1
+    else
+      sleep "$attach_wait"
+      kill -0 "$tracer_pid" 2>/dev/null && ready=1
+    fi
+    if ((!ready)); then
+      log "$mode round $round: tracer did not start; its stderr:"
+      tail -n 5 "$err" >&2
+      [[ -n $tracer_pid ]] && stop_tracer
+      echo "{\"mode\":\"$mode\",\"round\":$round,\"failed\":true,\"tool_exit\":${tool_exit:-null}}" \
+        >>"$results"
+      return 0
+    fi
+  fi
+
+  local storm_rc=0
+  if [[ -n $record ]]; then
+    run_storm "$dir" --record "$record" || storm_rc=$?
+  else
+    run_storm "$dir" || storm_rc=$?
+  fi
+  if ((storm_rc != 0)); then
+    log "$mode round $round: storm failed (exit $storm_rc): $(tail -n 3 "$dir/storm.err")"
+  fi
+
+  if [[ -n $tracer_pid ]]; then
+    sleep "$drain"
+    stop_tracer
+  fi
+
+  local -a args=(--mode "$mode" --round "$round" --storm "$dir/storm.json")
+  [[ -n $tool_exit ]] && args+=(--tool-exit "$tool_exit" --rusage "$rusage" --output "$out"
+    --stderr "$err")
+  [[ -n $record ]] && args+=(--record "$record")
+  [[ -n $note ]] && args+=(--note "$note")
+  python3 "$util" result "${args[@]}" >>"$results" || die "cannot score $mode round $round"
+  [[ $mode == untraced && $storm_rc != 0 ]] && die "the untraced storm failed: setup problem"
+  # Tracer outputs run to hundreds of MB (tcpstates: ~10 lines per connection).
+  [[ -z $keep_dir ]] && rm -f "$record" "$out"
+  return 0
+}
+
+log "modes: ${modes[*]}; $rounds rounds of ${duration}s, $threads storm threads"
+if ((warmup)); then
+  # Fills the TIME_WAIT table first so every measured run starts from the same steady state.
+  mkdir -p "$tmp/warmup"
+  run_storm "$tmp/warmup" || die "warm-up storm failed: $(tail -n 3 "$tmp/warmup/storm.err")"
+  log "warm-up: $(cat "$tmp/warmup/storm.json")"
+fi
+
+n=${#modes[@]}
+for ((r = 1; r <= rounds; r++)); do
+  for ((i = 0; i < n; i++)); do
+    run_one "${modes[(i + r - 1) % n]}" "$r"
+    sleep 0.5
+  done
+done
+
+echo
+python3 "$util" report "$results"
