@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /* TCP lifecycle tracing: every state change of a TCP socket and the events that explain how
- * it suffered or died (retransmits, resets, errors), streamed through one ring buffer. */
+ * it suffered or died (retransmits, resets, errors), streamed through one ring buffer.
+ *
+ * A socket is named by its cookie, which the kernel never reuses and sock_diag reports too.
+ * No per-socket state is kept here: the collector remembers each socket's owner, learned from
+ * the transitions that only system calls make. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
@@ -27,25 +31,6 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
-/* Per-socket identity and owner. BPF_F_CLONE: a server child created from a listener starts
- * with a copy of the listener's entry, which is how it learns the listener's owner. */
-struct sock_owner {
-	__u64 conn_id;
-	__u32 pid;
-	__u8 source;
-	__u8 pad[3];
-	char comm[TCPTRAIL_COMM_LEN];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
-	__type(key, int);
-	__type(value, struct sock_owner);
-} owners SEC(".maps");
-
-__u64 last_conn_id = 0;
-
 static __always_inline void count_drop(__u32 index)
 {
 	__u64 *count = bpf_map_lookup_elem(&drops, &index);
@@ -59,49 +44,19 @@ static __always_inline bool family_wanted(int family)
 	return family && (!target_family || target_family == family);
 }
 
-static __always_inline void set_owner_current(struct sock_owner *o)
+static __always_inline void set_owner_current(struct tcptrail_event *e)
 {
-	o->pid = bpf_get_current_pid_tgid() >> 32;
-	o->source = TCPTRAIL_OWNER_SYSCALL;
-	bpf_get_current_comm(o->comm, sizeof(o->comm));
-}
-
-/* The socket's storage, created on first sight with a fresh connection id. A socket seen for
- * the first time other than at its birth (connect, listen, child creation) existed before
- * tracing started or before its storage could be made: it is flagged so that the collector
- * invents no durations for it. */
-static __always_inline struct sock_owner *owner_of(const struct sock *sk, bool birth, __u8 *flags)
-{
-	struct sock_owner *o;
-
-	o = bpf_sk_storage_get(&owners, (void *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!o) {
-		count_drop(TCPTRAIL_DROP_STORAGE);
-		return NULL;
-	}
-	if (!o->conn_id && !birth) {
-		o->conn_id = __sync_fetch_and_add(&last_conn_id, 1) + 1;
-		*flags |= TCPTRAIL_F_FIRST_SEEN;
-	}
-	return o;
-}
-
-static __always_inline void fill_owner(struct tcptrail_event *e, const struct sock_owner *o)
-{
-	if (!o)
-		return;
-	e->conn_id = o->conn_id;
-	e->owner_pid = o->pid;
-	e->owner_source = o->source;
-	__builtin_memcpy(e->owner_comm, o->comm, sizeof(e->owner_comm));
+	e->owner_pid = bpf_get_current_pid_tgid() >> 32;
+	e->owner_source = TCPTRAIL_OWNER_SYSCALL;
+	bpf_get_current_comm(e->owner_comm, sizeof(e->owner_comm));
 }
 
 static __always_inline void submit(struct tcptrail_event *e)
 {
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
-	/* Batch wakeups: the collector also polls on a short timeout, so a quiet stream is still
-	 * flushed promptly; a busy one wakes it once per wakeup_data_bytes. */
+	/* Batch wakeups: the collector also reads the ring on a short timeout, so a quiet stream
+	 * is still flushed promptly; a busy one wakes it once per wakeup_data_bytes. */
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_data_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(e, flags);
@@ -122,58 +77,38 @@ static __always_inline struct tcptrail_event *reserve(int family, __u8 kind)
 	return e;
 }
 
-static __always_inline bool is_tcp(const struct sock *sk)
-{
-	return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
-}
-
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tp_btf__inet_sock_set_state, const struct sock *sk, const int oldstate,
 	     const int newstate)
 {
-	/* inet_csk_clone_lock() fires this for a new server child before it sets the child's
-	 * ports, addresses and cookie: at this point they are still the listener's. */
-	bool new_child = oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV;
-	bool birth = new_child || newstate == TCP_SYN_SENT || newstate == TCP_LISTEN;
-	int family = sock_family_to_abi(BPF_CORE_READ(sk, __sk_common.skc_family));
+	int family = sock_family_to_abi(sk->__sk_common.skc_family);
 	struct tcptrail_event *e;
-	struct sock_owner *o;
-	__u8 flags = 0;
 
-	if (!is_tcp(sk) || !family_wanted(family))
+	if (sk->sk_protocol != IPPROTO_TCP || !family_wanted(family))
 		return 0;
-
-	o = owner_of(sk, birth, &flags);
-	if (o) {
-		/* A birth starts a new lifecycle with its own id: a child's storage is a clone of
-		 * the listener's, and a socket may connect() again after a failed attempt. */
-		if (birth)
-			o->conn_id = __sync_fetch_and_add(&last_conn_id, 1) + 1;
-		if (new_child)
-			o->source = o->pid ? TCPTRAIL_OWNER_LISTENER : TCPTRAIL_OWNER_UNKNOWN;
-		/* Only system calls enter these states, so the task on-CPU is the owner: connect(),
-		 * listen(), and close()/shutdown() (which may come from another process than the
-		 * one that opened it, e.g. a worker that inherited the descriptor). */
-		if (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN ||
-		    newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK)
-			set_owner_current(o);
-	}
+	/* inet_csk_clone_lock() fires this for a new server child before it has set the child's
+	 * ports, addresses and cookie (they are still the listener's). The child is reported from
+	 * its next transition on, which comes in the same softirq unless it is a fast-open one. */
+	if (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV)
+		return 0;
 
 	e = reserve(family, TCPTRAIL_EV_STATE);
 	if (!e)
 		return 0;
 	e->old_state = oldstate;
 	e->new_state = newstate;
-	e->flags = flags;
-	fill_owner(e, o);
+	/* Only system calls enter these states, so the task on-CPU is the owner: connect(),
+	 * listen(), and close()/shutdown() (which may come from another process than the one
+	 * that opened the socket, e.g. a worker that inherited the descriptor). */
+	if (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN || newstate == TCP_FIN_WAIT1 ||
+	    newstate == TCP_LAST_ACK)
+		set_owner_current(e);
 	fill_tuple(e, &sk->__sk_common);
 	fill_full_sock(e, sk);
-	if (new_child) {
-		e->flags |= TCPTRAIL_F_NEW_CHILD;
-		e->sport = 0;
-	} else {
-		e->sock_cookie = bpf_get_socket_cookie((void *)sk);
-	}
+	/* The states a leak is reported from: its owners are found by this inode. */
+	if (newstate == TCP_CLOSE_WAIT || newstate == TCP_FIN_WAIT2)
+		fill_inode(e, sk);
+	e->sock_cookie = bpf_get_socket_cookie((void *)sk);
 	submit(e);
 	return 0;
 }
@@ -181,29 +116,22 @@ int BPF_PROG(tp_btf__inet_sock_set_state, const struct sock *sk, const int oldst
 /* Events on an existing full socket: retransmits, resets, errors. */
 static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, __u32 detail)
 {
-	int family = sock_family_to_abi(BPF_CORE_READ(sk, __sk_common.skc_family));
-	__u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	int family = sock_family_to_abi(sk->__sk_common.skc_family);
+	__u8 state = sk->__sk_common.skc_state;
 	struct tcptrail_event *e;
-	struct sock_owner *o;
-	__u8 flags = 0;
 
-	if (!family_wanted(family))
+	/* Request and timewait sockets are not full sockets. */
+	if (state == TCP_NEW_SYN_RECV || state == TCP_TIME_WAIT || !family_wanted(family))
 		return 0;
-	/* Request and timewait sockets have no storage; they are not full sockets. */
-	if (state == TCP_NEW_SYN_RECV || state == TCP_TIME_WAIT)
-		return 0;
-	if (!is_tcp(sk))
+	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 
-	o = owner_of(sk, false, &flags);
 	e = reserve(family, kind);
 	if (!e)
 		return 0;
 	e->old_state = state;
 	e->new_state = state;
 	e->detail = detail;
-	e->flags = flags;
-	fill_owner(e, o);
 	fill_tuple(e, &sk->__sk_common);
 	fill_full_sock(e, sk);
 	e->sock_cookie = bpf_get_socket_cookie((void *)sk);
@@ -256,32 +184,30 @@ int BPF_PROG(tp_btf__tcp_receive_reset, const struct sock *sk)
 SEC("tp_btf/inet_sk_error_report")
 int BPF_PROG(tp_btf__inet_sk_error_report, const struct sock *sk)
 {
-	return emit_sock_event(sk, TCPTRAIL_EV_ERROR, BPF_CORE_READ(sk, sk_err));
+	return emit_sock_event(sk, TCPTRAIL_EV_ERROR, sk->sk_err);
 }
 
-/* A SYN-ACK retransmitted for a request socket, before any child exists: the tuple comes from
- * the request socket, the owner from the listener. */
+/* A SYN-ACK retransmitted for a request socket, before any child exists. The child inherits
+ * the request socket's cookie (inet_csk_clone_lock copies ir_cookie), so generating it here
+ * ties these retransmits to the connection that follows. */
 SEC("tp_btf/tcp_retransmit_synack")
 int BPF_PROG(tp_btf__tcp_retransmit_synack, const struct sock *listener,
 	     const struct request_sock *req)
 {
-	int family = sock_family_to_abi(BPF_CORE_READ(req, __req_common.skc_family));
+	int family = sock_family_to_abi(req->__req_common.skc_family);
 	struct tcptrail_event *e;
-	struct sock_owner *o;
 
 	if (!family_wanted(family))
 		return 0;
-	o = bpf_sk_storage_get(&owners, (void *)listener, 0, 0);
 	e = reserve(family, TCPTRAIL_EV_SYNACK_RETRANSMIT);
 	if (!e)
 		return 0;
 	e->old_state = TCP_SYN_RECV;
 	e->new_state = TCP_SYN_RECV;
 	e->detail = 1;
-	fill_owner(e, o);
-	e->conn_id = 0;
 	fill_tuple(e, &req->__req_common);
-	e->total_retrans = BPF_CORE_READ(req, num_retrans);
+	e->total_retrans = req->num_retrans;
+	e->sock_cookie = bpf_get_socket_cookie((void *)req);
 	submit(e);
 	return 0;
 }

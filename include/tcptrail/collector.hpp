@@ -27,11 +27,6 @@ struct CollectorConfig {
   std::size_t summary_rows = 20;
 };
 
-// What the kernel side reports it could not deliver.
-struct KernelDrops {
-  std::uint64_t lost = 0;
-  std::uint64_t no_storage = 0;
-};
 
 class Collector : public RecordHandler, private TableObserver, private LeakObserver {
  public:
@@ -53,7 +48,8 @@ class Collector : public RecordHandler, private TableObserver, private LeakObser
   // Leaks reported and not yet resolved that pass the filter.
   std::vector<Suspect> suspects(std::uint64_t now_ns) const;
   // Reports what is still pending and writes the stop record.
-  void finish(std::uint64_t now_ns, const KernelDrops& drops);
+  // lost_events: what the kernel side could not queue.
+  void finish(std::uint64_t now_ns, std::uint64_t lost_events);
 
   ConnectionTable& table() { return table_; }
   const DecodeStats& decode_stats() const { return decode_stats_; }

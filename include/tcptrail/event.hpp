@@ -67,8 +67,7 @@ struct Owner {
 struct Event {
   EventKind kind = EventKind::kState;
   std::uint64_t ts_ns = 0;  // CLOCK_MONOTONIC
-  std::uint64_t conn_id = 0;
-  std::uint64_t sock_cookie = 0;
+  std::uint64_t sock_cookie = 0;  // the socket's identity
   std::uint64_t bytes_acked = 0;
   std::uint64_t bytes_received = 0;
   std::uint32_t total_retrans = 0;

@@ -20,21 +20,17 @@
 #define TCPTRAIL_EV_ERROR 6            /* sock:inet_sk_error_report (detail = errno) */
 
 /* tcptrail_event.owner_source: how owner_pid/owner_comm were learned */
-#define TCPTRAIL_OWNER_UNKNOWN 0  /* no owner recorded; pid is 0 */
-#define TCPTRAIL_OWNER_SYSCALL 1  /* the task that called connect()/listen()/close()/shutdown() */
-#define TCPTRAIL_OWNER_LISTENER 2 /* server child: inherited from its listening socket's owner */
+#define TCPTRAIL_OWNER_UNKNOWN 0 /* not a system call's transition; pid is 0 */
+#define TCPTRAIL_OWNER_SYSCALL 1 /* the task that called connect()/listen()/close()/shutdown() */
 
 /* tcptrail_event.flags */
 #define TCPTRAIL_F_RCV_SHUTDOWN 0x01 /* peer's FIN was received (sk_shutdown & RCV_SHUTDOWN) */
 #define TCPTRAIL_F_SND_SHUTDOWN 0x02 /* our FIN was queued (sk_shutdown & SEND_SHUTDOWN) */
-#define TCPTRAIL_F_NEW_CHILD 0x04    /* first event of a server child: tuple not yet set */
-#define TCPTRAIL_F_ORPHAN 0x08       /* no process holds the socket (SOCK_DEAD) */
-#define TCPTRAIL_F_FIRST_SEEN 0x10   /* first event for this socket and it had no birth event */
+#define TCPTRAIL_F_ORPHAN 0x04       /* no process holds the socket (SOCK_DEAD) */
 
 struct tcptrail_event {
 	__u64 ts_ns;          /* bpf_ktime_get_ns(): CLOCK_MONOTONIC, ns */
-	__u64 conn_id;        /* tcptrail's id for the socket, unique for this tracer's lifetime */
-	__u64 sock_cookie;    /* bpf_get_socket_cookie(), 0 when not yet valid (new child) */
+	__u64 sock_cookie;    /* bpf_get_socket_cookie(): the socket's identity, never reused */
 	__u64 bytes_acked;    /* tcp_sock.bytes_acked, bytes (tcpi_bytes_acked) */
 	__u64 bytes_received; /* tcp_sock.bytes_received, bytes (tcpi_bytes_received) */
 	__u32 owner_pid;      /* tgid of the owning process, 0 if unknown */
@@ -42,7 +38,8 @@ struct tcptrail_event {
 	__u32 srtt_us;        /* tcp_sock.srtt_us >> 3, microseconds */
 	__u32 detail;         /* kind-specific: segments, errno, reset reason */
 	__u32 netns_ino;      /* inode number of the socket's network namespace */
-	__u32 sock_ino;       /* inode of the socket file (as ss -e/-p and /proc/PID/fd show), 0 if none */
+	__u32 sock_ino;       /* inode of the socket file (/proc/PID/fd), entering CLOSE_WAIT or
+	                       * FIN_WAIT2 only; else 0 */
 	__u8 saddr[16];       /* local address, network byte order; IPv4 in the first 4 bytes */
 	__u8 daddr[16];       /* remote address, network byte order; IPv4 in the first 4 bytes */
 	__u16 sport;          /* local port, host byte order */
@@ -58,12 +55,11 @@ struct tcptrail_event {
 	__u8 reserved[4];     /* explicit padding to a multiple of 8; zero */
 };
 
-#define TCPTRAIL_EVENT_SIZE 128
+#define TCPTRAIL_EVENT_SIZE 120
 
 /* Indexes of the per-CPU `drops` counters. */
 #define TCPTRAIL_DROP_RINGBUF 0 /* bpf_ringbuf_reserve failed: the event is lost */
-#define TCPTRAIL_DROP_STORAGE 1 /* no socket storage: event sent without owner or stable id */
-#define TCPTRAIL_DROP_MAX 2
+#define TCPTRAIL_DROP_MAX 1
 
 #ifdef __cplusplus
 static_assert(sizeof(struct tcptrail_event) == TCPTRAIL_EVENT_SIZE, "ABI size");

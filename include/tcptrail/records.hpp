@@ -40,7 +40,6 @@ struct StopInfo {
   std::uint64_t events = 0;       // events received from the kernel
   std::uint64_t lost = 0;         // events the kernel could not queue (ring buffer full)
   std::uint64_t rejected = 0;     // malformed events the decoder refused
-  std::uint64_t no_storage = 0;   // events sent without socket storage (owner unknown)
   std::uint64_t connections = 0;  // connection records emitted
   std::uint64_t live = 0;         // connections still open at exit
   std::uint64_t overflow = 0;     // connections not tracked because the table was full

@@ -68,8 +68,9 @@ class ConnectionTableTest : public ::testing::Test {
   ConnectionTable table{TableConfig{}, observer};
   SocketEvents client{1, testing::owner(100, "curl"), testing::ipv4("127.0.0.1"), 40000,
                       testing::ipv4("127.0.0.1"), 8080};
-  SocketEvents child{2, testing::owner(200, "php", OwnerSource::kListener),
-                     testing::ipv4("127.0.0.1"), 8080, testing::ipv4("127.0.0.1"), 40000};
+  // Events of a server child name no owner: they fire in softirq.
+  SocketEvents child{2, Owner{}, testing::ipv4("127.0.0.1"), 8080, testing::ipv4("127.0.0.1"),
+                     40000};
 };
 
 TEST_F(ConnectionTableTest, ClientActiveCloseEntersTimeWait) {
@@ -105,27 +106,44 @@ TEST_F(ConnectionTableTest, CloseIsHeldUntilGraceEnds) {
   EXPECT_EQ(observer.closed.size(), 1u);
 }
 
-TEST_F(ConnectionTableTest, ServerChildTakesTupleFromLaterEventsAndClosesPassively) {
-  Event born = child.state(10, S::kListen, S::kSynRecv, TCPTRAIL_F_NEW_CHILD);
-  born.rport = 0;  // the kernel has not set the child's tuple yet
-  born.raddr = testing::ipv4("0.0.0.0");
+TEST_F(ConnectionTableTest, ServerChildInheritsListenerOwnerAndClosesPassively) {
+  SocketEvents listener{9, testing::owner(200, "php"), testing::ipv4("0.0.0.0"), 8080,
+                        testing::ipv4("0.0.0.0"), 0};
   Event established = child.state(10.5, S::kSynRecv, S::kEstablished);
   established.srtt_us = 42;
   established.total_retrans = 2;  // SYN-ACK retransmits of the request socket
-  feed({born, established, child.state(50, S::kEstablished, S::kCloseWait),
+  feed({listener.state(0, S::kClose, S::kListen), established,
+        child.state(50, S::kEstablished, S::kCloseWait),
         child.state(60, S::kCloseWait, S::kLastAck), child.state(61, S::kLastAck, S::kClose)});
   const Connection& c = closed_one();
   EXPECT_EQ(c.role, Role::kServer);
   EXPECT_EQ(c.close, CloseKind::kPassive);
   EXPECT_FALSE(c.time_wait);
   EXPECT_EQ(c.rport, 40000);
-  EXPECT_EQ(c.raddr, testing::ipv4("127.0.0.1"));
-  EXPECT_EQ(c.owner.source, OwnerSource::kListener);
+  EXPECT_EQ(c.owner.pid, 200u);
   EXPECT_EQ(c.synack_retransmits, 2u);
   ASSERT_TRUE(c.has_handshake);
   EXPECT_EQ(c.handshake_us, 42u);
   EXPECT_DOUBLE_EQ(ms_in(c, S::kCloseWait), 10);
-  EXPECT_EQ(*c.duration_ns(0), 51 * kMs);
+  EXPECT_EQ(ms_in(c, S::kSynRecv), 0) << "its creation is not reported: time unknown";
+  EXPECT_EQ(path(c), (std::vector<TcpState>{S::kSynRecv, S::kEstablished, S::kCloseWait,
+                                            S::kLastAck, S::kClose}));
+  EXPECT_EQ(*c.duration_ns(0), static_cast<std::uint64_t>(50.5 * kMs));
+}
+
+TEST_F(ConnectionTableTest, ChildOwnerIsTheListenersUntilItsOwnerCloses) {
+  SocketEvents listener{9, testing::owner(200, "php"), testing::ipv4("0.0.0.0"), 8080,
+                        testing::ipv4("0.0.0.0"), 0};
+  Event close_call = child.state(20, S::kCloseWait, S::kLastAck);
+  close_call.owner = testing::owner(300, "worker");
+  feed({listener.state(0, S::kClose, S::kListen), child.state(1, S::kSynRecv, S::kEstablished)});
+  ASSERT_NE(table.find(2), nullptr);
+  EXPECT_EQ(table.find(2)->owner.source, OwnerSource::kListener);
+  feed({child.state(10, S::kEstablished, S::kCloseWait), close_call,
+        child.state(21, S::kLastAck, S::kClose)});
+  const Connection& c = closed_one();
+  EXPECT_EQ(c.owner.pid, 300u);
+  EXPECT_EQ(c.owner.source, OwnerSource::kSyscall);
 }
 
 TEST_F(ConnectionTableTest, MergedFinGoesFromFinWait1StraightToTimeWait) {
@@ -197,7 +215,7 @@ TEST_F(ConnectionTableTest, ConnectAbandonedByApplicationIsAborted) {
 }
 
 TEST_F(ConnectionTableTest, PreexistingConnectionGetsNoInventedDurations) {
-  feed({client.state(5000, S::kEstablished, S::kFinWait1, TCPTRAIL_F_FIRST_SEEN),
+  feed({client.state(5000, S::kEstablished, S::kFinWait1),
         client.state(5001, S::kFinWait1, S::kFinWait2),
         client.state(5002, S::kFinWait2, S::kClose, TCPTRAIL_F_RCV_SHUTDOWN)});
   const Connection& c = closed_one();
@@ -212,18 +230,52 @@ TEST_F(ConnectionTableTest, PreexistingConnectionGetsNoInventedDurations) {
   EXPECT_FALSE(observer.transitions.front().known);
 }
 
-TEST_F(ConnectionTableTest, EventsWithoutBirthOrFirstSeenAreLate) {
-  feed({client.state(1, S::kEstablished, S::kFinWait1)});
+TEST_F(ConnectionTableTest, EventsAfterTheRecordAreLate) {
+  feed({client.state(0, S::kClose, S::kSynSent), client.state(1, S::kSynSent, S::kClose)});
+  table.tick(1000 * kMs);
+  feed({client.other(1001, EventKind::kResetSent, S::kClose)});
   EXPECT_EQ(table.live(), 0u);
   EXPECT_EQ(table.stats().late, 1u);
+  EXPECT_EQ(observer.closed.size(), 1u);
 }
 
-TEST_F(ConnectionTableTest, EventsWithoutIdAreCountedUntracked) {
-  Event e = client.state(0, S::kClose, S::kSynSent);
-  e.conn_id = 0;
-  feed({e});
-  EXPECT_EQ(table.stats().untracked, 1u);
-  EXPECT_EQ(table.live(), 0u);
+TEST_F(ConnectionTableTest, ConnectAgainOnTheSameSocketIsANewConnection) {
+  Event refused = client.state(1, S::kSynSent, S::kClose);
+  refused.sk_err = ECONNREFUSED;
+  feed({client.state(0, S::kClose, S::kSynSent), refused,
+        client.state(2, S::kClose, S::kSynSent), client.state(3, S::kSynSent, S::kEstablished),
+        client.state(4, S::kEstablished, S::kFinWait1), client.state(5, S::kFinWait1, S::kClose)});
+  table.tick(1000 * kMs);
+  ASSERT_EQ(observer.closed.size(), 2u);
+  EXPECT_EQ(observer.closed[0].close, CloseKind::kRefused);
+  EXPECT_EQ(observer.closed[1].close, CloseKind::kActive);
+  EXPECT_NE(observer.closed[0].conn_id, observer.closed[1].conn_id);
+  EXPECT_EQ(observer.closed[0].sock_cookie, observer.closed[1].sock_cookie);
+}
+
+TEST_F(ConnectionTableTest, FailedConnectKeepsItsTupleAndError) {
+  Event refused = client.state(1, S::kSynSent, S::kClose);
+  refused.sk_err = ECONNREFUSED;
+  // connect() reports the error, then resets the socket's addresses; the error report that
+  // follows finds sk_err already consumed.
+  Event report = client.other(1.1, EventKind::kError, S::kClose, 0);
+  report.rport = 0;
+  report.raddr = testing::ipv4("0.0.0.0");
+  feed({client.state(0, S::kClose, S::kSynSent), refused, report});
+  const Connection& c = closed_one();
+  EXPECT_EQ(c.error, ECONNREFUSED);
+  EXPECT_EQ(c.rport, 8080);
+  EXPECT_EQ(c.raddr, testing::ipv4("127.0.0.1"));
+}
+
+TEST_F(ConnectionTableTest, SynAckRetransmitIsReportedForTheRequestSocket) {
+  SocketEvents listener{9, testing::owner(200, "php"), testing::ipv4("0.0.0.0"), 8080,
+                        testing::ipv4("0.0.0.0"), 0};
+  feed({listener.state(0, S::kClose, S::kListen),
+        child.other(1000, EventKind::kSynackRetransmit, S::kSynRecv, 1)});
+  ASSERT_EQ(observer.retransmits.size(), 1u);
+  EXPECT_EQ(observer.retransmits[0].first, S::kSynRecv);
+  EXPECT_EQ(table.live(), 0u) << "request sockets are not tracked";
 }
 
 TEST_F(ConnectionTableTest, UnknownStateValuesDoNotBreakTheTable) {
@@ -255,26 +307,14 @@ TEST_F(ConnectionTableTest, FullTableCountsOverflowInsteadOfGrowing) {
   EXPECT_EQ(small.stats().overflow, 1u);
 }
 
-TEST_F(ConnectionTableTest, ChildBirthTransitionIsReportedOnceItsTupleIsKnown) {
-  feed({child.state(10, S::kListen, S::kSynRecv, TCPTRAIL_F_NEW_CHILD),
-        child.state(10.5, S::kSynRecv, S::kEstablished)});
+TEST_F(ConnectionTableTest, ServerChildFirstTransitionHasNoKnownTimeInSynRecv) {
+  feed({child.state(10.5, S::kSynRecv, S::kEstablished),
+        child.state(11, S::kEstablished, S::kCloseWait)});
   ASSERT_EQ(observer.transitions.size(), 2u);
-  EXPECT_EQ(observer.transitions[0].old_state, S::kListen);
-  EXPECT_EQ(observer.transitions[0].new_state, S::kSynRecv);
-  EXPECT_EQ(observer.transitions[1].new_state, S::kEstablished);
+  EXPECT_EQ(observer.transitions[0].old_state, S::kSynRecv);
+  EXPECT_FALSE(observer.transitions[0].known);
+  EXPECT_TRUE(observer.transitions[1].known);
   EXPECT_DOUBLE_EQ(static_cast<double>(observer.transitions[1].ns_in_old) / kMs, 0.5);
-}
-
-TEST_F(ConnectionTableTest, OwnerLearnedLaterReplacesUnknownOwner) {
-  SocketEvents orphan_child{3, Owner{}, testing::ipv4("127.0.0.1"), 8080,
-                            testing::ipv4("127.0.0.1"), 40001};
-  Event close_call = orphan_child.state(20, S::kCloseWait, S::kLastAck);
-  close_call.owner = testing::owner(300, "worker");
-  feed({orphan_child.state(1, S::kListen, S::kSynRecv, TCPTRAIL_F_NEW_CHILD),
-        orphan_child.state(1, S::kSynRecv, S::kEstablished),
-        orphan_child.state(10, S::kEstablished, S::kCloseWait), close_call,
-        orphan_child.state(21, S::kLastAck, S::kClose)});
-  EXPECT_EQ(closed_one().owner.pid, 300u);
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ std::vector<std::byte> bytes_of(const tcptrail_event& raw) {
 tcptrail_event sample() {
   tcptrail_event raw{};
   raw.ts_ns = 123;
-  raw.conn_id = (1ull << 60) + 7;
+  raw.sock_cookie = (1ull << 60) + 7;
   raw.kind = TCPTRAIL_EV_STATE;
   raw.family = 4;
   raw.old_state = 1;
@@ -28,7 +28,7 @@ tcptrail_event sample() {
   raw.saddr[3] = 1;
   raw.sport = 8080;
   raw.owner_pid = 42;
-  raw.owner_source = TCPTRAIL_OWNER_LISTENER;
+  raw.owner_source = TCPTRAIL_OWNER_SYSCALL;
   std::memcpy(raw.owner_comm, "0123456789abcdef", 16);  // full 16 bytes, no NUL
   raw.sk_err = 104;
   return raw;
@@ -38,14 +38,14 @@ TEST(Decode, DecodesEveryField) {
   DecodeStats stats;
   auto e = decode_event(bytes_of(sample()), stats);
   ASSERT_TRUE(e);
-  EXPECT_EQ(e->conn_id, (1ull << 60) + 7);
+  EXPECT_EQ(e->sock_cookie, (1ull << 60) + 7);
   EXPECT_EQ(e->kind, EventKind::kState);
   EXPECT_EQ(e->old_state, TcpState::kEstablished);
   EXPECT_EQ(e->new_state, TcpState::kFinWait1);
   EXPECT_EQ(e->laddr.to_string(), "127.0.0.1");
   EXPECT_EQ(e->lport, 8080);
   EXPECT_EQ(e->owner.pid, 42u);
-  EXPECT_EQ(e->owner.source, OwnerSource::kListener);
+  EXPECT_EQ(e->owner.source, OwnerSource::kSyscall);
   EXPECT_EQ(e->owner.comm_view(), "0123456789abcdef");
   EXPECT_EQ(e->sk_err, 104);
   EXPECT_EQ(stats.decoded, 1u);

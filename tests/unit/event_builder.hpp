@@ -39,18 +39,17 @@ inline Owner owner(std::uint32_t pid, std::string_view comm,
 // Builds the events of one socket: each call stamps the time given in ms.
 class SocketEvents {
  public:
-  SocketEvents(std::uint64_t conn_id, Owner who, IpAddress local, std::uint16_t lport,
+  SocketEvents(std::uint64_t cookie, Owner who, IpAddress local, std::uint16_t lport,
                IpAddress remote, std::uint16_t rport)
       : base_() {
-    base_.conn_id = conn_id;
-    base_.sock_cookie = conn_id + 1000;
+    base_.sock_cookie = cookie;
     base_.owner = who;
     base_.laddr = local;
     base_.raddr = remote;
     base_.lport = lport;
     base_.rport = rport;
     base_.netns_ino = 4026531840u;
-    base_.sock_ino = static_cast<std::uint32_t>(conn_id + 5000);
+    base_.sock_ino = static_cast<std::uint32_t>(cookie + 5000);
   }
 
   Event state(double at_ms, TcpState from, TcpState to, std::uint8_t flags = 0) const {

@@ -440,14 +440,13 @@ TEST(JsonSink, StopRecord) {
   info.events = 100;
   info.lost = 2;
   info.rejected = 1;
-  info.no_storage = 3;
   info.connections = 10;
   info.live = 4;
   info.overflow = 5;
   info.per_process = {{"1234 curl", 10, 2, 1, 0}};
   const auto line = one([&](JsonSink& sink) { sink.stop(info); });
   EXPECT_EQ(keys(line), (std::vector<std::string>{"type", "ts", "events", "lost", "rejected",
-                                                  "no_storage", "connections", "live", "overflow",
+                                                  "connections", "live", "overflow",
                                                   "per_process", "per_peer"}));
   EXPECT_EQ(line["type"], "stop");
   EXPECT_EQ(line["events"], 100);

@@ -39,6 +39,7 @@ class RecordingLeaks : public LeakObserver {
 Connection server_conn(std::uint64_t id, std::uint32_t inode) {
   Connection c;
   c.conn_id = id;
+  c.sock_cookie = id;
   c.sock_ino = inode;
   c.laddr = testing::ipv4("127.0.0.1");
   c.raddr = testing::ipv4("127.0.0.1");

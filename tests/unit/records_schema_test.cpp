@@ -322,7 +322,7 @@ Connection passive_server() {
 Connection preexisting_unknown_owner() {
   Connection conn;
   conn.sock_cookie = 0x1234'5678;
-  conn.conn_id = ConnectionTable::kPreexistingIdBit | conn.sock_cookie;
+  conn.conn_id = ConnectionTable::kUntrackedIdBit | conn.sock_cookie;
   conn.preexisting = true;
   conn.laddr = ipv4(10, 0, 0, 1);
   conn.raddr = ipv4(10, 0, 0, 2);
@@ -461,7 +461,6 @@ std::string write_every_record() {
     stop.events = 123'456;
     stop.lost = 12;
     stop.rejected = 1;
-    stop.no_storage = 2;
     stop.connections = 5;
     stop.live = 3;
     stop.overflow = 1;
@@ -552,7 +551,7 @@ TEST_F(RecordsSchemaTest, NullsAreWrittenWhereTheSchemaAllowsThem) {
     return Json();
   };
   const Json preexisting = find_connection(
-      std::to_string(ConnectionTable::kPreexistingIdBit | preexisting_unknown_owner().sock_cookie));
+      std::to_string(ConnectionTable::kUntrackedIdBit | preexisting_unknown_owner().sock_cookie));
   ASSERT_TRUE(preexisting.is_object());
   EXPECT_TRUE(preexisting["start"].is_null());
   EXPECT_TRUE(preexisting["duration_ms"].is_null());

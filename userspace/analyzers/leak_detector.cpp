@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "tcptrail/connection_table.hpp"
+
 namespace tcptrail {
 
 namespace {
@@ -64,8 +66,8 @@ std::uint64_t LeakDetector::threshold(LeakKind kind) const {
   return 0;
 }
 
-void LeakDetector::resolve(std::uint64_t conn_id, const Connection& conn, std::uint64_t now_ns) {
-  auto it = watches_.find(conn_id);
+void LeakDetector::resolve(const Connection& conn, std::uint64_t now_ns) {
+  auto it = watches_.find(conn.sock_cookie);
   if (it == watches_.end()) {
     return;
   }
@@ -78,26 +80,26 @@ void LeakDetector::resolve(std::uint64_t conn_id, const Connection& conn, std::u
 }
 
 void LeakDetector::on_state(const Connection& conn, TcpState new_state, std::uint64_t ts_ns) {
-  resolve(conn.conn_id, conn, ts_ns);
+  resolve(conn, ts_ns);
   if (auto kind = leak_kind_of(new_state)) {
-    watches_[conn.conn_id] = Watch{*kind, ts_ns, false, {}, {}};
+    watches_[conn.sock_cookie] = Watch{*kind, ts_ns, false, {}, {}};
   }
 }
 
 void LeakDetector::on_preexisting(const Connection& conn, std::uint64_t since_ns) {
   if (auto kind = leak_kind_of(conn.state)) {
-    watches_[conn.conn_id] = Watch{*kind, since_ns, false, {}, {}};
+    watches_[conn.sock_cookie] = Watch{*kind, since_ns, false, {}, {}};
   }
 }
 
 void LeakDetector::tick(std::uint64_t now_ns,
                         const std::function<const Connection*(std::uint64_t)>& find) {
   bool refreshed = false;
-  for (auto& [conn_id, watch] : watches_) {
+  for (auto& [sock_cookie, watch] : watches_) {
     if (watch.reported || now_ns - watch.since_ns < threshold(watch.kind)) {
       continue;
     }
-    const Connection* conn = find(conn_id);
+    const Connection* conn = find(sock_cookie);
     if (conn == nullptr) {
       continue;
     }
@@ -138,7 +140,7 @@ void LeakDetector::sweep_minisocks(std::uint32_t netns_ino,
     if (fresh) {
       w.kind = request ? LeakKind::kSynRecv : LeakKind::kFinWait2;
       w.since_ns = now_ns;
-      w.conn.conn_id = s.cookie;
+      w.conn.conn_id = ConnectionTable::kUntrackedIdBit | s.cookie;
       w.conn.sock_cookie = s.cookie;
       w.conn.laddr = s.laddr;
       w.conn.raddr = s.raddr;

@@ -57,7 +57,7 @@ class LeakDetector {
   void on_state(const Connection& conn, TcpState new_state, std::uint64_t ts_ns);
   // A connection found in the socket table at start, already in its current state.
   void on_preexisting(const Connection& conn, std::uint64_t since_ns);
-  // Reports suspects past their threshold; `find` gives the live connection of an id.
+  // Reports suspects past their threshold; `find` gives the live connection of a cookie.
   void tick(std::uint64_t now_ns,
             const std::function<const Connection*(std::uint64_t)>& find);
   // A sweep of one namespace's socket table: half-open request sockets and TIME_WAIT
@@ -82,7 +82,7 @@ class LeakDetector {
   };
 
   std::uint64_t threshold(LeakKind kind) const;
-  void resolve(std::uint64_t conn_id, const Connection& conn, std::uint64_t now_ns);
+  void resolve(const Connection& conn, std::uint64_t now_ns);
   void sweep_minisocks(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
                       std::uint64_t now_ns);
   void sweep_time_wait(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
@@ -91,7 +91,7 @@ class LeakDetector {
   LeakConfig config_;
   FdOwnerLookup& lookup_;
   LeakObserver& observer_;
-  std::unordered_map<std::uint64_t, Watch> watches_;  // by conn_id
+  std::unordered_map<std::uint64_t, Watch> watches_;  // by socket cookie
   // Request sockets and orphaned FIN_WAIT2 timewait socks, by cookie (unique across
   // namespaces); the connection table never sees them.
   std::unordered_map<std::uint64_t, Watch> requests_;

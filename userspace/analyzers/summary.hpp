@@ -2,9 +2,9 @@
 // record and the exit summary.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "tcptrail/connection.hpp"
@@ -24,11 +24,52 @@ class Summary {
   std::vector<CountRow> per_peer(std::size_t limit) const;
 
  private:
-  CountRow& process_row(const Connection& conn);
-  CountRow& peer_row(const Connection& conn);
+  // Counted per connection, so keyed by value: the text keys ("pid comm", "addr:port") are
+  // made only when rows are asked for. Each key is normalised so that two keys are equal
+  // exactly when their texts are.
+  struct ProcessKey {
+    std::uint32_t pid = 0;
+    std::array<char, 16> comm{};  // up to the first NUL, zero-filled after it
+    bool operator==(const ProcessKey& other) const;
+  };
+  struct PeerKey {
+    std::array<std::uint8_t, 16> addr{};  // IPv4 in the first 4 bytes, zero-filled after
+    std::uint16_t port = 0;
+    std::uint8_t family = 4;  // 4 or 6
+    bool operator==(const PeerKey& other) const;
+  };
+  struct Counts {
+    std::uint64_t connections = 0;
+    std::uint64_t retransmits = 0;
+    std::uint64_t resets = 0;
+    std::uint64_t leaks = 0;
+  };
+  // Rows are only ever added: entries in a vector, found through an open-addressing index of
+  // entry numbers (linear probing, at most half full), one cache miss per lookup where a
+  // node-based map takes two or more. A storm's server side has a peer per ephemeral port.
+  template <typename Key> class CountTable {
+   public:
+    struct Entry {
+      Key key;
+      Counts counts;
+    };
+    Counts& operator[](const Key& key);
+    const std::vector<Entry>& entries() const { return entries_; }
 
-  std::unordered_map<std::string, CountRow> processes_;
-  std::unordered_map<std::string, CountRow> peers_;
+   private:
+    static std::uint64_t hash(const Key& key);
+    void rehash(std::size_t slots);
+
+    std::vector<Entry> entries_;
+    std::vector<std::uint32_t> index_;  // entry number + 1, 0 when empty; a power of two
+    unsigned shift_ = 64;
+  };
+
+  Counts& process_row(const Connection& conn);
+  Counts& peer_row(const Connection& conn);
+
+  CountTable<ProcessKey> processes_;
+  CountTable<PeerKey> peers_;
 };
 
 }  // namespace tcptrail

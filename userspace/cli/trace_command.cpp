@@ -182,15 +182,15 @@ int run_trace(const Options& options, const Durations& durations,
     }
   }
   tracer.drain();
-  const DropCounts drops = tracer.drops();
+  const std::uint64_t lost = tracer.lost_events();
   if (!output_closed) {
-    collector.finish(monotonic_ns(), {drops.ring_buffer, drops.no_storage});
+    collector.finish(monotonic_ns(), lost);
     if (!out && errno != EPIPE) {
       throw TraceError(std::string("cannot write output: ") + std::strerror(errno), errno);
     }
   }
-  if (drops.ring_buffer != 0) {
-    std::cerr << "tcptrail: warning: " << drops.ring_buffer
+  if (lost != 0) {
+    std::cerr << "tcptrail: warning: " << lost
               << " events lost (ring buffer full); raise --ring-buffer-mib\n";
   }
   return 0;

@@ -53,12 +53,30 @@ void Collector::add_preexisting(std::span<const SocketSnapshot> sockets, std::ui
   note_namespace(netns_ino);
   // A connection on a port something listens on was accepted there.
   std::vector<std::uint16_t> listening;
+  bool refreshed = false;
+  auto holder = [&](std::uint32_t inode) {
+    Owner owner;
+    if (inode == 0) {
+      return owner;
+    }
+    if (!refreshed) {
+      fd_owners_.refresh();
+      refreshed = true;
+    }
+    if (auto owners = fd_owners_.owners(inode); !owners.empty()) {
+      owner.pid = owners.front().pid;
+      std::copy_n(owners.front().comm.begin(),
+                  std::min(owners.front().comm.size(), owner.comm.size()), owner.comm.begin());
+      owner.source = OwnerSource::kFdScan;
+    }
+    return owner;
+  };
   for (const SocketSnapshot& s : sockets) {
     if (s.kind == SnapshotKind::kFull && s.state == TcpState::kListen) {
       listening.push_back(s.lport);
+      table_.add_listener(netns_ino, s.lport, holder(s.inode));
     }
   }
-  bool refreshed = false;
   for (const SocketSnapshot& s : sockets) {
     // Listeners are not connections; TIME_WAIT and request sockets have no full socket to
     // follow and are counted by the sweeps instead.
@@ -84,21 +102,9 @@ void Collector::add_preexisting(std::span<const SocketSnapshot> sockets, std::ui
     conn.role = std::find(listening.begin(), listening.end(), s.lport) != listening.end()
                     ? Role::kServer
                     : Role::kClient;
-    if (s.inode != 0) {
-      if (!refreshed) {
-        fd_owners_.refresh();
-        refreshed = true;
-      }
-      if (auto owners = fd_owners_.owners(s.inode); !owners.empty()) {
-        conn.owner.pid = owners.front().pid;
-        std::copy_n(owners.front().comm.begin(),
-                    std::min(owners.front().comm.size(), conn.owner.comm.size()),
-                    conn.owner.comm.begin());
-        conn.owner.source = OwnerSource::kFdScan;
-      }
-    }
-    if (std::uint64_t id = table_.add_preexisting(conn); id != 0) {
-      leaks_.on_preexisting(*table_.find(id), now_ns);
+    conn.owner = holder(s.inode);
+    if (table_.add_preexisting(conn)) {
+      leaks_.on_preexisting(*table_.find(s.cookie), now_ns);
     }
   }
 }
@@ -190,14 +196,13 @@ void Collector::on_time_wait_pressure(const TimeWaitPressure& pressure) {
   }
 }
 
-void Collector::finish(std::uint64_t now_ns, const KernelDrops& drops) {
+void Collector::finish(std::uint64_t now_ns, std::uint64_t lost_events) {
   table_.drain();
   StopInfo info;
   info.ts_ns = now_ns;
   info.events = events();
-  info.lost = drops.lost;
+  info.lost = lost_events;
   info.rejected = decode_stats_.rejected;
-  info.no_storage = drops.no_storage;
   info.connections = connections_reported_;
   info.live = table_.live();
   info.overflow = table_.stats().overflow;

@@ -14,25 +14,21 @@ bool path_has(const StatePath& path, TcpState state) {
          path.states.begin() + path.size;
 }
 
-bool is_birth(const Event& e) {
-  return e.kind == EventKind::kState &&
-         (e.new_state == TcpState::kSynSent || (e.flags & TCPTRAIL_F_NEW_CHILD) != 0);
+std::uint64_t listener_key(std::uint32_t netns_ino, std::uint16_t port) {
+  return (std::uint64_t{netns_ino} << 16) | port;
 }
 
 void update_from(Connection& conn, const Event& e) {
-  if ((e.flags & TCPTRAIL_F_NEW_CHILD) == 0) {
+  // A failed connect() resets the socket's addresses after CLOSE; keep the tuple it had.
+  if (e.rport != 0) {
     conn.laddr = e.laddr;
     conn.raddr = e.raddr;
     conn.lport = e.lport;
     conn.rport = e.rport;
-    conn.child_pending = false;
   }
-  // The owner only improves: a later event may know it when an earlier one did not.
-  if (e.owner.known() || !conn.owner.known()) {
+  // Only system calls' transitions name an owner; the others keep the one already known.
+  if (e.owner.known()) {
     conn.owner = e.owner;
-  }
-  if (e.sock_cookie != 0) {
-    conn.sock_cookie = e.sock_cookie;
   }
   if (e.sock_ino != 0) {
     conn.sock_ino = e.sock_ino;
@@ -86,118 +82,135 @@ ConnectionTable::ConnectionTable(TableConfig config, TableObserver& observer)
   connections_.reserve(std::min<std::size_t>(config_.max_connections, 4096));
 }
 
-const Connection* ConnectionTable::find(std::uint64_t conn_id) const {
-  auto it = connections_.find(conn_id);
-  return it == connections_.end() ? nullptr : &it->second;
+const Connection* ConnectionTable::find(std::uint64_t sock_cookie) const {
+  return connections_.find(sock_cookie);
 }
 
 void ConnectionTable::for_each(const std::function<void(const Connection&)>& visit) const {
-  for (const auto& [id, conn] : connections_) {
-    visit(conn);
-  }
+  connections_.for_each(visit);
 }
 
-std::uint64_t ConnectionTable::add_preexisting(Connection conn) {
-  if (conn.sock_cookie == 0 || preexisting_by_cookie_.contains(conn.sock_cookie)) {
-    return 0;
+bool ConnectionTable::full() const {
+  return connections_.size() >= std::min(config_.max_connections, ConnectionStore::kMaxSize);
+}
+
+bool ConnectionTable::add_preexisting(Connection conn) {
+  if (conn.sock_cookie == 0 || connections_.find(conn.sock_cookie) != nullptr) {
+    return false;
   }
-  if (connections_.size() >= config_.max_connections) {
+  if (full()) {
     ++stats_.overflow;
-    return 0;
+    return false;
   }
-  conn.conn_id = kPreexistingIdBit | conn.sock_cookie;
+  conn.conn_id = ++last_conn_id_;
   conn.preexisting = true;
   if (conn.path.size == 0) {
     conn.path.push(conn.state);
   }
-  preexisting_by_cookie_[conn.sock_cookie] = conn.conn_id;
-  const std::uint64_t id = conn.conn_id;
-  connections_.emplace(id, std::move(conn));
-  return id;
+  connections_.insert(conn.sock_cookie) = conn;
+  return true;
+}
+
+void ConnectionTable::add_listener(std::uint32_t netns_ino, std::uint16_t port,
+                                   const Owner& owner) {
+  listeners_.try_emplace(listener_key(netns_ino, port), owner);
+}
+
+Owner ConnectionTable::listener_owner(std::uint32_t netns_ino, std::uint16_t port) const {
+  auto it = listeners_.find(listener_key(netns_ino, port));
+  if (it == listeners_.end()) {
+    return {};
+  }
+  Owner owner = it->second;
+  owner.source = OwnerSource::kListener;
+  return owner;
+}
+
+void ConnectionTable::on_listener(const Event& e) {
+  if (e.new_state == TcpState::kListen) {
+    listeners_[listener_key(e.netns_ino, e.lport)] = e.owner;
+  } else {
+    listeners_.erase(listener_key(e.netns_ino, e.lport));
+  }
 }
 
 Connection* ConnectionTable::admit(const Event& e) {
-  auto it = connections_.find(e.conn_id);
-  if (it != connections_.end()) {
-    return &it->second;
+  if (e.sock_cookie == 0) {
+    return nullptr;  // BPF always sets it; 0 is not a key the store can hold
   }
-  const bool first_seen = (e.flags & TCPTRAIL_F_FIRST_SEEN) != 0;
-  if (!is_birth(e) && !first_seen) {
-    // Ids are never reused, so this is an event after the connection was reported.
-    ++stats_.late;
+  if (Connection* conn = connections_.find(e.sock_cookie)) {
+    // connect() again on a socket whose earlier attempt failed: a new lifecycle.
+    if (conn->ended() && e.kind == EventKind::kState && e.new_state == TcpState::kSynSent) {
+      finish_now(e.sock_cookie);
+    } else {
+      return conn;
+    }
+  }
+  const TcpState state = e.old_state;
+  const bool client_birth = e.kind == EventKind::kState && e.new_state == TcpState::kSynSent;
+  // BPF does not report a child's creation (its tuple and cookie are not set yet then), so a
+  // server child is first seen leaving SYN_RECV.
+  const bool child_birth = e.kind == EventKind::kState && state == TcpState::kSynRecv;
+  const bool preexisting = !client_birth && !child_birth && state != TcpState::kClose;
+  if (!client_birth && !child_birth && !preexisting) {
+    ++stats_.late;  // an event after the connection was reported
     return nullptr;
   }
-  if (connections_.size() >= config_.max_connections) {
+  if (full()) {
     ++stats_.overflow;
     return nullptr;
   }
-  Connection& conn = connections_[e.conn_id];
-  conn.conn_id = e.conn_id;
+  Connection& conn = connections_.insert(e.sock_cookie);
+  conn.conn_id = ++last_conn_id_;
+  conn.sock_cookie = e.sock_cookie;
   conn.laddr.family = e.laddr.family;
   conn.raddr.family = e.raddr.family;
   conn.first_ns = e.ts_ns;
   conn.state_since_ns = e.ts_ns;
-  conn.preexisting = first_seen;
-  conn.child_pending = (e.flags & TCPTRAIL_F_NEW_CHILD) != 0;
-  // A socket found mid-life starts its path at the state it was found in; the time it spent
-  // there before tracing is unknown and never counted.
-  conn.state = e.old_state;
-  if (first_seen) {
-    conn.path.push(e.old_state);
+  conn.preexisting = preexisting;
+  conn.state = state;
+  if (child_birth) {
+    conn.role = Role::kServer;
+    conn.owner = listener_owner(e.netns_ino, e.lport);
+    conn.path.push(TcpState::kSynRecv);
+  } else if (client_birth) {
+    conn.role = Role::kClient;
+  } else {
+    // Found mid-life: the path starts at the state it was found in, whose time before tracing
+    // is unknown and never counted.
+    conn.path.push(state);
   }
   return &conn;
 }
 
-void ConnectionTable::on_event(const Event& event) {
-  if (event.conn_id == 0) {
-    ++stats_.untracked;
+void ConnectionTable::on_synack_retransmit(const Event& e) {
+  // The request socket is not tracked; its child will carry the same cookie and count these
+  // in synack_retransmits.
+  Connection request;
+  request.conn_id = kUntrackedIdBit | e.sock_cookie;
+  request.sock_cookie = e.sock_cookie;
+  update_from(request, e);
+  request.role = Role::kServer;
+  request.state = TcpState::kSynRecv;
+  request.owner = listener_owner(e.netns_ino, e.lport);
+  observer_.on_retransmit(request, TcpState::kSynRecv, e.detail, e.ts_ns);
+}
+
+void ConnectionTable::on_event(const Event& e) {
+  if (e.kind == EventKind::kState &&
+      (e.new_state == TcpState::kListen || e.old_state == TcpState::kListen)) {
+    on_listener(e);
     return;
   }
-  if (!aliases_.empty() || !preexisting_by_cookie_.empty()) {
-    if (auto id = preexisting_id(event)) {
-      Event aliased = event;
-      aliased.conn_id = id;
-      aliased.flags &= static_cast<std::uint8_t>(~TCPTRAIL_F_FIRST_SEEN);
-      apply_event(aliased);
-      return;
-    }
-  }
-  apply_event(event);
-}
-
-std::uint64_t ConnectionTable::preexisting_id(const Event& e) {
-  if (auto alias = aliases_.find(e.conn_id); alias != aliases_.end()) {
-    return alias->second;
-  }
-  if ((e.flags & TCPTRAIL_F_FIRST_SEEN) != 0 && e.sock_cookie != 0) {
-    if (auto p = preexisting_by_cookie_.find(e.sock_cookie); p != preexisting_by_cookie_.end()) {
-      const std::uint64_t id = p->second;
-      aliases_[e.conn_id] = id;
-      preexisting_by_cookie_.erase(p);
-      return id;
-    }
-  }
-  return 0;
-}
-
-void ConnectionTable::apply_event(const Event& e) {
-  // Listening sockets are not connections.
-  if (e.kind == EventKind::kState &&
-      (e.new_state == TcpState::kListen ||
-       (e.old_state == TcpState::kListen && (e.flags & TCPTRAIL_F_NEW_CHILD) == 0))) {
+  if (e.kind == EventKind::kSynackRetransmit) {
+    on_synack_retransmit(e);
     return;
   }
   Connection* conn = admit(e);
   if (conn == nullptr) {
     return;
   }
-  const bool child_was_pending = conn->child_pending;
   update_from(*conn, e);
-  if (child_was_pending && !conn->child_pending) {
-    // The child's birth was held back until the kernel had set its addresses and ports.
-    observer_.on_state_change(*conn, TcpState::kListen, TcpState::kSynRecv, 0, false,
-                              conn->first_ns);
-  }
   switch (e.kind) {
     case EventKind::kState:
       apply_state(*conn, e);
@@ -219,30 +232,25 @@ void ConnectionTable::apply_event(const Event& e) {
       observer_.on_reset(*conn, ResetDirection::kReceived, conn->state, e.ts_ns);
       break;
     case EventKind::kError:
-      conn->error = static_cast<std::uint16_t>(e.detail);
+      // The task that connect()ed may have consumed sk_err already: keep what CLOSE saw.
+      if (e.detail != 0) {
+        conn->error = static_cast<std::uint16_t>(e.detail);
+      }
       break;
   }
 }
 
 void ConnectionTable::apply_state(Connection& conn, const Event& e) {
   if (conn.ended()) {
-    // The same socket may connect() again after a failed attempt; BPF gives that a new id,
-    // so a state change here is a stray: keep the record as it ended.
-    ++stats_.late;
+    ++stats_.late;  // the socket is closed; only a new connect() starts it again
     return;
   }
   const TcpState old_state = conn.state;
   const std::uint64_t ns_in_old =
       e.ts_ns >= conn.state_since_ns ? e.ts_ns - conn.state_since_ns : 0;
-  // The state a preexisting socket was found in was entered before tracing: its time is unknown.
-  const bool accounted = !(conn.preexisting && conn.path.size == 1);
+  const bool accounted = conn.first_state_timed() || conn.path.size > 1;
   if (auto index = timed_state_index(old_state); index && accounted) {
     conn.state_ns[*index] += ns_in_old;
-  }
-  if (e.new_state == TcpState::kSynSent) {
-    conn.role = Role::kClient;
-  } else if ((e.flags & TCPTRAIL_F_NEW_CHILD) != 0) {
-    conn.role = Role::kServer;
   }
   if (e.new_state == TcpState::kEstablished && conn.established_ns == 0) {
     conn.established_ns = e.ts_ns;
@@ -263,9 +271,7 @@ void ConnectionTable::apply_state(Connection& conn, const Event& e) {
   conn.path.push(e.new_state);
   conn.state = e.new_state;
   conn.state_since_ns = e.ts_ns;
-  if (!conn.child_pending) {
-    observer_.on_state_change(conn, old_state, e.new_state, ns_in_old, accounted, e.ts_ns);
-  }
+  observer_.on_state_change(conn, old_state, e.new_state, ns_in_old, accounted, e.ts_ns);
   if (e.new_state == TcpState::kClose) {
     conn.closed_from = old_state;
     conn.end_ns = e.ts_ns;
@@ -275,20 +281,11 @@ void ConnectionTable::apply_state(Connection& conn, const Event& e) {
     conn.time_wait = conn.error == 0 && !conn.reset_received &&
                      (old_state == TcpState::kFinWait1 || old_state == TcpState::kFinWait2 ||
                       old_state == TcpState::kClosing);
-    closing_.push_back(conn.conn_id);
+    closing_.push_back(conn.sock_cookie);
   }
-}
-
-void ConnectionTable::forget_aliases(const Connection& conn) {
-  if ((conn.conn_id & kPreexistingIdBit) == 0) {
-    return;
-  }
-  preexisting_by_cookie_.erase(conn.sock_cookie);
-  std::erase_if(aliases_, [&](const auto& alias) { return alias.second == conn.conn_id; });
 }
 
 void ConnectionTable::finish(Connection& conn) {
-  forget_aliases(conn);
   conn.close = decide_close(conn);
   if (conn.close != CloseKind::kActive && conn.close != CloseKind::kSimultaneous) {
     conn.time_wait = false;
@@ -296,28 +293,35 @@ void ConnectionTable::finish(Connection& conn) {
   observer_.on_closed(conn, conn.end_ns);
 }
 
+void ConnectionTable::finish_now(std::uint64_t sock_cookie) {
+  if (Connection* conn = connections_.find(sock_cookie)) {
+    finish(*conn);
+    connections_.erase(sock_cookie);
+  }
+  std::erase(closing_, sock_cookie);
+}
+
 void ConnectionTable::tick(std::uint64_t now_ns) {
   std::size_t done = 0;
   for (; done < closing_.size(); ++done) {
-    auto it = connections_.find(closing_[done]);
-    if (it == connections_.end()) {
+    Connection* conn = connections_.find(closing_[done]);
+    if (conn == nullptr) {
       continue;
     }
-    if (it->second.end_ns + config_.close_grace_ns > now_ns) {
+    if (conn->end_ns + config_.close_grace_ns > now_ns) {
       break;  // closing_ is in end order
     }
-    finish(it->second);
-    connections_.erase(it);
+    finish(*conn);
+    connections_.erase(closing_[done]);
   }
   closing_.erase(closing_.begin(), closing_.begin() + static_cast<std::ptrdiff_t>(done));
 }
 
 void ConnectionTable::drain() {
   for (std::uint64_t id : closing_) {
-    auto it = connections_.find(id);
-    if (it != connections_.end()) {
-      finish(it->second);
-      connections_.erase(it);
+    if (Connection* conn = connections_.find(id)) {
+      finish(*conn);
+      connections_.erase(id);
     }
   }
   closing_.clear();

@@ -6,6 +6,27 @@
 
 namespace tcptrail {
 
+namespace {
+
+IpAddress address(std::uint8_t family, const __u8 (&bytes)[16]) {
+  IpAddress a;
+  a.family = family;
+  std::memcpy(a.bytes.data(), bytes, family == 4 ? 4 : 16);
+  return a;
+}
+
+Owner owner(const tcptrail_event& raw) {
+  Owner o;
+  o.pid = raw.owner_pid;
+  std::memcpy(o.comm.data(), raw.owner_comm, o.comm.size());
+  o.source = raw.owner_source == TCPTRAIL_OWNER_SYSCALL
+                 ? static_cast<OwnerSource>(raw.owner_source)
+                 : OwnerSource::kUnknown;
+  return o;
+}
+
+}  // namespace
+
 std::optional<Event> decode_event(std::span<const std::byte> bytes, DecodeStats& stats) {
   tcptrail_event raw;
   if (bytes.size() != sizeof(raw)) {
@@ -18,35 +39,29 @@ std::optional<Event> decode_event(std::span<const std::byte> bytes, DecodeStats&
     ++stats.rejected;
     return std::nullopt;
   }
-  Event e;
-  e.kind = static_cast<EventKind>(raw.kind);
-  e.ts_ns = raw.ts_ns;
-  e.conn_id = raw.conn_id;
-  e.sock_cookie = raw.sock_cookie;
-  e.bytes_acked = raw.bytes_acked;
-  e.bytes_received = raw.bytes_received;
-  e.total_retrans = raw.total_retrans;
-  e.srtt_us = raw.srtt_us;
-  e.detail = raw.detail;
-  e.netns_ino = raw.netns_ino;
-  e.sock_ino = raw.sock_ino;
-  e.laddr.family = raw.family;
-  e.raddr.family = raw.family;
-  std::memcpy(e.laddr.bytes.data(), raw.saddr, raw.family == 4 ? 4 : 16);
-  std::memcpy(e.raddr.bytes.data(), raw.daddr, raw.family == 4 ? 4 : 16);
-  e.lport = raw.sport;
-  e.rport = raw.dport;
-  e.old_state = static_cast<TcpState>(raw.old_state);
-  e.new_state = static_cast<TcpState>(raw.new_state);
-  e.flags = raw.flags;
-  e.sk_err = raw.sk_err;
-  e.owner.pid = raw.owner_pid;
-  std::memcpy(e.owner.comm.data(), raw.owner_comm, e.owner.comm.size());
-  e.owner.source = raw.owner_source <= TCPTRAIL_OWNER_LISTENER
-                       ? static_cast<OwnerSource>(raw.owner_source)
-                       : OwnerSource::kUnknown;
   ++stats.decoded;
-  return e;
+  // Every member named, so the event is built in place without zeroing it first.
+  return Event{
+      .kind = static_cast<EventKind>(raw.kind),
+      .ts_ns = raw.ts_ns,
+      .sock_cookie = raw.sock_cookie,
+      .bytes_acked = raw.bytes_acked,
+      .bytes_received = raw.bytes_received,
+      .total_retrans = raw.total_retrans,
+      .srtt_us = raw.srtt_us,
+      .detail = raw.detail,
+      .netns_ino = raw.netns_ino,
+      .sock_ino = raw.sock_ino,
+      .laddr = address(raw.family, raw.saddr),
+      .raddr = address(raw.family, raw.daddr),
+      .lport = raw.sport,
+      .rport = raw.dport,
+      .old_state = static_cast<TcpState>(raw.old_state),
+      .new_state = static_cast<TcpState>(raw.new_state),
+      .flags = raw.flags,
+      .sk_err = raw.sk_err,
+      .owner = owner(raw),
+  };
 }
 
 }  // namespace tcptrail

@@ -134,23 +134,6 @@ WallClock WallClock::system() {
   return WallClock{ns(real) - mono};
 }
 
-std::optional<std::size_t> timed_state_index(TcpState state) {
-  // A table indexed by the state byte: this runs for every state change.
-  static constexpr auto kIndex = [] {
-    std::array<std::int8_t, 256> index{};
-    index.fill(-1);
-    for (std::size_t i = 0; i < kTimedStates.size(); ++i) {
-      index[static_cast<std::uint8_t>(kTimedStates[i])] = static_cast<std::int8_t>(i);
-    }
-    return index;
-  }();
-  const std::int8_t i = kIndex[static_cast<std::uint8_t>(state)];
-  if (i < 0) {
-    return std::nullopt;
-  }
-  return static_cast<std::size_t>(i);
-}
-
 void StatePath::push(TcpState state) {
   if (size < kMaxPath) {
     states[size++] = state;

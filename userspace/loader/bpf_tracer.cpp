@@ -153,22 +153,18 @@ int BpfTracer::drain() {
   return n < 0 && n != -EINTR ? throw TraceError("ring buffer read failed", -n) : std::max(n, 0);
 }
 
-DropCounts BpfTracer::drops() const {
+std::uint64_t BpfTracer::lost_events() const {
   const int ncpus = libbpf_num_possible_cpus();
-  std::vector<__u64> values(static_cast<std::size_t>(ncpus > 0 ? ncpus : 1));
-  DropCounts counts;
-  const int fd = bpf_map__fd(skel_->maps.drops);
-  for (__u32 key = 0; key < TCPTRAIL_DROP_MAX; ++key) {
-    if (bpf_map_lookup_elem(fd, &key, values.data()) != 0) {
-      continue;
-    }
-    __u64 sum = 0;
-    for (__u64 v : values) {
-      sum += v;
-    }
-    (key == TCPTRAIL_DROP_RINGBUF ? counts.ring_buffer : counts.no_storage) = sum;
+  std::vector<__u64> per_cpu(static_cast<std::size_t>(ncpus > 0 ? ncpus : 1));
+  const __u32 key = TCPTRAIL_DROP_RINGBUF;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.drops), &key, per_cpu.data()) != 0) {
+    return 0;
   }
-  return counts;
+  std::uint64_t sum = 0;
+  for (__u64 v : per_cpu) {
+    sum += v;
+  }
+  return sum;
 }
 
 }  // namespace tcptrail

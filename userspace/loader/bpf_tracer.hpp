@@ -21,11 +21,6 @@ struct LoaderConfig {
   bool verbose = false;                        // libbpf's messages to stderr
 };
 
-struct DropCounts {
-  std::uint64_t ring_buffer = 0;  // events lost: the ring buffer was full
-  std::uint64_t no_storage = 0;   // events sent without socket storage
-};
-
 class BpfTracer {
  public:
   // Loads and attaches every program; throws TraceError naming what failed and why.
@@ -39,7 +34,8 @@ class BpfTracer {
   int poll(int timeout_ms);
   // Hands over every record queued now, without waiting.
   int drain();
-  DropCounts drops() const;
+  // Events the kernel side could not queue because the ring buffer was full.
+  std::uint64_t lost_events() const;
 
  private:
   struct SkelDeleter {

@@ -1,5 +1,7 @@
 #include "sinks/json_sink.hpp"
 
+#include <array>
+
 #include "sinks/format.hpp"
 #include "tcptrail/errno_name.hpp"
 
@@ -8,6 +10,19 @@ namespace {
 
 std::string_view family_name(const IpAddress& address) {
   return address.family == 6 ? "ipv6" : "ipv4";
+}
+
+// state_name by the state byte, looked up for every state in every record.
+const std::array<std::string_view, 256> kStateNames = [] {
+  std::array<std::string_view, 256> names;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    names[i] = state_name(static_cast<TcpState>(i));
+  }
+  return names;
+}();
+
+std::string_view state_text(TcpState state) {
+  return kStateNames[static_cast<std::uint8_t>(state)];
 }
 
 }  // namespace
@@ -20,7 +35,7 @@ JsonSink::~JsonSink() { write_buffer(); }
 
 void JsonSink::start(const StartInfo& info) {
   writer_.begin_object();
-  writer_.key("type").string("start");
+  writer_.key("type").plain_string("start");
   writer_.key("ts").timestamp(clock_.to_unix_ns(info.ts_ns));
   writer_.key("version").string(info.version);
   writer_.key("kernel").string(info.kernel);
@@ -30,7 +45,7 @@ void JsonSink::start(const StartInfo& info) {
 
 void JsonSink::connection(const Connection& conn, std::uint64_t ts_ns) {
   writer_.begin_object();
-  writer_.key("type").string("connection");
+  writer_.key("type").plain_string("connection");
   common(conn, ts_ns);
   writer_.key("start");
   if (conn.preexisting) {
@@ -52,10 +67,10 @@ void JsonSink::connection(const Connection& conn, std::uint64_t ts_ns) {
     writer_.null();
   }
 
-  // The state a preexisting socket was found in was entered before tracing; unless it comes
-  // back later its time is unknown, not zero.
+  // Unless it comes back later, a first state entered at an unknown time has no known time,
+  // which is not zero.
   std::array<bool, kTimedStates.size()> visited{};
-  for (std::size_t i = conn.preexisting ? 1 : 0; i < conn.path.size; ++i) {
+  for (std::size_t i = conn.first_state_timed() ? 0 : 1; i < conn.path.size; ++i) {
     if (const auto index = timed_state_index(conn.path.states[i])) {
       visited[*index] = true;
     }
@@ -63,13 +78,13 @@ void JsonSink::connection(const Connection& conn, std::uint64_t ts_ns) {
   writer_.key("states").begin_object();
   for (std::size_t i = 0; i < kTimedStates.size(); ++i) {
     if (conn.state_ns[i] > 0 || visited[i]) {
-      writer_.dynamic_key(state_name(kTimedStates[i])).milliseconds(conn.state_ns[i]);
+      writer_.plain_key(state_text(kTimedStates[i])).milliseconds(conn.state_ns[i]);
     }
   }
   writer_.end_object();
   writer_.key("path").begin_array();
   for (std::size_t i = 0; i < conn.path.size; ++i) {
-    writer_.string(state_name(conn.path.states[i]));
+    writer_.plain_string(state_text(conn.path.states[i]));
   }
   writer_.end_array();
   if (conn.path.truncated) {
@@ -82,16 +97,16 @@ void JsonSink::connection(const Connection& conn, std::uint64_t ts_ns) {
   writer_.key("syn_retransmits").number(conn.syn_retransmits);
   writer_.key("synack_retransmits").number(conn.synack_retransmits);
   writer_.key("srtt_us").number(conn.srtt_us);
-  writer_.key("close").string(close_kind_name(conn.close));
+  writer_.key("close").plain_string(close_kind_name(conn.close));
   writer_.key("error");
   if (conn.error == 0) {
     writer_.null();
   } else if (const std::string_view name = errno_name(conn.error); !name.empty()) {
-    writer_.string(name);
+    writer_.plain_string(name);
   } else {
     char text[8] = {'E'};
     const auto result = std::to_chars(text + 1, text + sizeof(text), conn.error);
-    writer_.string(std::string_view(text, static_cast<std::size_t>(result.ptr - text)));
+    writer_.plain_string(std::string_view(text, static_cast<std::size_t>(result.ptr - text)));
   }
   writer_.key("time_wait").boolean(conn.time_wait).key("orphan").boolean(conn.orphan);
   end_record();
@@ -100,10 +115,10 @@ void JsonSink::connection(const Connection& conn, std::uint64_t ts_ns) {
 void JsonSink::state_change(const Connection& conn, TcpState old_state, TcpState new_state,
                             std::uint64_t ns_in_old, bool ns_in_old_known, std::uint64_t ts_ns) {
   writer_.begin_object();
-  writer_.key("type").string("state");
+  writer_.key("type").plain_string("state");
   common(conn, ts_ns);
-  writer_.key("old").string(state_name(old_state));
-  writer_.key("new").string(state_name(new_state));
+  writer_.key("old").plain_string(state_text(old_state));
+  writer_.key("new").plain_string(state_text(new_state));
   writer_.key("ms_in_old");
   if (ns_in_old_known) {
     writer_.milliseconds(ns_in_old);
@@ -116,19 +131,19 @@ void JsonSink::state_change(const Connection& conn, TcpState old_state, TcpState
 void JsonSink::retransmit(const Connection& conn, TcpState state, std::uint32_t segs,
                           std::uint64_t ts_ns) {
   writer_.begin_object();
-  writer_.key("type").string("retransmit");
+  writer_.key("type").plain_string("retransmit");
   common(conn, ts_ns);
-  writer_.key("state").string(state_name(state)).key("segs").number(segs);
+  writer_.key("state").plain_string(state_text(state)).key("segs").number(segs);
   end_record();
 }
 
 void JsonSink::reset(const Connection& conn, ResetDirection direction, TcpState state,
                      std::uint64_t ts_ns) {
   writer_.begin_object();
-  writer_.key("type").string("reset");
+  writer_.key("type").plain_string("reset");
   common(conn, ts_ns);
-  writer_.key("direction").string(direction == ResetDirection::kSent ? "sent" : "received");
-  writer_.key("state").string(state_name(state));
+  writer_.key("direction").plain_string(direction == ResetDirection::kSent ? "sent" : "received");
+  writer_.key("state").plain_string(state_text(state));
   end_record();
 }
 
@@ -145,8 +160,8 @@ void JsonSink::leak_resolved(const Connection& conn, const Leak& leak) {
 
 void JsonSink::time_wait_pressure(const TimeWaitPressure& pressure) {
   writer_.begin_object();
-  writer_.key("type").string("leak");
-  writer_.key("kind").string(leak_kind_name(LeakKind::kTimeWait));
+  writer_.key("type").plain_string("leak");
+  writer_.key("kind").plain_string(leak_kind_name(LeakKind::kTimeWait));
   writer_.key("ts").timestamp(clock_.to_unix_ns(pressure.ts_ns));
   address("laddr", pressure.laddr);
   address("raddr", pressure.raddr);
@@ -160,12 +175,11 @@ void JsonSink::time_wait_pressure(const TimeWaitPressure& pressure) {
 
 void JsonSink::stop(const StopInfo& info) {
   writer_.begin_object();
-  writer_.key("type").string("stop");
+  writer_.key("type").plain_string("stop");
   writer_.key("ts").timestamp(clock_.to_unix_ns(info.ts_ns));
   writer_.key("events").number(info.events);
   writer_.key("lost").number(info.lost);
   writer_.key("rejected").number(info.rejected);
-  writer_.key("no_storage").number(info.no_storage);
   writer_.key("connections").number(info.connections);
   writer_.key("live").number(info.live);
   writer_.key("overflow").number(info.overflow);
@@ -185,13 +199,13 @@ void JsonSink::common(const Connection& conn, std::uint64_t ts_ns, std::uint32_t
   writer_.key("conn_id").id(conn.conn_id);
   writer_.key("pid").number(pid);
   writer_.key("comm").string(comm);
-  writer_.key("owner_source").string(owner_source_name(source));
-  writer_.key("family").string(family_name(conn.laddr));
+  writer_.key("owner_source").plain_string(owner_source_name(source));
+  writer_.key("family").plain_string(family_name(conn.laddr));
   address("laddr", conn.laddr);
   writer_.key("lport").number(conn.lport);
   address("raddr", conn.raddr);
   writer_.key("rport").number(conn.rport);
-  writer_.key("role").string(role_name(conn.role));
+  writer_.key("role").plain_string(role_name(conn.role));
   writer_.key("netns").number(conn.netns_ino);
 }
 
@@ -200,14 +214,13 @@ void JsonSink::common(const Connection& conn, std::uint64_t ts_ns) {
 }
 
 void JsonSink::address(JsonKey name, const IpAddress& address) {
-  char text[kAddressTextMax];
-  writer_.key(name).string(std::string_view(text, format_address(address, text)));
+  writer_.key(name).address(address);
 }
 
 void JsonSink::leak_record(std::string_view type, const Connection& conn, const Leak& leak) {
   writer_.begin_object();
-  writer_.key("type").string(type);
-  writer_.key("kind").string(leak_kind_name(leak.kind));
+  writer_.key("type").plain_string(type);
+  writer_.key("kind").plain_string(leak_kind_name(leak.kind));
   // The processes found holding the descriptor are the ones to blame, more than whoever
   // created the socket.
   if (leak.owners.empty()) {
@@ -216,7 +229,7 @@ void JsonSink::leak_record(std::string_view type, const Connection& conn, const 
     const FdOwner& first = leak.owners.front();
     common(conn, leak.ts_ns, first.pid, first.comm, OwnerSource::kFdScan);
   }
-  writer_.key("state").string(state_name(conn.state));
+  writer_.key("state").plain_string(state_text(conn.state));
   writer_.key("age_ms").milliseconds(leak.age_ns);
   writer_.key("threshold_ms").milliseconds(leak.threshold_ns);
   writer_.key("orphan").boolean(leak.orphan);

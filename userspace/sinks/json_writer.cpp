@@ -111,6 +111,15 @@ JsonWriter& JsonWriter::string(std::string_view text) {
   return *this;
 }
 
+JsonWriter& JsonWriter::address(const IpAddress& address) {
+  char* out = start_value(kAddressTextMax + 2);
+  *out++ = '"';
+  out += format_address(address, out);
+  *out++ = '"';
+  commit(out);
+  return *this;
+}
+
 JsonWriter& JsonWriter::boolean(bool value) {
   char* out = start_value(5);
   commit(write_literal(value ? "true" : "false", out));

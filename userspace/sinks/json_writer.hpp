@@ -62,6 +62,32 @@ class JsonWriter {
   // A key computed at run time, escaped like any string.
   JsonWriter& dynamic_key(std::string_view name);
   JsonWriter& string(std::string_view text);
+  // Text that needs no escaping, copied as is: only printable ASCII other than '"' and '\\'.
+  // For names from tcptrail's own tables (states, kinds, errno names) and formatted addresses;
+  // anything that comes from outside (comm, command line) goes through string().
+  JsonWriter& plain_string(std::string_view text) {
+    char* out = start_value(text.size() + 2);
+    *out++ = '"';
+    std::memcpy(out, text.data(), text.size());
+    out += text.size();
+    *out++ = '"';
+    commit(out);
+    return *this;
+  }
+  // An IP address as a string, formatted in place by format_address.
+  JsonWriter& address(const IpAddress& address);
+  // A key computed at run time under the same condition as plain_string.
+  JsonWriter& plain_key(std::string_view name) {
+    char* out = start_value(name.size() + 3);
+    *out++ = '"';
+    std::memcpy(out, name.data(), name.size());
+    out += name.size();
+    *out++ = '"';
+    *out++ = ':';
+    commit(out);
+    need_comma_ = false;
+    return *this;
+  }
   JsonWriter& boolean(bool value);
   JsonWriter& null();
   template <JsonInteger T> JsonWriter& number(T value) {

@@ -264,9 +264,6 @@ void TextSink::stop(const StopInfo& info) {
   if (info.rejected > 0) {
     buffer_.append(", ").append(number(info.rejected)).append(" malformed");
   }
-  if (info.no_storage > 0) {
-    buffer_.append(", ").append(number(info.no_storage)).append(" without owner");
-  }
   if (info.overflow > 0) {
     buffer_.append(", ").append(number(info.overflow)).append(" untracked (table full)");
   }
