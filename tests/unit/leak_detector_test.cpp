@@ -16,11 +16,16 @@ constexpr std::uint64_t kSec = 1000 * kMs;
 class FakeFdOwners : public FdOwnerLookup {
  public:
   void refresh() override { ++refreshes; }
-  std::vector<FdOwner> owners(std::uint32_t inode) const override {
+  std::vector<FdOwner> owners(std::uint32_t inode) override {
     auto it = by_inode.find(inode);
     return it == by_inode.end() ? std::vector<FdOwner>{} : it->second;
   }
+  std::uint32_t inode_of(std::uint64_t cookie, std::uint32_t) override {
+    auto it = inode_by_cookie.find(cookie);
+    return it == inode_by_cookie.end() ? 0 : it->second;
+  }
   std::map<std::uint32_t, std::vector<FdOwner>> by_inode;
+  std::map<std::uint64_t, std::uint32_t> inode_by_cookie;
   int refreshes = 0;
 };
 
@@ -94,6 +99,19 @@ TEST_F(LeakDetectorTest, CloseWaitPastThresholdIsReportedOnceWithFdHolders) {
   detector.on_state(live[1], TcpState::kLastAck, 100 * kSec);
   ASSERT_EQ(observer.resolved.size(), 1u);
   EXPECT_EQ(observer.resolved[0].second.age_ns, 95 * kSec);
+}
+
+TEST_F(LeakDetectorTest, SocketAcceptedAfterEnteringCloseWaitIsFoundByCookie) {
+  LeakDetector detector(config, fd_owners, observer);
+  live[4] = server_conn(4, 0);  // still in the accept queue when the peer's FIN came
+  fd_owners.inode_by_cookie[4] = 888;
+  fd_owners.by_inode[888] = {FdOwner{52, "server", 5}};
+  detector.on_state(live[4], TcpState::kCloseWait, 0);
+  detector.tick(30 * kSec, finder());
+  ASSERT_EQ(observer.leaks.size(), 1u);
+  ASSERT_EQ(observer.leaks[0].second.owners.size(), 1u);
+  EXPECT_EQ(observer.leaks[0].second.owners[0].pid, 52u);
+  EXPECT_FALSE(observer.leaks[0].second.orphan);
 }
 
 TEST_F(LeakDetectorTest, PromptCloseIsNeverReported) {

@@ -107,7 +107,9 @@ void LeakDetector::tick(std::uint64_t now_ns,
       lookup_.refresh();  // one /proc scan for the whole batch
       refreshed = true;
     }
-    watch.owners = conn->sock_ino != 0 ? lookup_.owners(conn->sock_ino) : std::vector<FdOwner>{};
+    const std::uint32_t inode =
+        conn->sock_ino != 0 ? conn->sock_ino : lookup_.inode_of(sock_cookie, conn->netns_ino);
+    watch.owners = inode != 0 ? lookup_.owners(inode) : std::vector<FdOwner>{};
     watch.reported = true;
     watch.conn = *conn;
     observer_.on_leak(*conn, make_leak(watch.kind, now_ns, watch.since_ns, threshold(watch.kind),

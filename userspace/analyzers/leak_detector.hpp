@@ -31,7 +31,10 @@ class FdOwnerLookup {
  public:
   virtual ~FdOwnerLookup() = default;
   virtual void refresh() = 0;
-  virtual std::vector<FdOwner> owners(std::uint32_t inode) const = 0;
+  virtual std::vector<FdOwner> owners(std::uint32_t inode) = 0;
+  // The inode of a socket known by its cookie, for one whose inode was not known when it was
+  // last seen (e.g. accepted after it entered CLOSE_WAIT); 0 if it has none.
+  virtual std::uint32_t inode_of(std::uint64_t sock_cookie, std::uint32_t netns_ino) = 0;
 };
 
 // Where leak records go (the collector filters and counts them before the sink).

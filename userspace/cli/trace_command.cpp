@@ -18,6 +18,7 @@
 
 #include "loader/bpf_tracer.hpp"
 #include "sinks/json_sink.hpp"
+#include "sinks/leak_records_only.hpp"
 #include "sinks/leaks_view.hpp"
 #include "sinks/text_sink.hpp"
 #include "system/netns.hpp"
@@ -108,7 +109,11 @@ int run_trace(const Options& options, const Durations& durations,
   config.leaks.fin_wait2_ns = durations.fin_wait2_ns;
   config.leaks.syn_recv_ns = durations.syn_recv_ns;
   config.leaks.time_wait_warn = options.time_wait_warn / 100.0;
-  if (options.json) {
+  std::unique_ptr<RecordSink> json;
+  if (options.json && leaks_mode) {
+    json = std::make_unique<JsonSink>(out, clock);
+    sink = std::make_unique<LeakRecordsOnly>(*json);
+  } else if (options.json) {
     sink = std::make_unique<JsonSink>(out, clock);
   } else if (leaks_mode) {
     auto view = std::make_unique<LeaksView>(out, config.leaks,

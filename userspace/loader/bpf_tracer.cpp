@@ -139,13 +139,12 @@ BpfTracer::~BpfTracer() = default;
 
 int BpfTracer::poll(int timeout_ms) {
   int n = ring_buffer__poll(ring_.get(), timeout_ms);
-  if (n == -EINTR) {
-    return 0;
-  }
-  if (n < 0) {
+  if (n < 0 && n != -EINTR) {
     throw TraceError("ring buffer poll failed", -n);
   }
-  return n;
+  // Records are submitted without a wakeup until enough are queued, so a timeout does not
+  // mean the ring is empty: read whatever is there.
+  return std::max(n, 0) + drain();
 }
 
 int BpfTracer::drain() {

@@ -29,8 +29,8 @@ class BpfTracer {
   BpfTracer(const BpfTracer&) = delete;
   BpfTracer& operator=(const BpfTracer&) = delete;
 
-  // Waits up to timeout_ms for records and hands each to the handler. Returns the count;
-  // 0 on timeout or signal.
+  // Waits up to timeout_ms for a wakeup, then hands every queued record to the handler.
+  // Returns the count.
   int poll(int timeout_ms);
   // Hands over every record queued now, without waiting.
   int drain();

@@ -5,9 +5,29 @@
 
 namespace tcptrail::sys {
 
-void ProcFdOwners::refresh() { index_ = FdOwnerIndex::scan(); }
+void ProcFdOwners::refresh() {
+  index_ = FdOwnerIndex::scan();
+  inodes_.clear();
+}
 
-std::vector<FdOwner> ProcFdOwners::owners(std::uint32_t inode) const {
+std::uint32_t ProcFdOwners::inode_of(std::uint64_t sock_cookie, std::uint32_t netns_ino) {
+  auto [it, fresh] = inodes_.try_emplace(netns_ino);
+  if (fresh) {
+    try {
+      for (const SocketSnapshot& s : snapshot_sockets(netns_ino, false)) {
+        if (s.inode != 0) {
+          it->second.emplace(s.cookie, s.inode);
+        }
+      }
+    } catch (const std::system_error&) {
+      // The namespace is gone: its sockets have no holders to find.
+    }
+  }
+  auto found = it->second.find(sock_cookie);
+  return found != it->second.end() ? found->second : 0;
+}
+
+std::vector<FdOwner> ProcFdOwners::owners(std::uint32_t inode) {
   if (!index_) {
     return {};
   }

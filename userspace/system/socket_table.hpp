@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "analyzers/leak_detector.hpp"
@@ -11,14 +12,17 @@
 
 namespace tcptrail::sys {
 
-// FdOwnerLookup over a full /proc scan, taken again on every refresh().
+// FdOwnerLookup over a full /proc scan, taken again on every refresh(); inodes by cookie come
+// from one sock_diag dump per namespace asked about, also taken again on refresh().
 class ProcFdOwners : public FdOwnerLookup {
  public:
   void refresh() override;
-  std::vector<FdOwner> owners(std::uint32_t inode) const override;
+  std::vector<FdOwner> owners(std::uint32_t inode) override;
+  std::uint32_t inode_of(std::uint64_t sock_cookie, std::uint32_t netns_ino) override;
 
  private:
   std::optional<FdOwnerIndex> index_;
+  std::unordered_map<std::uint32_t, std::unordered_map<std::uint64_t, std::uint32_t>> inodes_;
 };
 
 // The TCP sockets of a namespace (0: the caller's), reduced to snapshots: all of them, or with
