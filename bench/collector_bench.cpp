@@ -40,10 +40,10 @@ constexpr std::uint32_t kNetns = 4026531840u;
 
 // Counts and discards what is written: the sink's cost without the file system's.
 class NullBuffer : public std::streambuf {
- public:
+public:
   std::uint64_t bytes() const { return bytes_; }
 
- protected:
+protected:
   std::streamsize xsputn(const char* /*text*/, std::streamsize n) override {
     bytes_ += static_cast<std::uint64_t>(n);
     return n;
@@ -53,12 +53,12 @@ class NullBuffer : public std::streambuf {
     return traits_type::not_eof(c);
   }
 
- private:
+private:
   std::uint64_t bytes_ = 0;
 };
 
 class NoFdOwners : public FdOwnerLookup {
- public:
+public:
   void refresh() override {}
   std::vector<FdOwner> owners(std::uint32_t /*inode*/) override { return {}; }
   std::uint32_t inode_of(std::uint64_t /*sock_cookie*/, std::uint32_t /*netns_ino*/) override {

@@ -70,7 +70,7 @@ struct WorkerResult {
 };
 
 class Fd {
- public:
+public:
   Fd() = default;
   explicit Fd(int fd) : fd_(fd) {}
   Fd(const Fd&) = delete;
@@ -90,7 +90,7 @@ class Fd {
     fd_ = fd;
   }
 
- private:
+private:
   int fd_ = -1;
 };
 
@@ -194,7 +194,7 @@ bool read_all(int fd, char* data, std::size_t n) {
 
 // Shared stop condition: a deadline, or a total connection budget claimed one at a time.
 class StopCondition {
- public:
+public:
   StopCondition(std::chrono::steady_clock::time_point deadline, std::uint64_t budget)
       : deadline_(deadline), budget_(budget) {}
 
@@ -218,7 +218,7 @@ class StopCondition {
   }
   void stop() { stopped_.store(true, std::memory_order_relaxed); }
 
- private:
+private:
   std::chrono::steady_clock::time_point deadline_;
   std::uint64_t budget_;
   std::atomic<std::uint64_t> claimed_{0};

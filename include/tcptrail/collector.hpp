@@ -27,9 +27,8 @@ struct CollectorConfig {
   std::size_t summary_rows = 20;
 };
 
-
 class Collector : public RecordHandler, private TableObserver, private LeakObserver {
- public:
+public:
   Collector(CollectorConfig config, RecordSink& sink, FdOwnerLookup& fd_owners);
   ~Collector() override;
 
@@ -55,10 +54,9 @@ class Collector : public RecordHandler, private TableObserver, private LeakObser
   const DecodeStats& decode_stats() const { return decode_stats_; }
   std::uint64_t events() const { return decode_stats_.decoded + decode_stats_.rejected; }
 
- private:
+private:
   void on_state_change(const Connection& conn, TcpState old_state, TcpState new_state,
-                       std::uint64_t ns_in_old, bool ns_in_old_known,
-                       std::uint64_t ts_ns) override;
+                       std::uint64_t ns_in_old, bool ns_in_old_known, std::uint64_t ts_ns) override;
   void on_retransmit(const Connection& conn, TcpState state, std::uint32_t segs,
                      std::uint64_t ts_ns) override;
   void on_reset(const Connection& conn, ResetDirection direction, TcpState state,

@@ -16,7 +16,7 @@ namespace tcptrail {
 
 // Receives what the table learns, in event order.
 class TableObserver {
- public:
+public:
   virtual ~TableObserver() = default;
   virtual void on_state_change(const Connection& conn, TcpState old_state, TcpState new_state,
                                std::uint64_t ns_in_old, bool ns_in_old_known,
@@ -47,7 +47,7 @@ struct TableStats {
 // record numbers, linear probing, at most half full. It costs sizeof(Connection) + 8..16 bytes
 // per connection (std::unordered_map added ~40); the pages stay at the high-water mark.
 class ConnectionStore {
- public:
+public:
   static constexpr std::size_t kMaxSize = 0xffff'fffe;
 
   ConnectionStore();
@@ -61,7 +61,7 @@ class ConnectionStore {
   void reserve(std::size_t count);
   void for_each(const std::function<void(const Connection&)>& visit) const;
 
- private:
+private:
   static constexpr std::uint32_t kEmpty = 0xffff'ffff;
   static constexpr unsigned kPageShift = 10;
   static constexpr std::size_t kPageSize = std::size_t{1} << kPageShift;
@@ -87,7 +87,7 @@ class ConnectionStore {
 // Sockets are found by their cookie (Event::sock_cookie, Connection::sock_cookie), which the
 // kernel never reuses; each lifecycle gets its own Connection::conn_id, counting from 1.
 class ConnectionTable {
- public:
+public:
   ConnectionTable(TableConfig config, TableObserver& observer);
 
   void on_event(const Event& event);
@@ -111,7 +111,7 @@ class ConnectionTable {
   const Connection* find(std::uint64_t sock_cookie) const;
   void for_each(const std::function<void(const Connection&)>& visit) const;
 
- private:
+private:
   bool full() const;
   Connection* admit(const Event& event);
   void apply_state(Connection& conn, const Event& event);

@@ -17,7 +17,7 @@ struct DecodeStats {
 
 // Receives raw ring-buffer records from the loader.
 class RecordHandler {
- public:
+public:
   virtual ~RecordHandler() = default;
   virtual void on_record(std::span<const std::byte> bytes) = 0;
 };

@@ -8,13 +8,13 @@
 namespace tcptrail {
 
 class TraceError : public std::runtime_error {
- public:
+public:
   TraceError(const std::string& what, int err, std::string hint = {})
       : std::runtime_error(what), errno_(err), hint_(std::move(hint)) {}
   int error_number() const { return errno_; }
   const std::string& hint() const { return hint_; }
 
- private:
+private:
   int errno_;
   std::string hint_;
 };

@@ -48,7 +48,7 @@ enum class OwnerSource : std::uint8_t {
 std::string_view owner_source_name(OwnerSource source);
 
 struct IpAddress {
-  std::uint8_t family = 4;  // 4 or 6
+  std::uint8_t family = 4;               // 4 or 6
   std::array<std::uint8_t, 16> bytes{};  // network order; IPv4 in the first 4 bytes
 
   std::string to_string() const;
@@ -66,7 +66,7 @@ struct Owner {
 
 struct Event {
   EventKind kind = EventKind::kState;
-  std::uint64_t ts_ns = 0;  // CLOCK_MONOTONIC
+  std::uint64_t ts_ns = 0;        // CLOCK_MONOTONIC
   std::uint64_t sock_cookie = 0;  // the socket's identity
   std::uint64_t bytes_acked = 0;
   std::uint64_t bytes_received = 0;

@@ -21,9 +21,9 @@ struct WallClock {
 
 struct StartInfo {
   std::string version;
-  std::string kernel;            // uname -r
-  std::string options;           // the command line options, as given
-  std::uint64_t ts_ns = 0;       // monotonic
+  std::string kernel;       // uname -r
+  std::string options;      // the command line options, as given
+  std::uint64_t ts_ns = 0;  // monotonic
 };
 
 // A count attributed to one key (a process "pid comm", or a peer "addr:port").
@@ -61,11 +61,11 @@ struct FdOwner {
 
 struct Leak {
   LeakKind kind = LeakKind::kCloseWait;
-  std::uint64_t ts_ns = 0;         // monotonic
-  std::uint64_t age_ns = 0;        // time in the state so far (leaked time when resolved)
+  std::uint64_t ts_ns = 0;   // monotonic
+  std::uint64_t age_ns = 0;  // time in the state so far (leaked time when resolved)
   std::uint64_t threshold_ns = 0;
   bool orphan = false;
-  std::vector<FdOwner> owners;     // processes holding the descriptor
+  std::vector<FdOwner> owners;  // processes holding the descriptor
 };
 
 // TIME_WAIT population towards one destination against the local port range.
@@ -76,20 +76,19 @@ struct TimeWaitPressure {
   std::uint16_t rport = 0;
   std::uint32_t netns_ino = 0;
   std::uint32_t count = 0;
-  std::uint32_t port_range = 0;    // size of ip_local_port_range in that namespace
-  double ratio = 0;                // count / port_range
+  std::uint32_t port_range = 0;  // size of ip_local_port_range in that namespace
+  double ratio = 0;              // count / port_range
 };
 
 // Every output format implements this. Calls come from one thread, in event order.
 class RecordSink {
- public:
+public:
   virtual ~RecordSink() = default;
   virtual void start(const StartInfo& info) = 0;
   // A full socket reached CLOSE (its lifecycle record).
   virtual void connection(const Connection& conn, std::uint64_t ts_ns) = 0;
   virtual void state_change(const Connection& conn, TcpState old_state, TcpState new_state,
-                            std::uint64_t ns_in_old, bool ns_in_old_known,
-                            std::uint64_t ts_ns) = 0;
+                            std::uint64_t ns_in_old, bool ns_in_old_known, std::uint64_t ts_ns) = 0;
   virtual void retransmit(const Connection& conn, TcpState state, std::uint32_t segs,
                           std::uint64_t ts_ns) = 0;
   virtual void reset(const Connection& conn, ResetDirection direction, TcpState state,

@@ -23,17 +23,16 @@ struct Transition {
 };
 
 class RecordingObserver : public TableObserver {
- public:
-  void on_state_change(const Connection& conn, TcpState o, TcpState n, std::uint64_t ns,
-                       bool known, std::uint64_t) override {
+public:
+  void on_state_change(const Connection& conn, TcpState o, TcpState n, std::uint64_t ns, bool known,
+                       std::uint64_t) override {
     transitions.push_back({conn.conn_id, o, n, ns, known});
   }
   void on_retransmit(const Connection&, TcpState state, std::uint32_t segs,
                      std::uint64_t) override {
     retransmits.emplace_back(state, segs);
   }
-  void on_reset(const Connection&, ResetDirection direction, TcpState,
-                std::uint64_t) override {
+  void on_reset(const Connection&, ResetDirection direction, TcpState, std::uint64_t) override {
     resets.push_back(direction);
   }
   void on_closed(const Connection& conn, std::uint64_t) override { closed.push_back(conn); }
@@ -45,7 +44,7 @@ class RecordingObserver : public TableObserver {
 };
 
 class ConnectionTableTest : public ::testing::Test {
- protected:
+protected:
   void feed(const std::vector<Event>& events) {
     for (const Event& e : events) {
       table.on_event(e);
@@ -66,10 +65,10 @@ class ConnectionTableTest : public ::testing::Test {
 
   RecordingObserver observer;
   ConnectionTable table{TableConfig{}, observer};
-  SocketEvents client{1, testing::owner(100, "curl"), testing::ipv4("127.0.0.1"), 40000,
-                      testing::ipv4("127.0.0.1"), 8080};
+  SocketEvents client{1,     testing::owner(100, "curl"), testing::ipv4("127.0.0.1"),
+                      40000, testing::ipv4("127.0.0.1"),  8080};
   // Events of a server child name no owner: they fire in softirq.
-  SocketEvents child{2, Owner{}, testing::ipv4("127.0.0.1"), 8080, testing::ipv4("127.0.0.1"),
+  SocketEvents child{2,    Owner{}, testing::ipv4("127.0.0.1"), 8080, testing::ipv4("127.0.0.1"),
                      40000};
 };
 
@@ -107,8 +106,8 @@ TEST_F(ConnectionTableTest, CloseIsHeldUntilGraceEnds) {
 }
 
 TEST_F(ConnectionTableTest, ServerChildInheritsListenerOwnerAndClosesPassively) {
-  SocketEvents listener{9, testing::owner(200, "php"), testing::ipv4("0.0.0.0"), 8080,
-                        testing::ipv4("0.0.0.0"), 0};
+  SocketEvents listener{9,    testing::owner(200, "php"), testing::ipv4("0.0.0.0"),
+                        8080, testing::ipv4("0.0.0.0"),   0};
   Event established = child.state(10.5, S::kSynRecv, S::kEstablished);
   established.srtt_us = 42;
   established.total_retrans = 2;  // SYN-ACK retransmits of the request socket
@@ -132,8 +131,8 @@ TEST_F(ConnectionTableTest, ServerChildInheritsListenerOwnerAndClosesPassively) 
 }
 
 TEST_F(ConnectionTableTest, ChildOwnerIsTheListenersUntilItsOwnerCloses) {
-  SocketEvents listener{9, testing::owner(200, "php"), testing::ipv4("0.0.0.0"), 8080,
-                        testing::ipv4("0.0.0.0"), 0};
+  SocketEvents listener{9,    testing::owner(200, "php"), testing::ipv4("0.0.0.0"),
+                        8080, testing::ipv4("0.0.0.0"),   0};
   Event close_call = child.state(20, S::kCloseWait, S::kLastAck);
   close_call.owner = testing::owner(300, "worker");
   feed({listener.state(0, S::kClose, S::kListen), child.state(1, S::kSynRecv, S::kEstablished)});
@@ -157,8 +156,8 @@ TEST_F(ConnectionTableTest, MergedFinGoesFromFinWait1StraightToTimeWait) {
 
 TEST_F(ConnectionTableTest, SimultaneousCloseGoesThroughClosing) {
   feed({client.state(0, S::kClose, S::kSynSent), client.state(1, S::kSynSent, S::kEstablished),
-        client.state(2, S::kEstablished, S::kFinWait1),
-        client.state(3, S::kFinWait1, S::kClosing), client.state(4, S::kClosing, S::kClose)});
+        client.state(2, S::kEstablished, S::kFinWait1), client.state(3, S::kFinWait1, S::kClosing),
+        client.state(4, S::kClosing, S::kClose)});
   const Connection& c = closed_one();
   EXPECT_EQ(c.close, CloseKind::kSimultaneous);
   EXPECT_TRUE(c.time_wait);
@@ -242,8 +241,8 @@ TEST_F(ConnectionTableTest, EventsAfterTheRecordAreLate) {
 TEST_F(ConnectionTableTest, ConnectAgainOnTheSameSocketIsANewConnection) {
   Event refused = client.state(1, S::kSynSent, S::kClose);
   refused.sk_err = ECONNREFUSED;
-  feed({client.state(0, S::kClose, S::kSynSent), refused,
-        client.state(2, S::kClose, S::kSynSent), client.state(3, S::kSynSent, S::kEstablished),
+  feed({client.state(0, S::kClose, S::kSynSent), refused, client.state(2, S::kClose, S::kSynSent),
+        client.state(3, S::kSynSent, S::kEstablished),
         client.state(4, S::kEstablished, S::kFinWait1), client.state(5, S::kFinWait1, S::kClose)});
   table.tick(1000 * kMs);
   ASSERT_EQ(observer.closed.size(), 2u);
@@ -269,8 +268,8 @@ TEST_F(ConnectionTableTest, FailedConnectKeepsItsTupleAndError) {
 }
 
 TEST_F(ConnectionTableTest, SynAckRetransmitIsReportedForTheRequestSocket) {
-  SocketEvents listener{9, testing::owner(200, "php"), testing::ipv4("0.0.0.0"), 8080,
-                        testing::ipv4("0.0.0.0"), 0};
+  SocketEvents listener{9,    testing::owner(200, "php"), testing::ipv4("0.0.0.0"),
+                        8080, testing::ipv4("0.0.0.0"),   0};
   feed({listener.state(0, S::kClose, S::kListen),
         child.other(1000, EventKind::kSynackRetransmit, S::kSynRecv, 1)});
   ASSERT_EQ(observer.retransmits.size(), 1u);
@@ -289,8 +288,8 @@ TEST_F(ConnectionTableTest, UnknownStateValuesDoNotBreakTheTable) {
 }
 
 TEST_F(ConnectionTableTest, ListenersAreNotConnections) {
-  SocketEvents listener{9, testing::owner(200, "php"), testing::ipv4("0.0.0.0"), 8080,
-                        testing::ipv4("0.0.0.0"), 0};
+  SocketEvents listener{9,    testing::owner(200, "php"), testing::ipv4("0.0.0.0"),
+                        8080, testing::ipv4("0.0.0.0"),   0};
   feed({listener.state(0, S::kClose, S::kListen), listener.state(9, S::kListen, S::kClose)});
   table.drain();
   EXPECT_TRUE(observer.closed.empty());
@@ -299,8 +298,8 @@ TEST_F(ConnectionTableTest, ListenersAreNotConnections) {
 
 TEST_F(ConnectionTableTest, FullTableCountsOverflowInsteadOfGrowing) {
   ConnectionTable small{TableConfig{.max_connections = 1}, observer};
-  SocketEvents other{7, testing::owner(1, "x"), testing::ipv4("127.0.0.1"), 1,
-                     testing::ipv4("127.0.0.1"), 2};
+  SocketEvents other{7, testing::owner(1, "x"),     testing::ipv4("127.0.0.1"),
+                     1, testing::ipv4("127.0.0.1"), 2};
   small.on_event(client.state(0, S::kClose, S::kSynSent));
   small.on_event(other.state(0, S::kClose, S::kSynSent));
   EXPECT_EQ(small.live(), 1u);

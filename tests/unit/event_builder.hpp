@@ -38,7 +38,7 @@ inline Owner owner(std::uint32_t pid, std::string_view comm,
 
 // Builds the events of one socket: each call stamps the time given in ms.
 class SocketEvents {
- public:
+public:
   SocketEvents(std::uint64_t cookie, Owner who, IpAddress local, std::uint16_t lport,
                IpAddress remote, std::uint16_t rport)
       : base_() {
@@ -71,7 +71,7 @@ class SocketEvents {
 
   Event& base() { return base_; }
 
- private:
+private:
   Event base_;
 };
 

@@ -445,9 +445,9 @@ TEST(JsonSink, StopRecord) {
   info.overflow = 5;
   info.per_process = {{"1234 curl", 10, 2, 1, 0}};
   const auto line = one([&](JsonSink& sink) { sink.stop(info); });
-  EXPECT_EQ(keys(line), (std::vector<std::string>{"type", "ts", "events", "lost", "rejected",
-                                                  "connections", "live", "overflow",
-                                                  "per_process", "per_peer"}));
+  EXPECT_EQ(keys(line),
+            (std::vector<std::string>{"type", "ts", "events", "lost", "rejected", "connections",
+                                      "live", "overflow", "per_process", "per_peer"}));
   EXPECT_EQ(line["type"], "stop");
   EXPECT_EQ(line["events"], 100);
   EXPECT_EQ(line["lost"], 2);

@@ -14,7 +14,7 @@ using testing::kMs;
 constexpr std::uint64_t kSec = 1000 * kMs;
 
 class FakeFdOwners : public FdOwnerLookup {
- public:
+public:
   void refresh() override { ++refreshes; }
   std::vector<FdOwner> owners(std::uint32_t inode) override {
     auto it = by_inode.find(inode);
@@ -30,7 +30,7 @@ class FakeFdOwners : public FdOwnerLookup {
 };
 
 class RecordingLeaks : public LeakObserver {
- public:
+public:
   void on_leak(const Connection& conn, const Leak& leak) override { leaks.push_back({conn, leak}); }
   void on_leak_resolved(const Connection& conn, const Leak& leak) override {
     resolved.push_back({conn, leak});
@@ -55,7 +55,7 @@ Connection server_conn(std::uint64_t id, std::uint32_t inode) {
 }
 
 class LeakDetectorTest : public ::testing::Test {
- protected:
+protected:
   LeakDetectorTest() {
     config.close_wait_ns = 30 * kSec;
     config.fin_wait2_ns = 60 * kSec;

@@ -52,8 +52,8 @@ TEST(Options, DefaultIsTraceInText) {
 }
 
 TEST(Options, TraceSubcommandTakesTheSameOptions) {
-  Parsed p = parse({"trace", "--json", "--transitions", "-d", "500ms", "--port", "80",
-                    "--addr", "10.0.0.0/8", "-6", "-p", std::to_string(getpid())});
+  Parsed p = parse({"trace", "--json", "--transitions", "-d", "500ms", "--port", "80", "--addr",
+                    "10.0.0.0/8", "-6", "-p", std::to_string(getpid())});
   EXPECT_EQ(p.options.command, Command::kTrace);
   EXPECT_TRUE(p.options.json);
   EXPECT_TRUE(p.options.transitions);
@@ -72,16 +72,24 @@ TEST(Options, LeaksSubcommand) {
 
 TEST(Options, BadInputIsAParseError) {
   const std::vector<std::vector<std::string>> bad = {
-      {"--no-such-flag"},          {"--port", "0"},
-      {"--port", "65536"},         {"--lport", "http"},
-      {"--addr", "10.0.0.0/33"},   {"--addr", "not-an-ip"},
-      {"-4", "-6"},                {"--duration", "soon"},
-      {"--close-wait-timeout", "-5s"}, {"-p", "0"},
-      {"-p", "4000000"},           {"--time-wait-warn", "0"},
-      {"--ring-buffer-mib", "3"},  {"bogus-subcommand"},
+      {"--no-such-flag"},
+      {"--port", "0"},
+      {"--port", "65536"},
+      {"--lport", "http"},
+      {"--addr", "10.0.0.0/33"},
+      {"--addr", "not-an-ip"},
+      {"-4", "-6"},
+      {"--duration", "soon"},
+      {"--close-wait-timeout", "-5s"},
+      {"-p", "0"},
+      {"-p", "4000000"},
+      {"--time-wait-warn", "0"},
+      {"--ring-buffer-mib", "3"},
+      {"bogus-subcommand"},
   };
   for (const auto& args : bad) {
-    EXPECT_THROW(parse(args), CLI::ParseError) << args[0] << " " << (args.size() > 1 ? args[1] : "");
+    EXPECT_THROW(parse(args), CLI::ParseError)
+        << args[0] << " " << (args.size() > 1 ? args[1] : "");
   }
 }
 

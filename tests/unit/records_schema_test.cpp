@@ -29,7 +29,7 @@ using Json = nlohmann::ordered_json;
 // checked. Unlike JSON Schema, properties are also expected in the order the schema lists
 // them, which the sink promises.
 class SchemaValidator {
- public:
+public:
   explicit SchemaValidator(const Json& root) : root_(root) {}
 
   // The errors of `value` against the root schema (empty when it is valid), and the index
@@ -55,7 +55,7 @@ class SchemaValidator {
     return resolve(root_["$defs"][ref.substr(kPrefix.size())]);
   }
 
- private:
+private:
   static bool has_type(const Json& value, const std::string& type) {
     static const std::map<std::string, bool (Json::*)() const noexcept> kTests = {
         {"object", &Json::is_object}, {"array", &Json::is_array},
@@ -483,7 +483,7 @@ std::vector<Json> parse_lines(const std::string& text) {
 }
 
 class RecordsSchemaTest : public ::testing::Test {
- protected:
+protected:
   RecordsSchemaTest() : schema_(load_schema()), validator_(schema_) {}
 
   Json schema_;

@@ -31,7 +31,9 @@ std::string own_comm() {
   return comm;
 }
 
-std::uint32_t self_pid() { return static_cast<std::uint32_t>(::getpid()); }
+std::uint32_t self_pid() {
+  return static_cast<std::uint32_t>(::getpid());
+}
 
 bool holds(const std::vector<FdOwner>& owners, std::uint32_t pid, int fd) {
   return std::any_of(owners.begin(), owners.end(),
@@ -40,7 +42,7 @@ bool holds(const std::vector<FdOwner>& owners, std::uint32_t pid, int fd) {
 
 // A forked child that holds every descriptor of the test until it is killed.
 class HoldingChild {
- public:
+public:
   HoldingChild() : pid_(::fork()) {
     if (pid_ == 0) {
       ::pause();
@@ -57,7 +59,7 @@ class HoldingChild {
   HoldingChild& operator=(const HoldingChild&) = delete;
   pid_t pid() const { return pid_; }
 
- private:
+private:
   pid_t pid_;
 };
 

@@ -23,20 +23,23 @@ namespace {
 
 using namespace std::chrono_literals;
 
-#define REQUIRE_ROOT()                                                           \
-  do {                                                                           \
-    if (::geteuid() != 0) {                                                      \
-      if (std::getenv("CI") != nullptr) FAIL() << "needs root (CAP_SYS_ADMIN)";  \
-      GTEST_SKIP() << "needs root (CAP_SYS_ADMIN) to create network namespaces"; \
-    }                                                                            \
+#define REQUIRE_ROOT()                                                                             \
+  do {                                                                                             \
+    if (::geteuid() != 0) {                                                                        \
+      if (std::getenv("CI") != nullptr)                                                            \
+        FAIL() << "needs root (CAP_SYS_ADMIN)";                                                    \
+      GTEST_SKIP() << "needs root (CAP_SYS_ADMIN) to create network namespaces";                   \
+    }                                                                                              \
   } while (0)
 
-int run(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
+int run(const std::string& command) {
+  return std::system((command + " >/dev/null 2>&1").c_str());
+}
 
 // `ip netns add NAME` with a `sleep` running inside; both removed on destruction, whatever
 // the test did.
 class ScratchNetns {
- public:
+public:
   ScratchNetns() : name_("tt-sysdiag-" + std::to_string(::getpid())) {
     run("ip netns del " + name_);
     if (run("ip netns add " + name_) != 0) {
@@ -75,7 +78,7 @@ class ScratchNetns {
   std::uint32_t ino() const { return ino_; }
   pid_t sleeper() const { return sleeper_; }
 
- private:
+private:
   std::string name_;
   bool created_ = false;
   std::uint32_t ino_ = 0;

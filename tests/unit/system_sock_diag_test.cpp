@@ -158,7 +158,9 @@ IpAddress loopback_address(int family) {
   return addr;
 }
 
-int state_value(TcpState state) { return static_cast<int>(state); }
+int state_value(TcpState state) {
+  return static_cast<int>(state);
+}
 
 class SystemSockDiagFamily : public ::testing::TestWithParam<int> {};
 

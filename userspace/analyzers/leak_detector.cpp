@@ -73,8 +73,8 @@ void LeakDetector::resolve(const Connection& conn, std::uint64_t now_ns) {
   }
   if (it->second.reported) {
     const Watch& w = it->second;
-    observer_.on_leak_resolved(conn, make_leak(w.kind, now_ns, w.since_ns, threshold(w.kind),
-                                               w.owners));
+    observer_.on_leak_resolved(conn,
+                               make_leak(w.kind, now_ns, w.since_ns, threshold(w.kind), w.owners));
   }
   watches_.erase(it);
 }
@@ -82,13 +82,13 @@ void LeakDetector::resolve(const Connection& conn, std::uint64_t now_ns) {
 void LeakDetector::on_state(const Connection& conn, TcpState new_state, std::uint64_t ts_ns) {
   resolve(conn, ts_ns);
   if (auto kind = leak_kind_of(new_state)) {
-    watches_[conn.sock_cookie] = Watch{*kind, ts_ns, false, {}, {}};
+    watches_[conn.sock_cookie] = Watch{*kind, ts_ns, false, {}, nullptr};
   }
 }
 
 void LeakDetector::on_preexisting(const Connection& conn, std::uint64_t since_ns) {
   if (auto kind = leak_kind_of(conn.state)) {
-    watches_[conn.sock_cookie] = Watch{*kind, since_ns, false, {}, {}};
+    watches_[conn.sock_cookie] = Watch{*kind, since_ns, false, {}, nullptr};
   }
 }
 
@@ -111,9 +111,9 @@ void LeakDetector::tick(std::uint64_t now_ns,
         conn->sock_ino != 0 ? conn->sock_ino : lookup_.inode_of(sock_cookie, conn->netns_ino);
     watch.owners = inode != 0 ? lookup_.owners(inode) : std::vector<FdOwner>{};
     watch.reported = true;
-    watch.conn = *conn;
-    observer_.on_leak(*conn, make_leak(watch.kind, now_ns, watch.since_ns, threshold(watch.kind),
-                                       watch.owners));
+    watch.conn = std::make_unique<Connection>(*conn);
+    observer_.on_leak(
+        *conn, make_leak(watch.kind, now_ns, watch.since_ns, threshold(watch.kind), watch.owners));
   }
 }
 
@@ -123,8 +123,8 @@ void LeakDetector::on_sweep(std::uint32_t netns_ino, std::span<const SocketSnaps
   sweep_time_wait(netns_ino, sockets, port_range, now_ns);
 }
 
-void LeakDetector::sweep_minisocks(std::uint32_t netns_ino,
-                                  std::span<const SocketSnapshot> sockets, std::uint64_t now_ns) {
+void LeakDetector::sweep_minisocks(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
+                                   std::uint64_t now_ns) {
   std::unordered_set<std::uint64_t> present;
   std::vector<std::uint64_t> due;
   for (const SocketSnapshot& s : sockets) {
@@ -142,18 +142,19 @@ void LeakDetector::sweep_minisocks(std::uint32_t netns_ino,
     if (fresh) {
       w.kind = request ? LeakKind::kSynRecv : LeakKind::kFinWait2;
       w.since_ns = now_ns;
-      w.conn.conn_id = ConnectionTable::kUntrackedIdBit | s.cookie;
-      w.conn.sock_cookie = s.cookie;
-      w.conn.laddr = s.laddr;
-      w.conn.raddr = s.raddr;
-      w.conn.lport = s.lport;
-      w.conn.rport = s.rport;
-      w.conn.netns_ino = netns_ino;
-      w.conn.role = request ? Role::kServer : Role::kUnknown;
-      w.conn.state = s.state;
-      w.conn.orphan = orphan_fin_wait2;
-      w.conn.first_ns = now_ns;
-      w.conn.preexisting = true;  // first seen by a sweep: its age counts from then
+      w.conn = std::make_unique<Connection>();
+      w.conn->conn_id = ConnectionTable::kUntrackedIdBit | s.cookie;
+      w.conn->sock_cookie = s.cookie;
+      w.conn->laddr = s.laddr;
+      w.conn->raddr = s.raddr;
+      w.conn->lport = s.lport;
+      w.conn->rport = s.rport;
+      w.conn->netns_ino = netns_ino;
+      w.conn->role = request ? Role::kServer : Role::kUnknown;
+      w.conn->state = s.state;
+      w.conn->orphan = orphan_fin_wait2;
+      w.conn->first_ns = now_ns;
+      w.conn->preexisting = true;  // first seen by a sweep: its age counts from then
     }
     if (!w.reported && now_ns - w.since_ns >= threshold(w.kind)) {
       due.push_back(s.cookie);
@@ -166,41 +167,41 @@ void LeakDetector::sweep_minisocks(std::uint32_t netns_ino,
     Watch& w = requests_[cookie];
     // A request socket has no descriptor: whoever holds its listener will accept it.
     for (const SocketSnapshot& s : sockets) {
-      if (w.kind == LeakKind::kSynRecv && s.state == TcpState::kListen && s.lport == w.conn.lport && s.inode != 0 &&
-          s.laddr.family == w.conn.laddr.family && same_or_wildcard(s.laddr, w.conn.laddr)) {
+      if (w.kind == LeakKind::kSynRecv && s.state == TcpState::kListen &&
+          s.lport == w.conn->lport && s.inode != 0 && s.laddr.family == w.conn->laddr.family &&
+          same_or_wildcard(s.laddr, w.conn->laddr)) {
         w.owners = lookup_.owners(s.inode);
         break;
       }
     }
     if (!w.owners.empty()) {
-      w.conn.owner.pid = w.owners.front().pid;
+      w.conn->owner.pid = w.owners.front().pid;
       std::copy_n(w.owners.front().comm.begin(),
-                  std::min(w.owners.front().comm.size(), w.conn.owner.comm.size()),
-                  w.conn.owner.comm.begin());
-      w.conn.owner.source = OwnerSource::kFdScan;
+                  std::min(w.owners.front().comm.size(), w.conn->owner.comm.size()),
+                  w.conn->owner.comm.begin());
+      w.conn->owner.source = OwnerSource::kFdScan;
     }
     w.reported = true;
     Leak leak = make_leak(w.kind, now_ns, w.since_ns, threshold(w.kind), w.owners);
-    leak.orphan = w.conn.orphan;  // a request socket was never held: not an orphan
-    observer_.on_leak(w.conn, leak);
+    leak.orphan = w.conn->orphan;  // a request socket was never held: not an orphan
+    observer_.on_leak(*w.conn, leak);
   }
   for (auto it = requests_.begin(); it != requests_.end();) {
     Watch& w = it->second;
-    if (w.conn.netns_ino != netns_ino || present.contains(it->first)) {
+    if (w.conn->netns_ino != netns_ino || present.contains(it->first)) {
       ++it;
       continue;
     }
     if (w.reported) {
       Leak leak = make_leak(w.kind, now_ns, w.since_ns, threshold(w.kind), w.owners);
-      leak.orphan = w.conn.orphan;
-      observer_.on_leak_resolved(w.conn, leak);
+      leak.orphan = w.conn->orphan;
+      observer_.on_leak_resolved(*w.conn, leak);
     }
     it = requests_.erase(it);
   }
 }
 
-void LeakDetector::sweep_time_wait(std::uint32_t netns_ino,
-                                   std::span<const SocketSnapshot> sockets,
+void LeakDetector::sweep_time_wait(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
                                    std::uint32_t port_range, std::uint64_t now_ns) {
   if (port_range == 0) {
     return;
@@ -237,7 +238,8 @@ std::vector<Suspect> LeakDetector::reported(std::uint64_t now_ns) const {
   for (const auto* map : {&watches_, &requests_}) {
     for (const auto& [id, w] : *map) {
       if (w.reported) {
-        out.push_back({w.conn, make_leak(w.kind, now_ns, w.since_ns, threshold(w.kind), w.owners)});
+        out.push_back(
+            {*w.conn, make_leak(w.kind, now_ns, w.since_ns, threshold(w.kind), w.owners)});
       }
     }
   }

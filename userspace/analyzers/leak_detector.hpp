@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <span>
 #include <tuple>
 #include <unordered_map>
@@ -28,7 +29,7 @@ struct LeakConfig {
 
 // Who holds a socket's descriptor. refresh() is called once before a batch of lookups.
 class FdOwnerLookup {
- public:
+public:
   virtual ~FdOwnerLookup() = default;
   virtual void refresh() = 0;
   virtual std::vector<FdOwner> owners(std::uint32_t inode) = 0;
@@ -39,7 +40,7 @@ class FdOwnerLookup {
 
 // Where leak records go (the collector filters and counts them before the sink).
 class LeakObserver {
- public:
+public:
   virtual ~LeakObserver() = default;
   virtual void on_leak(const Connection& conn, const Leak& leak) = 0;
   virtual void on_leak_resolved(const Connection& conn, const Leak& leak) = 0;
@@ -53,7 +54,7 @@ struct Suspect {
 };
 
 class LeakDetector {
- public:
+public:
   LeakDetector(LeakConfig config, FdOwnerLookup& lookup, LeakObserver& observer);
 
   // A tracked connection changed state (or ended: new_state CLOSE).
@@ -61,8 +62,7 @@ class LeakDetector {
   // A connection found in the socket table at start, already in its current state.
   void on_preexisting(const Connection& conn, std::uint64_t since_ns);
   // Reports suspects past their threshold; `find` gives the live connection of a cookie.
-  void tick(std::uint64_t now_ns,
-            const std::function<const Connection*(std::uint64_t)>& find);
+  void tick(std::uint64_t now_ns, const std::function<const Connection*(std::uint64_t)>& find);
   // A sweep of one namespace's socket table: half-open request sockets and TIME_WAIT
   // population against that namespace's port range (port_range 0: unknown, no warning).
   void on_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
@@ -71,13 +71,15 @@ class LeakDetector {
   // Leaks reported and not yet resolved, aged as of now_ns.
   std::vector<Suspect> reported(std::uint64_t now_ns) const;
 
- private:
+private:
   struct Watch {
     LeakKind kind;
     std::uint64_t since_ns;
     bool reported = false;
     std::vector<FdOwner> owners;
-    Connection conn;  // kept for request sockets, which the table does not track
+    // A copy of the connection once reported, and always for sockets the table does not
+    // track (request sockets, timewait minisocks); most watches never need one.
+    std::unique_ptr<Connection> conn;
   };
   using Destination = std::tuple<std::uint32_t, IpAddress, IpAddress, std::uint16_t>;
   struct DestinationLess {
@@ -87,7 +89,7 @@ class LeakDetector {
   std::uint64_t threshold(LeakKind kind) const;
   void resolve(const Connection& conn, std::uint64_t now_ns);
   void sweep_minisocks(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                      std::uint64_t now_ns);
+                       std::uint64_t now_ns);
   void sweep_time_wait(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
                        std::uint32_t port_range, std::uint64_t now_ns);
 

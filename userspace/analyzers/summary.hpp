@@ -13,7 +13,7 @@
 namespace tcptrail {
 
 class Summary {
- public:
+public:
   void count_connection(const Connection& conn);
   void count_retransmits(const Connection& conn, std::uint32_t segs);
   void count_reset(const Connection& conn);
@@ -23,7 +23,7 @@ class Summary {
   std::vector<CountRow> per_process(std::size_t limit) const;
   std::vector<CountRow> per_peer(std::size_t limit) const;
 
- private:
+private:
   // Counted per connection, so keyed by value: the text keys ("pid comm", "addr:port") are
   // made only when rows are asked for. Each key is normalised so that two keys are equal
   // exactly when their texts are.
@@ -48,7 +48,7 @@ class Summary {
   // entry numbers (linear probing, at most half full), one cache miss per lookup where a
   // node-based map takes two or more. A storm's server side has a peer per ephemeral port.
   template <typename Key> class CountTable {
-   public:
+  public:
     struct Entry {
       Key key;
       Counts counts;
@@ -56,7 +56,7 @@ class Summary {
     Counts& operator[](const Key& key);
     const std::vector<Entry>& entries() const { return entries_; }
 
-   private:
+  private:
     static std::uint64_t hash(const Key& key);
     void rehash(std::size_t slots);
 

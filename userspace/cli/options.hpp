@@ -31,11 +31,11 @@ struct Options {
   std::vector<std::uint16_t> rports;
   std::vector<std::uint16_t> ports;
   std::vector<std::string> addrs;
-  std::string duration;            // empty: until interrupted
+  std::string duration;  // empty: until interrupted
   std::string close_wait_timeout = "30s";
   std::string fin_wait2_timeout = "60s";
   std::string syn_recv_timeout = "10s";
-  double time_wait_warn = 50;      // percent of the local port range
+  double time_wait_warn = 50;  // percent of the local port range
   std::uint32_t ring_buffer_mib = 16;
   std::uint64_t max_connections = 1 << 20;
 };

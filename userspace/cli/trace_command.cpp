@@ -33,7 +33,9 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-void on_signal(int /*signo*/) { g_stop.store(true); }
+void on_signal(int /*signo*/) {
+  g_stop.store(true);
+}
 
 void install_signal_handlers() {
   struct sigaction sa {};
@@ -89,8 +91,7 @@ void sweep(Collector& collector, std::uint32_t own_netns, std::uint64_t now_ns) 
 
 }  // namespace
 
-int run_trace(const Options& options, const Durations& durations,
-              const std::string& command_line) {
+int run_trace(const Options& options, const Durations& durations, const std::string& command_line) {
   std::ofstream file;
   if (!options.output.empty()) {
     file.open(options.output, std::ios::out | std::ios::trunc | std::ios::binary);

@@ -7,12 +7,8 @@
 namespace tcptrail {
 
 Collector::Collector(CollectorConfig config, RecordSink& sink, FdOwnerLookup& fd_owners)
-    : config_(std::move(config)),
-      sink_(sink),
-      fd_owners_(fd_owners),
-      table_(config_.table, *this),
-      leaks_(config_.leaks, fd_owners, *this),
-      summary_(std::make_unique<Summary>()) {}
+    : config_(std::move(config)), sink_(sink), fd_owners_(fd_owners), table_(config_.table, *this),
+      leaks_(config_.leaks, fd_owners, *this), summary_(std::make_unique<Summary>()) {}
 
 Collector::~Collector() = default;
 

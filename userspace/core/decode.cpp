@@ -19,9 +19,8 @@ Owner owner(const tcptrail_event& raw) {
   Owner o;
   o.pid = raw.owner_pid;
   std::memcpy(o.comm.data(), raw.owner_comm, o.comm.size());
-  o.source = raw.owner_source == TCPTRAIL_OWNER_SYSCALL
-                 ? static_cast<OwnerSource>(raw.owner_source)
-                 : OwnerSource::kUnknown;
+  o.source = raw.owner_source == TCPTRAIL_OWNER_SYSCALL ? static_cast<OwnerSource>(raw.owner_source)
+                                                        : OwnerSource::kUnknown;
   return o;
 }
 

@@ -10,8 +10,7 @@ namespace tcptrail {
 
 namespace {
 
-template <typename T>
-bool empty_or_has(const std::vector<T>& values, const T& value) {
+template <typename T> bool empty_or_has(const std::vector<T>& values, const T& value) {
   return values.empty() || std::find(values.begin(), values.end(), value) != values.end();
 }
 

@@ -61,8 +61,12 @@ int on_ring_record(void* ctx, void* data, size_t size) {
 
 }  // namespace
 
-void BpfTracer::SkelDeleter::operator()(tcptrail_bpf* skel) const { tcptrail_bpf__destroy(skel); }
-void BpfTracer::RingDeleter::operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
+void BpfTracer::SkelDeleter::operator()(tcptrail_bpf* skel) const {
+  tcptrail_bpf__destroy(skel);
+}
+void BpfTracer::RingDeleter::operator()(ring_buffer* rb) const {
+  ring_buffer__free(rb);
+}
 
 BpfTracer::BpfTracer(const LoaderConfig& config, RecordHandler& handler) : handler_(handler) {
   g_verbose = config.verbose;
@@ -90,9 +94,8 @@ BpfTracer::BpfTracer(const LoaderConfig& config, RecordHandler& handler) : handl
 
   if (int err = tcptrail_bpf__load(skel_.get()); err != 0) {
     throw TraceError("cannot load the BPF programs: " + std::string(std::strerror(-err)), -err,
-                     privilege_hint(-err).empty()
-                         ? "rerun with -v for the verifier log"
-                         : privilege_hint(-err));
+                     privilege_hint(-err).empty() ? "rerun with -v for the verifier log"
+                                                  : privilege_hint(-err));
   }
 
   // Attach one by one so that a missing tracepoint is named.
@@ -128,8 +131,8 @@ BpfTracer::BpfTracer(const LoaderConfig& config, RecordHandler& handler) : handl
     }
   }
 
-  ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), on_ring_record, &handler_,
-                               nullptr));
+  ring_.reset(
+      ring_buffer__new(bpf_map__fd(skel_->maps.events), on_ring_record, &handler_, nullptr));
   if (!ring_) {
     throw TraceError("cannot open the ring buffer", errno);
   }

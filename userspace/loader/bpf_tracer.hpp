@@ -15,14 +15,14 @@ struct ring_buffer;
 namespace tcptrail {
 
 struct LoaderConfig {
-  std::uint8_t family = 0;                     // 0 both, 4 or 6
-  std::size_t ring_buffer_bytes = 16u << 20;   // power of two
-  std::uint32_t wakeup_bytes = 256u << 10;     // queued bytes that wake the collector early
-  bool verbose = false;                        // libbpf's messages to stderr
+  std::uint8_t family = 0;                    // 0 both, 4 or 6
+  std::size_t ring_buffer_bytes = 16u << 20;  // power of two
+  std::uint32_t wakeup_bytes = 256u << 10;    // queued bytes that wake the collector early
+  bool verbose = false;                       // libbpf's messages to stderr
 };
 
 class BpfTracer {
- public:
+public:
   // Loads and attaches every program; throws TraceError naming what failed and why.
   BpfTracer(const LoaderConfig& config, RecordHandler& handler);
   ~BpfTracer();
@@ -37,7 +37,7 @@ class BpfTracer {
   // Events the kernel side could not queue because the ring buffer was full.
   std::uint64_t lost_events() const;
 
- private:
+private:
   struct SkelDeleter {
     void operator()(tcptrail_bpf* skel) const;
   };

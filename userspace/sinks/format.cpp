@@ -27,7 +27,9 @@ constexpr char kPairs[] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
-void write_pair(unsigned value, char* out) { std::memcpy(out, kPairs + 2 * value, 2); }
+void write_pair(unsigned value, char* out) {
+  std::memcpy(out, kPairs + 2 * value, 2);
+}
 
 std::string fixed(std::uint64_t value, int decimals, std::string_view unit) {
   char text[48];

@@ -25,10 +25,10 @@ inline constexpr std::size_t kRfc3339Length = 30;
 // NUL). Remembers the last date, since consecutive records nearly always share it. Years
 // outside 0000..9999 are clamped.
 class Rfc3339Formatter {
- public:
+public:
   void write(std::int64_t unix_ns, char* out);
 
- private:
+private:
   std::int64_t day_ = std::numeric_limits<std::int64_t>::min();
   char date_[10] = {};  // YYYY-MM-DD of day_
 };

@@ -31,7 +31,9 @@ JsonSink::JsonSink(std::ostream& out, WallClock clock) : out_(out), clock_(clock
   writer_.reserve(kFlushBytes + 4096);
 }
 
-JsonSink::~JsonSink() { write_buffer(); }
+JsonSink::~JsonSink() {
+  write_buffer();
+}
 
 void JsonSink::start(const StartInfo& info) {
   writer_.begin_object();

@@ -13,7 +13,7 @@ namespace tcptrail {
 // Writes to the stream it is given, which must outlive it. Lines are buffered and reach the
 // stream on flush(), when the buffer passes kFlushBytes, and on destruction.
 class JsonSink : public RecordSink {
- public:
+public:
   static constexpr std::size_t kFlushBytes = 64 * 1024;
 
   JsonSink(std::ostream& out, WallClock clock);
@@ -35,7 +35,7 @@ class JsonSink : public RecordSink {
   void stop(const StopInfo& info) override;
   void flush() override;
 
- private:
+private:
   void common(const Connection& conn, std::uint64_t ts_ns, std::uint32_t pid, std::string_view comm,
               OwnerSource source);
   void common(const Connection& conn, std::uint64_t ts_ns);

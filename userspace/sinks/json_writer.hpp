@@ -19,7 +19,7 @@ concept JsonInteger = std::integral<T> && !std::same_as<T, bool>;
 // An object key known at compile time, checked then to need no escaping, so writing it is a
 // plain copy. A key that needs escaping does not compile.
 class JsonKey {
- public:
+public:
   template <std::size_t N>
   consteval JsonKey(const char (&name)[N]) : name_(name, N - 1) {  // NOLINT: implicit on purpose
     for (const char c : name_) {
@@ -31,7 +31,7 @@ class JsonKey {
   }
   std::string_view name() const { return name_; }
 
- private:
+private:
   std::string_view name_;
 };
 
@@ -40,7 +40,7 @@ class JsonKey {
 // valid UTF-8: invalid input bytes become U+FFFD, control characters (including DEL and the
 // C1 range) are escaped, so a line is safe to parse and to print on a terminal.
 class JsonWriter {
- public:
+public:
   JsonWriter& begin_object() { return open('{'); }
   JsonWriter& end_object() { return close('}'); }
   JsonWriter& begin_array() { return open('['); }
@@ -119,7 +119,7 @@ class JsonWriter {
   }
   void reserve(std::size_t bytes);
 
- private:
+private:
   static constexpr std::size_t kNumberMax = 32;
 
   // Room for at least `bytes` more bytes after the text.

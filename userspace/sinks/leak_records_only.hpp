@@ -7,7 +7,7 @@
 namespace tcptrail {
 
 class LeakRecordsOnly : public RecordSink {
- public:
+public:
   explicit LeakRecordsOnly(RecordSink& inner) : inner_(inner) {}
 
   void start(const StartInfo&) override {}
@@ -26,7 +26,7 @@ class LeakRecordsOnly : public RecordSink {
   void stop(const StopInfo&) override {}
   void flush() override { inner_.flush(); }
 
- private:
+private:
   RecordSink& inner_;
 };
 

@@ -20,8 +20,7 @@ std::string endpoint(const IpAddress& addr, std::uint16_t port) {
 
 std::string holder(const Connection& conn, const Leak& leak) {
   if (!leak.owners.empty()) {
-    return std::to_string(leak.owners.front().pid) + " " +
-           printable(leak.owners.front().comm);
+    return std::to_string(leak.owners.front().pid) + " " + printable(leak.owners.front().comm);
   }
   if (conn.owner.known()) {
     return std::to_string(conn.owner.pid) + " " + printable(conn.owner.comm_view());
@@ -74,8 +73,8 @@ void LeaksView::render(const std::vector<Suspect>& suspects) {
   for (const Suspect& s : suspects) {
     const std::string kind(leak_kind_name(s.leak.kind));
     for (auto* groups : {&by_process, &by_peer}) {
-      const std::string key = groups == &by_process ? holder(s.conn, s.leak)
-                                                    : endpoint(s.conn.raddr, s.conn.rport);
+      const std::string key =
+          groups == &by_process ? holder(s.conn, s.leak) : endpoint(s.conn.raddr, s.conn.rport);
       Group& g = (*groups)[{key, kind}];
       ++g.count;
       g.new_since_start += s.conn.preexisting ? 0 : 1;

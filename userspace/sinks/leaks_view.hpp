@@ -5,9 +5,9 @@
 
 #include <cstdint>
 #include <map>
-#include <string_view>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "analyzers/leak_detector.hpp"
@@ -16,7 +16,7 @@
 namespace tcptrail {
 
 class LeaksView : public RecordSink {
- public:
+public:
   // ansi: clear the screen before each render (the output is a terminal).
   LeaksView(std::ostream& out, LeakConfig thresholds, bool ansi);
 
@@ -36,7 +36,7 @@ class LeaksView : public RecordSink {
   void stop(const StopInfo& info) override;
   void flush() override { out_.flush(); }
 
- private:
+private:
   struct Group {
     std::uint32_t count = 0;
     std::uint32_t new_since_start = 0;

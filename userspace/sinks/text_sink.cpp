@@ -108,7 +108,9 @@ TextSink::TextSink(std::ostream& out, WallClock clock, TextOptions options)
   buffer_.reserve(kFlushBytes + 4096);
 }
 
-TextSink::~TextSink() { write_buffer(); }
+TextSink::~TextSink() {
+  write_buffer();
+}
 
 void TextSink::start(const StartInfo&) {
   left(buffer_, "TIME", kTimeWidth);

@@ -19,7 +19,7 @@ struct TextOptions {
 // stream on flush(), when the buffer passes kFlushBytes, and on destruction. Bytes of process
 // names that are not printable ASCII are shown as \xNN, so no output byte can drive a terminal.
 class TextSink : public RecordSink {
- public:
+public:
   static constexpr std::size_t kFlushBytes = 64 * 1024;
 
   TextSink(std::ostream& out, WallClock clock, TextOptions options = {});
@@ -41,7 +41,7 @@ class TextSink : public RecordSink {
   void stop(const StopInfo& info) override;
   void flush() override;
 
- private:
+private:
   void clock_time(std::uint64_t ts_ns);
   void process(std::uint32_t pid, std::string_view comm);
   void endpoints(const Connection& conn);

@@ -16,7 +16,7 @@ namespace tcptrail::sys {
 // A snapshot of socket inode -> holders for every process visible in /proc (the /proc mount
 // decides the pid namespace; inodes are unique across network namespaces).
 class FdOwnerIndex {
- public:
+public:
   // Reads every /proc/PID/fd. Throws std::system_error if /proc itself cannot be read.
   static FdOwnerIndex scan();
 
@@ -26,7 +26,7 @@ class FdOwnerIndex {
 
   std::size_t socket_count() const { return owners_.size(); }
 
- private:
+private:
   std::unordered_map<std::uint32_t, std::vector<FdOwner>> owners_;
 };
 

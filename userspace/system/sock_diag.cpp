@@ -21,8 +21,7 @@ namespace {
 // max_recvmsg_len, itself capped at SKB_WITH_OVERHEAD(32768)); twice that leaves headroom.
 constexpr std::size_t kRecvBufferSize = std::size_t{64} * 1024;
 
-template <typename T>
-T load(std::span<const std::byte> bytes, std::size_t offset = 0) {
+template <typename T> T load(std::span<const std::byte> bytes, std::size_t offset = 0) {
   T value;
   std::memcpy(&value, bytes.data() + offset, sizeof(T));
   return value;

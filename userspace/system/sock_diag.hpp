@@ -54,7 +54,9 @@ struct SocketEntry {
   std::uint32_t rtt_us = 0;          // tcpi_rtt (smoothed)
 };
 
-constexpr std::uint32_t state_bit(TcpState state) { return 1U << static_cast<unsigned>(state); }
+constexpr std::uint32_t state_bit(TcpState state) {
+  return 1U << static_cast<unsigned>(state);
+}
 
 // What the kernel is asked for; it filters, so a narrow dump is cheaper on a busy host.
 struct DumpOptions {

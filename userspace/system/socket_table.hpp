@@ -15,12 +15,12 @@ namespace tcptrail::sys {
 // FdOwnerLookup over a full /proc scan, taken again on every refresh(); inodes by cookie come
 // from one sock_diag dump per namespace asked about, also taken again on refresh().
 class ProcFdOwners : public FdOwnerLookup {
- public:
+public:
   void refresh() override;
   std::vector<FdOwner> owners(std::uint32_t inode) override;
   std::uint32_t inode_of(std::uint64_t sock_cookie, std::uint32_t netns_ino) override;
 
- private:
+private:
   std::optional<FdOwnerIndex> index_;
   std::unordered_map<std::uint32_t, std::unordered_map<std::uint64_t, std::uint32_t>> inodes_;
 };

@@ -11,7 +11,7 @@ namespace tcptrail::sys {
 
 // Closes the descriptor it holds on destruction; -1 means empty.
 class UniqueFd {
- public:
+public:
   UniqueFd() = default;
   explicit UniqueFd(int fd) : fd_(fd) {}
   UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
@@ -34,7 +34,7 @@ class UniqueFd {
     fd_ = fd;
   }
 
- private:
+private:
   int fd_ = -1;
 };
 
