@@ -10,7 +10,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 
 # Build and test dependencies (Debian 12 package names); iproute2/iptables/procps drive the
 # kernel tests' network namespaces and lossy links; libbpf-tools is the benchmark's baseline.
-PACKAGES=(build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+PACKAGES=(build-essential cmake pkg-config clang clang-format llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 iptables procps python3)
 
