@@ -31,6 +31,20 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+/* The last server child created on this CPU, by address (a key here, never sent): its first
+ * reported transition follows in the same softirq, and carries how long ago it was created. */
+struct child_birth {
+	__u64 sk;
+	__u64 ts_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct child_birth);
+} child_births SEC(".maps");
+
 static __always_inline void count_drop(__u32 index)
 {
 	__u64 *count = bpf_map_lookup_elem(&drops, &index);
@@ -82,21 +96,35 @@ int BPF_PROG(tp_btf__inet_sock_set_state, const struct sock *sk, const int oldst
 	     const int newstate)
 {
 	int family = sock_family_to_abi(sk->__sk_common.skc_family);
+	struct child_birth *birth;
 	struct tcptrail_event *e;
+	__u32 zero = 0;
+	__u64 age_ns;
 
 	if (sk->sk_protocol != IPPROTO_TCP || !family_wanted(family))
 		return 0;
 	/* inet_csk_clone_lock() fires this for a new server child before it has set the child's
 	 * ports, addresses and cookie (they are still the listener's). The child is reported from
 	 * its next transition on, which comes in the same softirq unless it is a fast-open one. */
-	if (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV)
+	birth = bpf_map_lookup_elem(&child_births, &zero);
+	if (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV) {
+		if (birth) {
+			birth->sk = (__u64)sk;
+			birth->ts_ns = bpf_ktime_get_ns();
+		}
 		return 0;
+	}
 
 	e = reserve(family, TCPTRAIL_EV_STATE);
 	if (!e)
 		return 0;
 	e->old_state = oldstate;
 	e->new_state = newstate;
+	if (oldstate == TCP_SYN_RECV && birth && birth->sk == (__u64)sk) {
+		age_ns = e->ts_ns - birth->ts_ns;
+		e->detail = age_ns <= 0xffffffff ? age_ns : 0;
+		birth->sk = 0;
+	}
 	/* Only system calls enter these states, so the task on-CPU is the owner: connect(),
 	 * listen(), and close()/shutdown() (which may come from another process than the one
 	 * that opened the socket, e.g. a worker that inherited the descriptor). */

@@ -101,11 +101,11 @@ struct Connection {
   bool reset_sent : 1 = false;
   bool reset_received : 1 = false;
   bool has_handshake : 1 = false;
+  // Whether the time spent in the path's first state is known: not for a socket found
+  // mid-life, nor for a server child whose creation was not seen.
+  bool first_state_timed : 1 = false;
 
   bool ended() const { return end_ns != 0; }
-  // Whether the time spent in the path's first state is known: not for a socket found
-  // mid-life, nor for a server child, whose creation (in SYN_RECV) is not reported.
-  bool first_state_timed() const { return !preexisting && role != Role::kServer; }
   // Lifetime so far (or in all, once ended), from birth; nullopt when preexisting.
   std::optional<std::uint64_t> duration_ns(std::uint64_t now_ns) const;
 };

@@ -36,7 +36,9 @@ struct tcptrail_event {
 	__u32 owner_pid;      /* tgid of the owning process, 0 if unknown */
 	__u32 total_retrans;  /* tcp_sock.total_retrans, segments (tcpi_total_retrans) */
 	__u32 srtt_us;        /* tcp_sock.srtt_us >> 3, microseconds */
-	__u32 detail;         /* kind-specific: segments, errno, reset reason */
+	__u32 detail;         /* kind-specific: segments (retransmits), errno (errors); for a
+	                       * server child's first state change, ns since it was created in
+	                       * SYN_RECV (0: not known) */
 	__u32 netns_ino;      /* inode number of the socket's network namespace */
 	__u32 sock_ino;       /* inode of the socket file (/proc/PID/fd), entering CLOSE_WAIT or
 	                       * FIN_WAIT2 only; else 0 */

@@ -130,6 +130,39 @@ TEST_F(ConnectionTableTest, ServerChildInheritsListenerOwnerAndClosesPassively) 
   EXPECT_EQ(*c.duration_ns(0), static_cast<std::uint64_t>(50.5 * kMs));
 }
 
+TEST_F(ConnectionTableTest, ServerChildCreationTimeComesWithItsFirstTransition) {
+  Event established = child.state(10.5, S::kSynRecv, S::kEstablished);
+  established.detail = static_cast<std::uint32_t>(0.25 * kMs);  // created 250 us earlier
+  feed({established, child.state(20, S::kEstablished, S::kCloseWait),
+        child.state(21, S::kCloseWait, S::kLastAck), child.state(22, S::kLastAck, S::kClose)});
+  ASSERT_GE(observer.transitions.size(), 2u);
+  EXPECT_EQ(observer.transitions[0].old_state, S::kListen);
+  EXPECT_EQ(observer.transitions[0].new_state, S::kSynRecv);
+  EXPECT_TRUE(observer.transitions[1].known);
+  EXPECT_DOUBLE_EQ(static_cast<double>(observer.transitions[1].ns_in_old) / kMs, 0.25);
+  const Connection& c = closed_one();
+  EXPECT_DOUBLE_EQ(ms_in(c, S::kSynRecv), 0.25);
+  EXPECT_EQ(*c.duration_ns(0), static_cast<std::uint64_t>(11.75 * kMs));
+}
+
+TEST_F(ConnectionTableTest, AbortiveCloseKeepsWhatCloseSaw) {
+  Event closed = client.state(5, S::kEstablished, S::kClose);
+  closed.bytes_acked = 102;
+  closed.bytes_received = 200;
+  closed.total_retrans = 3;
+  // tcp_disconnect() then zeroes the counters and reports ECONNRESET on the socket.
+  Event report = client.other(5.01, EventKind::kError, S::kClose, ECONNRESET);
+  report.sk_err = ECONNRESET;
+  feed({client.state(0, S::kClose, S::kSynSent), client.state(1, S::kSynSent, S::kEstablished),
+        closed, client.other(5.01, EventKind::kResetSent, S::kClose), report});
+  const Connection& c = closed_one();
+  EXPECT_EQ(c.close, CloseKind::kResetSent);
+  EXPECT_EQ(c.error, 0);
+  EXPECT_EQ(c.tx_bytes, 102u);
+  EXPECT_EQ(c.rx_bytes, 200u);
+  EXPECT_EQ(c.retransmits, 3u);
+}
+
 TEST_F(ConnectionTableTest, ChildOwnerIsTheListenersUntilItsOwnerCloses) {
   SocketEvents listener{9,    testing::owner(200, "php"), testing::ipv4("0.0.0.0"),
                         8080, testing::ipv4("0.0.0.0"),   0};

@@ -142,13 +142,23 @@ int run_trace(const Options& options, const Durations& durations, const std::str
   install_signal_handlers();
   BpfTracer tracer(loader, collector);
 
-  // Sockets that existed before the programs were attached: tracked as preexisting.
+  // Sockets that existed before the programs were attached, in every network namespace
+  // (containers included): tracked as preexisting, and their listeners' owners are known.
   const std::uint32_t own_netns = sys::current_netns_ino();
   try {
     collector.add_preexisting(sys::snapshot_sockets(0, false), own_netns, monotonic_ns());
   } catch (const std::system_error& e) {
     throw TraceError(std::string("cannot read the socket table: ") + e.what(), e.code().value(),
                      "needs CAP_NET_ADMIN for sock_diag");
+  }
+  for (std::uint32_t netns : sys::list_netns()) {
+    try {
+      if (netns != own_netns) {
+        collector.add_preexisting(sys::snapshot_sockets(netns, false), netns, monotonic_ns());
+      }
+    } catch (const std::system_error&) {
+      continue;  // gone since it was listed
+    }
   }
 
   const std::uint64_t started = monotonic_ns();

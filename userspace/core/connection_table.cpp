@@ -173,8 +173,18 @@ Connection* ConnectionTable::admit(const Event& e) {
     conn.role = Role::kServer;
     conn.owner = listener_owner(e.netns_ino, e.lport);
     conn.path.push(TcpState::kSynRecv);
+    // BPF tells how long ago the child was created, when it saw that (see child_births).
+    if (e.detail != 0 && e.detail <= e.ts_ns) {
+      conn.first_ns = e.ts_ns - e.detail;
+      conn.state_since_ns = conn.first_ns;
+      conn.first_state_timed = true;
+      update_from(conn, e);
+      observer_.on_state_change(conn, TcpState::kListen, TcpState::kSynRecv, 0, false,
+                                conn.first_ns);
+    }
   } else if (client_birth) {
     conn.role = Role::kClient;
+    conn.first_state_timed = true;
   } else {
     // Found mid-life: the path starts at the state it was found in, whose time before tracing
     // is unknown and never counted.
@@ -210,7 +220,11 @@ void ConnectionTable::on_event(const Event& e) {
   if (conn == nullptr) {
     return;
   }
-  update_from(*conn, e);
+  // After CLOSE the kernel may still reset the socket (tcp_disconnect zeroes its counters and
+  // sets ECONNRESET on an abortive close or a failed connect): what CLOSE saw is the record.
+  if (!conn->ended()) {
+    update_from(*conn, e);
+  }
   switch (e.kind) {
     case EventKind::kState:
       apply_state(*conn, e);
@@ -232,8 +246,7 @@ void ConnectionTable::on_event(const Event& e) {
       observer_.on_reset(*conn, ResetDirection::kReceived, conn->state, e.ts_ns);
       break;
     case EventKind::kError:
-      // The task that connect()ed may have consumed sk_err already: keep what CLOSE saw.
-      if (e.detail != 0) {
+      if (e.detail != 0 && !conn->ended()) {
         conn->error = static_cast<std::uint16_t>(e.detail);
       }
       break;
@@ -248,7 +261,7 @@ void ConnectionTable::apply_state(Connection& conn, const Event& e) {
   const TcpState old_state = conn.state;
   const std::uint64_t ns_in_old =
       e.ts_ns >= conn.state_since_ns ? e.ts_ns - conn.state_since_ns : 0;
-  const bool accounted = conn.first_state_timed() || conn.path.size > 1;
+  const bool accounted = conn.first_state_timed || conn.path.size > 1;
   if (auto index = timed_state_index(old_state); index && accounted) {
     conn.state_ns[*index] += ns_in_old;
   }

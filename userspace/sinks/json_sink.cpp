@@ -72,7 +72,7 @@ void JsonSink::connection(const Connection& conn, std::uint64_t ts_ns) {
   // Unless it comes back later, a first state entered at an unknown time has no known time,
   // which is not zero.
   std::array<bool, kTimedStates.size()> visited{};
-  for (std::size_t i = conn.first_state_timed() ? 0 : 1; i < conn.path.size; ++i) {
+  for (std::size_t i = conn.first_state_timed ? 0 : 1; i < conn.path.size; ++i) {
     if (const auto index = timed_state_index(conn.path.states[i])) {
       visited[*index] = true;
     }

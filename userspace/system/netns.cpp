@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <exception>
 #include <string>
@@ -58,6 +59,31 @@ std::optional<std::uint32_t> find_in_proc(DIR* proc, std::uint32_t netns_ino) {
 }
 
 }  // namespace
+
+std::vector<std::uint32_t> list_netns() {
+  std::vector<std::uint32_t> found;
+  auto add = [&](int dir_fd, const char* path) {
+    struct stat st {};
+    if (::fstatat(dir_fd, path, &st, 0) == 0 &&
+        std::find(found.begin(), found.end(), st.st_ino) == found.end()) {
+      found.push_back(static_cast<std::uint32_t>(st.st_ino));
+    }
+  };
+  DirPtr proc = open_proc();
+  while (const dirent* entry = ::readdir(proc.get())) {
+    if (parse_u32(entry->d_name)) {
+      add(::dirfd(proc.get()), (std::string(entry->d_name) + "/ns/net").c_str());
+    }
+  }
+  if (DirPtr mounts = open_dir_at(AT_FDCWD, "/run/netns")) {
+    while (const dirent* entry = ::readdir(mounts.get())) {
+      if (entry->d_name[0] != '.') {
+        add(::dirfd(mounts.get()), entry->d_name);
+      }
+    }
+  }
+  return found;
+}
 
 std::uint32_t current_netns_ino() {
   struct stat st {};

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <vector>
 
 #include "system/unique_fd.hpp"
 
@@ -12,6 +13,9 @@ namespace tcptrail::sys {
 
 // The network namespace of the calling thread (not of the process: setns moves one thread).
 std::uint32_t current_netns_ino();
+
+// Every network namespace a process is in or `ip netns` keeps, the caller's included.
+std::vector<std::uint32_t> list_netns();
 
 // A process whose network namespace is netns_ino, found by scanning /proc; nullopt if none.
 std::optional<std::uint32_t> find_process_in_netns(std::uint32_t netns_ino);

@@ -1,0 +1,214 @@
+// The binary as a command: how it stops (duration, signals, closed pipe), and how it refuses bad
+// input and missing privileges (exit status, one line on stderr, nothing on stdout).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "support/environment.hpp"
+#include "support/peer.hpp"
+#include "support/tracer.hpp"
+
+namespace tt {
+namespace {
+
+TEST(CliTest, DurationStopsByItselfWithStopRecord) {
+  TT_REQUIRE_KERNEL();
+  const auto started = Clock::now();
+  Tracer tracer({"--duration", "1s"});
+  const Tracer::Stopped stopped = tracer.wait_exit(10s);
+  const auto elapsed = Clock::now() - started;
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.status.describe() << " " << stopped.err;
+  EXPECT_GE(elapsed, 1s);
+  EXPECT_LT(elapsed, 5s);
+  ASSERT_FALSE(stopped.records.empty());
+  const Json& stop = stopped.records.back();
+  EXPECT_EQ(stop["type"], "stop");
+  EXPECT_TRUE(is_rfc3339_utc_ns(stop["ts"])) << stop;
+  EXPECT_TRUE(stop["events"].is_number_unsigned()) << stop;
+  EXPECT_TRUE(stop["lost"].is_number_unsigned()) << stop;
+  EXPECT_EQ(stop["lost"], 0) << stop;
+  const Json& start = stopped.records.front();
+  EXPECT_TRUE(is_rfc3339_utc_ns(start["ts"])) << start;
+  EXPECT_TRUE(start.contains("version")) << start;
+  EXPECT_TRUE(start.contains("kernel")) << start;
+  EXPECT_TRUE(start.contains("options")) << start;
+  EXPECT_TRUE(stopped.err.empty()) << stopped.err;
+}
+
+TEST(CliTest, SigtermGivesStopRecord) {
+  TT_REQUIRE_KERNEL();
+  Tracer tracer({});
+  const Tracer::Stopped stopped = tracer.stop(SIGTERM);
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.status.describe() << " " << stopped.err;
+  ASSERT_FALSE(stopped.records.empty());
+  EXPECT_EQ(stopped.records.back()["type"], "stop");
+}
+
+// One short connection between two peer processes; returns the server's port.
+int short_connection() {
+  Server server = start_server("127.0.0.1", {"--expect", "10", "--reply", "10"});
+  Process client = spawn_peer({"client", "--addr", "127.0.0.1", "--port",
+                               std::to_string(server.port), "--send", "10", "--expect", "10"});
+  expect_clean_exit(client);
+  expect_clean_exit(server.process);
+  return server.port;
+}
+
+TEST(CliTest, SigintDeliversPendingRecordsAndStopRecord) {
+  TT_REQUIRE_KERNEL();
+  Tracer tracer({"--comm", "tt_client"});
+  const int port = short_connection();
+  // No waiting: whatever the kernel produced before the signal must come out before stop.
+  const Tracer::Stopped stopped = tracer.stop(SIGINT);
+  EXPECT_EQ(stopped.status.exit_code, 0);
+  EXPECT_EQ(
+      select(stopped.records,
+             [port](const Json& r) { return r["type"] == "connection" && r["rport"] == port; })
+          .size(),
+      1U)
+      << dump_lines(stopped.records);
+  EXPECT_EQ(stopped.records.back()["type"], "stop");
+  EXPECT_GE(stopped.records.back()["events"].get<long>(), 4);
+}
+
+// Records stream while tracing, not only at exit ("flushed at least every 100 ms").
+TEST(CliTest, RecordsStreamWithinASecond) {
+  TT_REQUIRE_KERNEL();
+  Tracer tracer({"--comm", "tt_client"});
+  const int port = short_connection();
+  const auto done = Clock::now();
+  const bool streamed = tracer.settle(
+      [port](const Json& r) { return r["type"] == "connection" && r["rport"] == port; }, 1, 1s);
+  EXPECT_TRUE(streamed) << "no connection record in the output 1 s after the socket closed "
+                           "(while tcptrail was still running); records: "
+                        << dump_lines(tracer.records());
+  if (streamed) {
+    EXPECT_LT(Clock::now() - done, 1s);
+  }
+  tracer.stop();
+}
+
+// `tcptrail | head -1`: once head is gone, the next write fails; tcptrail must exit 0, quietly.
+void closed_pipe_case(const std::string& mode_args) {
+  ClosedPort closed;
+  const std::string command =
+      "set -o pipefail; '" + tcptrail_binary() + "' " + mode_args + " | head -1";
+  Process shell(SpawnOptions{{"/bin/bash", "-c", command}, {}, false, {}});
+  // Traffic, so that tcptrail has something to write after head exited.
+  std::optional<ExitStatus> status;
+  const auto deadline = Clock::now() + 15s;
+  while (!(status = shell.wait(50ms)) && Clock::now() < deadline) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<std::uint16_t>(closed.port()));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    (void)connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+    close(fd);
+  }
+  ASSERT_TRUE(status.has_value()) << "`" << command
+                                  << "` still runs 15 s later: tcptrail did not notice the "
+                                     "closed pipe";
+  EXPECT_EQ(status->exit_code, 0) << status->describe() << " (pipefail: tcptrail's status)";
+  EXPECT_EQ(split_lines(shell.out()).size(), 1U) << shell.out();
+  EXPECT_EQ(shell.err(), "") << "a closed pipe must end tcptrail quietly";
+}
+
+TEST(CliTest, ClosedPipeExitsQuietlyJson) {
+  TT_REQUIRE_KERNEL();
+  closed_pipe_case("--json");
+}
+
+TEST(CliTest, ClosedPipeExitsQuietlyText) {
+  TT_REQUIRE_KERNEL();
+  closed_pipe_case("trace");
+}
+
+struct BadInput {
+  std::string name;
+  std::vector<std::string> args;
+};
+
+void PrintTo(const BadInput& b, std::ostream* os) {
+  for (const std::string& a : b.args) {
+    *os << a << " ";
+  }
+}
+
+class BadInputTest : public ::testing::TestWithParam<BadInput> {};
+
+// A PID that does not exist now: the highest free one below pid_max.
+std::string free_pid() {
+  for (pid_t pid = 4194303; pid > 1; --pid) {
+    if (kill(pid, 0) != 0 && errno == ESRCH) {
+      return std::to_string(pid);
+    }
+  }
+  return "4194303";
+}
+
+TEST_P(BadInputTest, ExitsTwoWithOneLineOnStderr) {
+  // Usage errors are found before anything is loaded: no privileges needed, so no skip.
+  std::vector<std::string> argv = {tcptrail_binary()};
+  for (const std::string& a : GetParam().args) {
+    argv.push_back(a == "FREE_PID" ? free_pid() : a);
+  }
+  const RunResult r = run(argv, 20s);
+  EXPECT_EQ(r.status.exit_code, 2) << r.status.describe() << "; stderr: " << r.err;
+  EXPECT_EQ(r.out, "") << "nothing on stdout";
+  const auto lines = split_lines(r.err);
+  EXPECT_EQ(lines.size(), 1U) << "stderr: " << r.err;
+  EXPECT_TRUE(r.err.empty() || r.err.back() == '\n') << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Usage, BadInputTest,
+    ::testing::Values(BadInput{"UnknownFlag", {"--bogus"}},
+                      BadInput{"UnknownFlagAfterSubcommand", {"trace", "--json", "--bogus"}},
+                      BadInput{"PortZero", {"--json", "--port", "0"}},
+                      BadInput{"LportTooBig", {"--lport", "70000"}},
+                      BadInput{"RportNotANumber", {"--rport", "http"}},
+                      BadInput{"AddrBadOctet", {"--json", "--addr", "300.1.1.1"}},
+                      BadInput{"AddrBadPrefix", {"--addr", "10.0.0.0/33"}},
+                      BadInput{"DurationNotADuration", {"--json", "--duration", "abc"}},
+                      BadInput{"DurationBadUnit", {"--duration", "5parsecs"}},
+                      BadInput{"PidDoesNotExist", {"--json", "--pid", "FREE_PID"}},
+                      BadInput{"PidZero", {"-p", "0"}}, BadInput{"BothFamilies", {"-4", "-6"}},
+                      BadInput{"UnknownSubcommand", {"follow"}}),
+    [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
+
+TEST(CliTest, UnprivilegedUserExitsOneNamingTheCapability) {
+  TempDir dir;  // the binary may sit where nobody cannot reach it: run a copy
+  std::vector<std::string> argv;
+  if (geteuid() == 0) {
+    const std::string copy = dir.file("tcptrail");
+    run_checked({"cp", tcptrail_binary(), copy});
+    run_checked({"chmod", "755", dir.path(), copy});
+    argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", copy};
+  } else {
+    argv = {tcptrail_binary()};  // already unprivileged
+  }
+  argv.insert(argv.end(), {"trace", "--json"});
+  const RunResult r = run(argv, 20s);
+  EXPECT_EQ(r.status.exit_code, 1) << r.status.describe() << "; stderr: " << r.err;
+  EXPECT_EQ(r.out, "") << "nothing on stdout";
+  const auto lines = split_lines(r.err);
+  ASSERT_EQ(lines.size(), 1U) << "stderr: " << r.err;
+  const std::string& line = lines[0];
+  EXPECT_TRUE(line.find("CAP_BPF") != std::string::npos ||
+              line.find("CAP_SYS_ADMIN") != std::string::npos ||
+              line.find("root") != std::string::npos)
+      << "the line must name the missing capability (or root): " << line;
+}
+
+}  // namespace
+}  // namespace tt
