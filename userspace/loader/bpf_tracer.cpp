@@ -85,7 +85,7 @@ BpfTracer::BpfTracer(const LoaderConfig& config, RecordHandler& handler) : handl
   bpf_program__set_autoload(skel_->progs.tp_btf__tcp_retransmit_skb, !retransmit_err);
   bpf_program__set_autoload(skel_->progs.tp_btf__tcp_retransmit_skb_err, retransmit_err);
   skel_->rodata->target_family = config.family;
-  skel_->rodata->wakeup_data_bytes = config.wakeup_bytes;
+  skel_->rodata->wakeup_events = config.wakeup_events;
   if (int err = bpf_map__set_max_entries(skel_->maps.events,
                                          static_cast<__u32>(config.ring_buffer_bytes));
       err != 0) {
@@ -145,7 +145,7 @@ int BpfTracer::poll(int timeout_ms) {
   if (n < 0 && n != -EINTR) {
     throw TraceError("ring buffer poll failed", -n);
   }
-  // Records are submitted without a wakeup until enough are queued, so a timeout does not
+  // Records are submitted without a wakeup until a CPU has queued enough, so a timeout does not
   // mean the ring is empty: read whatever is there.
   return std::max(n, 0) + drain();
 }
