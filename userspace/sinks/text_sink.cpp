@@ -175,15 +175,20 @@ void TextSink::state_change(const Connection& conn, TcpState old_state, TcpState
   end_line();
 }
 
+// Time, owner, endpoints and state: the columns every line of the retransmits view starts with.
+void TextSink::retransmit_view_prefix(const Connection& conn, TcpState state, std::uint64_t ts_ns) {
+  clock_time(ts_ns);
+  process(conn.owner.pid, conn.owner.comm_view());
+  endpoints(conn);
+  left(buffer_, state_name(state), kStateWidth);
+}
+
 void TextSink::retransmit(const Connection& conn, TcpState state, std::uint32_t segs,
                           std::uint64_t ts_ns) {
   if (!options_.retransmits_view) {
     return;
   }
-  clock_time(ts_ns);
-  process(conn.owner.pid, conn.owner.comm_view());
-  endpoints(conn);
-  left(buffer_, state_name(state), kStateWidth);
+  retransmit_view_prefix(conn, state, ts_ns);
   buffer_.append("retransmit ").append(number(segs)).append(segs == 1 ? " seg" : " segs");
   end_line();
 }
@@ -193,10 +198,7 @@ void TextSink::reset(const Connection& conn, ResetDirection direction, TcpState 
   if (!options_.retransmits_view) {
     return;
   }
-  clock_time(ts_ns);
-  process(conn.owner.pid, conn.owner.comm_view());
-  endpoints(conn);
-  left(buffer_, state_name(state), kStateWidth);
+  retransmit_view_prefix(conn, state, ts_ns);
   buffer_.append(direction == ResetDirection::kSent ? "RST sent" : "RST received");
   end_line();
 }

@@ -45,6 +45,7 @@ private:
   void clock_time(std::uint64_t ts_ns);
   void process(std::uint32_t pid, std::string_view comm);
   void endpoints(const Connection& conn);
+  void retransmit_view_prefix(const Connection& conn, TcpState state, std::uint64_t ts_ns);
   void leak_line(std::string_view marker, const Connection& conn, const Leak& leak);
   void count_table(std::string_view title, const std::vector<CountRow>& rows);
   void end_line();
