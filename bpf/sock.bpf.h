@@ -71,6 +71,10 @@ static __always_inline void fill_full_sock(struct tcptrail_event *e, const struc
 	e->total_retrans = tp->total_retrans;
 	e->srtt_us = tp->srtt_us >> 3;
 	e->sk_err = sk->sk_err;
+	/* The cgroup the socket was created in (sock_cgroup_ptr()): the container or service it
+	 * belongs to, whichever task is on-CPU. */
+	if (sk->sk_cgrp_data.cgroup)
+		e->cgroup_id = sk->sk_cgrp_data.cgroup->kn->id;
 
 	shutdown = BPF_CORE_READ_BITFIELD(sk, sk_shutdown);
 	if (shutdown & RCV_SHUTDOWN)

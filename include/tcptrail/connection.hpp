@@ -70,11 +70,11 @@ struct Connection {
   std::uint64_t sock_cookie = 0;
   std::uint64_t first_ns = 0;  // monotonic time of birth (or first sight if preexisting)
   std::uint64_t state_since_ns = 0;
-  std::uint64_t established_ns = 0;  // 0 if never established
-  std::uint64_t end_ns = 0;          // monotonic time the full socket reached CLOSE, 0 while live
+  std::uint64_t end_ns = 0;  // monotonic time the full socket reached CLOSE, 0 while live
   std::array<std::uint64_t, kTimedStates.size()> state_ns{};
-  std::uint64_t tx_bytes = 0;  // tcpi_bytes_acked
-  std::uint64_t rx_bytes = 0;  // tcpi_bytes_received
+  std::uint64_t tx_bytes = 0;   // tcpi_bytes_acked
+  std::uint64_t rx_bytes = 0;   // tcpi_bytes_received
+  std::uint64_t cgroup_id = 0;  // cgroup v2 id of the socket, 0 if unknown
   std::uint32_t netns_ino = 0;
   std::uint32_t sock_ino = 0;
   std::uint32_t retransmits = 0;  // tcpi_total_retrans
@@ -101,6 +101,7 @@ struct Connection {
   bool reset_sent : 1 = false;
   bool reset_received : 1 = false;
   bool has_handshake : 1 = false;
+  bool established : 1 = false;  // reached ESTABLISHED at least once
   // Whether the time spent in the path's first state is known: not for a socket found
   // mid-life, nor for a server child whose creation was not seen.
   bool first_state_timed : 1 = false;

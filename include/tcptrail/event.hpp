@@ -70,6 +70,7 @@ struct Event {
   std::uint64_t sock_cookie = 0;  // the socket's identity
   std::uint64_t bytes_acked = 0;
   std::uint64_t bytes_received = 0;
+  std::uint64_t cgroup_id = 0;  // cgroup v2 id, 0 if unknown
   std::uint32_t total_retrans = 0;
   std::uint32_t srtt_us = 0;
   std::uint32_t detail = 0;  // segments for retransmits, errno for errors

@@ -33,6 +33,7 @@ struct tcptrail_event {
 	__u64 sock_cookie;    /* bpf_get_socket_cookie(): the socket's identity, never reused */
 	__u64 bytes_acked;    /* tcp_sock.bytes_acked, bytes (tcpi_bytes_acked) */
 	__u64 bytes_received; /* tcp_sock.bytes_received, bytes (tcpi_bytes_received) */
+	__u64 cgroup_id;      /* cgroup v2 id of the socket (its creator's cgroup), 0 if none */
 	__u32 owner_pid;      /* tgid of the owning process, 0 if unknown */
 	__u32 total_retrans;  /* tcp_sock.total_retrans, segments (tcpi_total_retrans) */
 	__u32 srtt_us;        /* tcp_sock.srtt_us >> 3, microseconds */
@@ -57,7 +58,7 @@ struct tcptrail_event {
 	__u8 reserved[4];     /* explicit padding to a multiple of 8; zero */
 };
 
-#define TCPTRAIL_EVENT_SIZE 120
+#define TCPTRAIL_EVENT_SIZE 128
 
 /* Indexes of the per-CPU `drops` counters. */
 #define TCPTRAIL_DROP_RINGBUF 0 /* bpf_ringbuf_reserve failed: the event is lost */

@@ -26,13 +26,14 @@ struct Filter {
   std::vector<std::string> comms;
   std::vector<std::uint16_t> lports;
   std::vector<std::uint16_t> rports;
-  std::vector<std::uint16_t> ports;  // either side
-  std::vector<Cidr> addrs;           // either side
-  std::uint8_t family = 0;           // 0 both, 4 or 6
+  std::vector<std::uint16_t> ports;    // either side
+  std::vector<Cidr> addrs;             // either side
+  std::vector<std::uint64_t> cgroups;  // cgroup v2 ids
+  std::uint8_t family = 0;             // 0 both, 4 or 6
 
   bool matches(const Connection& conn) const;
   bool matches_owner(std::uint32_t pid, std::string_view comm) const;
-  // Family, ports and addresses only.
+  // Family, ports, addresses and cgroups: what the socket is, not who owns it.
   bool matches_tuple(const Connection& conn) const;
 };
 

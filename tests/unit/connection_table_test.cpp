@@ -226,7 +226,7 @@ TEST_F(ConnectionTableTest, RefusedConnect) {
   const Connection& c = closed_one();
   EXPECT_EQ(c.close, CloseKind::kRefused);
   EXPECT_FALSE(c.has_handshake);
-  EXPECT_EQ(c.established_ns, 0u);
+  EXPECT_FALSE(c.established);
 }
 
 TEST_F(ConnectionTableTest, SynTimeoutCountsSynRetransmits) {

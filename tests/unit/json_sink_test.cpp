@@ -111,9 +111,9 @@ std::vector<std::string> keys(const ordered_json& object) {
   return names;
 }
 
-const std::vector<std::string> kCommon = {"ts",           "conn_id", "pid",   "comm",
-                                          "owner_source", "family",  "laddr", "lport",
-                                          "raddr",        "rport",   "role",  "netns"};
+const std::vector<std::string> kCommon = {"ts",     "conn_id", "pid",   "comm",  "owner_source",
+                                          "family", "laddr",   "lport", "raddr", "rport",
+                                          "role",   "netns",   "cgroup"};
 
 std::vector<std::string> with_common(std::vector<std::string> head,
                                      const std::vector<std::string>& tail) {

@@ -118,13 +118,13 @@ void LeakDetector::tick(std::uint64_t now_ns,
 }
 
 void LeakDetector::on_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                            std::uint32_t port_range, std::uint64_t now_ns) {
-  sweep_minisocks(netns_ino, sockets, now_ns);
+                            std::uint32_t port_range, std::uint64_t now_ns, bool at_start) {
+  sweep_minisocks(netns_ino, sockets, now_ns, at_start);
   sweep_time_wait(netns_ino, sockets, port_range, now_ns);
 }
 
 void LeakDetector::sweep_minisocks(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                                   std::uint64_t now_ns) {
+                                   std::uint64_t now_ns, bool at_start) {
   std::unordered_set<std::uint64_t> present;
   std::vector<std::uint64_t> due;
   for (const SocketSnapshot& s : sockets) {
@@ -154,7 +154,7 @@ void LeakDetector::sweep_minisocks(std::uint32_t netns_ino, std::span<const Sock
       w.conn->state = s.state;
       w.conn->orphan = orphan_fin_wait2;
       w.conn->first_ns = now_ns;
-      w.conn->preexisting = true;  // first seen by a sweep: its age counts from then
+      w.conn->preexisting = at_start;  // either way its age counts from first sight
     }
     if (!w.reported && now_ns - w.since_ns >= threshold(w.kind)) {
       due.push_back(s.cookie);

@@ -65,8 +65,9 @@ public:
   void tick(std::uint64_t now_ns, const std::function<const Connection*(std::uint64_t)>& find);
   // A sweep of one namespace's socket table: half-open request sockets and TIME_WAIT
   // population against that namespace's port range (port_range 0: unknown, no warning).
+  // at_start: the snapshot taken when tracing began; what it finds is preexisting.
   void on_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                std::uint32_t port_range, std::uint64_t now_ns);
+                std::uint32_t port_range, std::uint64_t now_ns, bool at_start = false);
 
   // Leaks reported and not yet resolved, aged as of now_ns.
   std::vector<Suspect> reported(std::uint64_t now_ns) const;
@@ -89,7 +90,7 @@ private:
   std::uint64_t threshold(LeakKind kind) const;
   void resolve(const Connection& conn, std::uint64_t now_ns);
   void sweep_minisocks(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                       std::uint64_t now_ns);
+                       std::uint64_t now_ns, bool at_start);
   void sweep_time_wait(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
                        std::uint32_t port_range, std::uint64_t now_ns);
 

@@ -1,6 +1,8 @@
 #include "cli/options.hpp"
 
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include <cerrno>
 #include <charconv>
@@ -38,6 +40,19 @@ std::optional<std::uint64_t> parse_duration(std::string_view text) {
 
 namespace {
 
+// The id of a cgroup v2 directory: the inode number of the directory, which is what BPF reads
+// from the socket (kernfs node id).
+std::optional<std::uint64_t> cgroup_id_of(const std::string& path) {
+  constexpr long kCgroup2SuperMagic = 0x63677270;
+  struct statfs fs {};
+  struct stat st {};
+  if (statfs(path.c_str(), &fs) != 0 || fs.f_type != kCgroup2SuperMagic ||
+      stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return std::nullopt;
+  }
+  return st.st_ino;
+}
+
 void add_filter_options(CLI::App& app, Options& o) {
   app.add_option("-p,--pid", o.pids, "only sockets owned by this PID (repeatable)")
       ->check(CLI::Range(1u, 4194304u));
@@ -49,6 +64,9 @@ void add_filter_options(CLI::App& app, Options& o) {
   app.add_option("--port", o.ports, "only this port on either side (repeatable)")
       ->check(CLI::Range(1, 65535));
   app.add_option("--addr", o.addrs, "only this address or CIDR on either side (repeatable)");
+  app.add_option("--cgroup", o.cgroups,
+                 "only sockets created in this cgroup v2 directory, e.g. "
+                 "/sys/fs/cgroup/system.slice/nginx.service (repeatable)");
   auto* v4 = app.add_flag("-4,--ipv4", o.ipv4, "IPv4 only");
   auto* v6 = app.add_flag("-6,--ipv6", o.ipv6, "IPv6 only");
   v4->excludes(v6);
@@ -133,6 +151,11 @@ Durations validate_options(const Options& o) {
   if ((o.ring_buffer_mib & (o.ring_buffer_mib - 1)) != 0) {
     throw CLI::ValidationError("--ring-buffer-mib: must be a power of two");
   }
+  for (const std::string& cgroup : o.cgroups) {
+    if (!cgroup_id_of(cgroup)) {
+      throw CLI::ValidationError("--cgroup: '" + cgroup + "' is not a cgroup v2 directory");
+    }
+  }
   for (std::uint32_t pid : o.pids) {
     if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
       throw CLI::ValidationError("--pid: no process with PID " + std::to_string(pid));
@@ -150,6 +173,9 @@ Filter make_filter(const Options& o) {
   f.ports = o.ports;
   for (const std::string& addr : o.addrs) {
     f.addrs.push_back(*Cidr::parse(addr));
+  }
+  for (const std::string& cgroup : o.cgroups) {
+    f.cgroups.push_back(*cgroup_id_of(cgroup));
   }
   f.family = o.ipv4 ? 4 : o.ipv6 ? 6 : 0;
   return f;

@@ -47,6 +47,7 @@ void Collector::tick(std::uint64_t now_ns) {
 void Collector::add_preexisting(std::span<const SocketSnapshot> sockets, std::uint32_t netns_ino,
                                 std::uint64_t now_ns) {
   note_namespace(netns_ino);
+  leaks_.on_sweep(netns_ino, sockets, 0, now_ns, true);
   // A connection on a port something listens on was accepted there.
   std::vector<std::uint16_t> listening;
   bool refreshed = false;

@@ -34,6 +34,9 @@ void update_from(Connection& conn, const Event& e) {
     conn.sock_ino = e.sock_ino;
   }
   conn.netns_ino = e.netns_ino;
+  if (e.cgroup_id != 0) {
+    conn.cgroup_id = e.cgroup_id;
+  }
   conn.tx_bytes = e.bytes_acked;
   conn.rx_bytes = e.bytes_received;
   conn.retransmits = e.total_retrans;
@@ -265,8 +268,8 @@ void ConnectionTable::apply_state(Connection& conn, const Event& e) {
   if (auto index = timed_state_index(old_state); index && accounted) {
     conn.state_ns[*index] += ns_in_old;
   }
-  if (e.new_state == TcpState::kEstablished && conn.established_ns == 0) {
-    conn.established_ns = e.ts_ns;
+  if (e.new_state == TcpState::kEstablished && !conn.established) {
+    conn.established = true;
     if (old_state == TcpState::kSynSent && !conn.preexisting) {
       conn.handshake_us = static_cast<std::uint32_t>((e.ts_ns - conn.first_ns) / 1000);
       conn.has_handshake = true;

@@ -46,6 +46,7 @@ std::optional<Event> decode_event(std::span<const std::byte> bytes, DecodeStats&
       .sock_cookie = raw.sock_cookie,
       .bytes_acked = raw.bytes_acked,
       .bytes_received = raw.bytes_received,
+      .cgroup_id = raw.cgroup_id,
       .total_retrans = raw.total_retrans,
       .srtt_us = raw.srtt_us,
       .detail = raw.detail,

@@ -90,6 +90,9 @@ bool Filter::matches_tuple(const Connection& conn) const {
   if (!ports.empty() && !(empty_or_has(ports, conn.lport) || empty_or_has(ports, conn.rport))) {
     return false;
   }
+  if (!empty_or_has(cgroups, conn.cgroup_id)) {
+    return false;
+  }
   return addrs.empty() || std::any_of(addrs.begin(), addrs.end(), [&](const Cidr& c) {
            return c.contains(conn.laddr) || c.contains(conn.raddr);
          });

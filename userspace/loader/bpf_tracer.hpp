@@ -17,7 +17,7 @@ namespace tcptrail {
 struct LoaderConfig {
   std::uint8_t family = 0;                    // 0 both, 4 or 6
   std::size_t ring_buffer_bytes = 16u << 20;  // power of two
-  std::uint32_t wakeup_events = 2048;          // events per CPU that wake the collector early
+  std::uint32_t wakeup_events = 2048;         // events per CPU that wake the collector early
   bool verbose = false;                       // libbpf's messages to stderr
 };
 

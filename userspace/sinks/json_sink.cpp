@@ -209,6 +209,7 @@ void JsonSink::common(const Connection& conn, std::uint64_t ts_ns, std::uint32_t
   writer_.key("rport").number(conn.rport);
   writer_.key("role").plain_string(role_name(conn.role));
   writer_.key("netns").number(conn.netns_ino);
+  writer_.key("cgroup").number(conn.cgroup_id);
 }
 
 void JsonSink::common(const Connection& conn, std::uint64_t ts_ns) {

@@ -38,8 +38,9 @@ std::vector<FdOwner> ProcFdOwners::owners(std::uint32_t inode) {
 std::vector<SocketSnapshot> snapshot_sockets(std::uint32_t netns_ino, bool only_waiting) {
   DumpOptions options;
   if (only_waiting) {
+    // Listeners too: a half-open request socket's owner is its listener's holder.
     options.states = state_bit(TcpState::kTimeWait) | state_bit(TcpState::kSynRecv) |
-                     state_bit(TcpState::kFinWait2);
+                     state_bit(TcpState::kFinWait2) | state_bit(TcpState::kListen);
     options.tcp_info = false;
   }
   const std::vector<SocketEntry> entries = dump_tcp_sockets_in_netns(netns_ino, options);

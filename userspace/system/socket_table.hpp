@@ -26,9 +26,8 @@ private:
 };
 
 // The TCP sockets of a namespace (0: the caller's), reduced to snapshots: all of them, or with
-// only_waiting just TIME_WAIT, FIN_WAIT2 and SYN_RECV (what periodic sweeps need, far cheaper
-// under load).
-// Throws std::system_error.
+// only_waiting just TIME_WAIT, FIN_WAIT2, SYN_RECV and LISTEN (what periodic sweeps need, far
+// cheaper under load). Throws std::system_error.
 std::vector<SocketSnapshot> snapshot_sockets(std::uint32_t netns_ino, bool only_waiting);
 
 }  // namespace tcptrail::sys

@@ -5,7 +5,13 @@
 //   tcptrail_test_peer server --addr A [--port P] [--port-file F] [--count N] [--expect BYTES]
 //                             [--reply BYTES] [--close-first server|client] [--close-delay-ms MS]
 //                             [--linger0] [--no-read] [--hold-ms MS] [--name COMM]
+//                             [--fork [--worker-name COMM]]
 //     --no-read: never read; once --expect bytes are queued, print "holding" and wait forever
+//     --close-delay-ms: on the passive side, prints "peer_closed" once the peer's FIN was read,
+//       then keeps the descriptor (CLOSE_WAIT) that long before closing
+//     --fork: each accepted connection is served by a forked worker (comm --worker-name, default
+//       tt_worker; dies with the parent); the parent prints "forked" with the worker's pid,
+//       closes its copy of the descriptor and waits for all workers before "done"
 //   tcptrail_test_peer client --addr A --port P [--count N] [--send BYTES] [--expect BYTES]
 //                             [--close-first server|client] [--close-delay-ms MS] [--linger0]
 //                             [--hold-ms MS] [--nonblocking] [--connect-timeout-ms MS]
@@ -24,7 +30,10 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <cerrno>
 #include <chrono>
@@ -55,6 +64,8 @@ struct Args {
   int connect_timeout_ms = 0;
   bool wait_stdin = false;
   std::string name;
+  bool fork_worker = false;
+  std::string worker_name = "tt_worker";
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -117,6 +128,10 @@ Args parse(int argc, char** argv) {
       a.wait_stdin = true;
     } else if (flag == "--name") {
       a.name = value();
+    } else if (flag == "--fork") {
+      a.fork_worker = true;
+    } else if (flag == "--worker-name") {
+      a.worker_name = value();
     } else {
       usage("unknown flag " + std::string(flag));
     }
@@ -371,6 +386,14 @@ void converse(const Args& a, int fd, const char* role, int index) {
     read_bytes(fd, -1, role);
   } else {
     const bool eof = read_bytes(fd, -1, role);
+    if (a.close_delay_ms > 0) {
+      Line("peer_closed")
+          .str("role", role)
+          .num("lport", local.port)
+          .num("rport", remote.port)
+          .boolean("eof", eof)
+          .emit();
+    }
     sleep_ms(a.close_delay_ms);
     Line("closing").str("role", role).str("how", "passive").num("lport", local.port).emit();
     if (eof) {
@@ -425,7 +448,30 @@ int run_server(const Args& a) {
         .str("raddr", r.addr)
         .num("rport", r.port)
         .emit();
+    if (a.fork_worker) {
+      const pid_t worker = fork();
+      if (worker == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        prctl(PR_SET_NAME, a.worker_name.c_str(), 0, 0, 0);
+        close(listener);
+        converse(a, fd, "server", i);
+        std::fflush(stdout);
+        _exit(0);
+      }
+      close(fd);  // only the worker holds the connection now
+      Line("forked")
+          .num("index", i)
+          .num("worker", worker)
+          .num("lport", l.port)
+          .num("rport", r.port)
+          .emit();
+      continue;
+    }
     converse(a, fd, "server", i);
+  }
+  if (a.fork_worker) {
+    while (wait(nullptr) > 0 || errno == EINTR) {
+    }
   }
   close(listener);
   Line("done").emit();

@@ -1,0 +1,359 @@
+// Leak detection end to end: real leaking servers (client and server in different processes),
+// a server that leaves its accepted socket in CLOSE_WAIT (also when a forked worker holds it, and
+// when the leak predates tcptrail), the FIN_WAIT2 mirror, half-open SYN_RECV made by dropping the
+// final ACK between two namespaces, TIME_WAIT piling up in a namespace with 100 ephemeral ports,
+// and `tcptrail leaks` (-p, bad thresholds). Thresholds are short (1 s) to keep each test brief.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/environment.hpp"
+#include "support/netns.hpp"
+#include "support/peer.hpp"
+#include "support/tracer.hpp"
+
+namespace tt {
+namespace {
+
+// The leak record (or leak_resolved) of `kind` about the socket lport -> rport.
+Predicate leak_of(const std::string& type, const std::string& kind, int lport, int rport) {
+  return [=](const Json& r) {
+    return r.value("type", "") == type && r.value("kind", "") == kind && r.contains("lport") &&
+           r["lport"] == lport && r["rport"] == rport;
+  };
+}
+
+bool has_owner(const Json& leak, pid_t pid) {
+  if (!leak.contains("owners") || !leak["owners"].is_array()) {
+    return false;
+  }
+  for (const Json& o : leak["owners"]) {
+    if (o.value("pid", -1) == pid) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Json owner(const Json& leak, pid_t pid) {
+  for (const Json& o : leak.at("owners")) {
+    if (o.value("pid", -1) == pid) {
+      return o;
+    }
+  }
+  return Json();
+}
+
+// The descriptor an owner names is a socket of that process (checked while the process lives).
+void expect_fd_is_socket(const Json& own) {
+  ASSERT_TRUE(own.is_object()) << own;
+  ASSERT_TRUE(own["fd"].is_number_integer()) << own;
+  const std::string link = "/proc/" + std::to_string(own["pid"].get<int>()) + "/fd/" +
+                           std::to_string(own["fd"].get<int>());
+  std::error_code ec;
+  const auto target = std::filesystem::read_symlink(link, ec);
+  ASSERT_FALSE(ec) << link << ": " << ec.message();
+  EXPECT_EQ(target.string().rfind("socket:[", 0), 0U) << link << " -> " << target;
+}
+
+// A server that reads until the client's FIN and then keeps the socket in CLOSE_WAIT for ten
+// minutes (until killed); the client closes first.
+constexpr const char* kForever = "600000";
+
+struct LeakingPair {
+  Server server;
+  Process client;
+  int cport = 0;
+};
+
+LeakingPair leaking_pair(std::vector<std::string> server_args = {}) {
+  server_args.insert(server_args.end(), {"--close-first", "client", "--close-delay-ms", kForever});
+  Server server = start_server("127.0.0.1", server_args);
+  Process client = spawn_peer({"client", "--addr", "127.0.0.1", "--port",
+                               std::to_string(server.port), "--close-first", "client"});
+  const int cport = client.wait_event("connected").at("lport").get<int>();
+  const Json closed = server.process.wait_event("peer_closed");
+  EXPECT_EQ(closed["rport"], cport);
+  return LeakingPair{std::move(server), std::move(client), cport};
+}
+
+TEST(LeakTest, CloseWaitNamesTheServerAndResolvesWhenItCloses) {
+  TT_REQUIRE_KERNEL();
+  Tracer tracer({"--close-wait-timeout", "1s"});
+  LeakingPair p = leaking_pair();
+  const int sport = p.server.port;
+  const Json leak =
+      tracer.wait_for(leak_of("leak", "close_wait", sport, p.cport), "close_wait leak", 1, 6s)[0];
+  EXPECT_EQ(leak["laddr"], "127.0.0.1") << leak;
+  EXPECT_EQ(leak["state"], "CLOSE_WAIT") << leak;
+  EXPECT_EQ(leak["role"], "server") << leak;
+  EXPECT_EQ(leak["threshold_ms"].get<double>(), 1000.0) << leak;
+  EXPECT_GE(leak["age_ms"].get<double>(), 1000.0) << leak;
+  EXPECT_EQ(leak["orphan"], false) << leak;
+  EXPECT_EQ(leak["preexisting"], false) << leak;
+  EXPECT_EQ(leak["pid"], p.server.process.pid()) << leak;
+  EXPECT_EQ(leak["comm"], "tt_server") << leak;
+  ASSERT_TRUE(has_owner(leak, p.server.process.pid())) << leak;
+  const Json own = owner(leak, p.server.process.pid());
+  EXPECT_EQ(own["comm"], "tt_server") << leak;
+  expect_fd_is_socket(own);
+
+  // The server finally lets go (it dies; the kernel closes its descriptors).
+  std::this_thread::sleep_for(500ms);
+  p.server.process.send_signal(SIGTERM);
+  ASSERT_TRUE(p.server.process.wait(5s).has_value());
+  const Json resolved = tracer.wait_for(leak_of("leak_resolved", "close_wait", sport, p.cport),
+                                        "leak_resolved", 1, 5s)[0];
+  EXPECT_GE(resolved["leaked_ms"].get<double>(), 1500.0) << resolved;
+  EXPECT_GE(resolved["leaked_ms"].get<double>(), leak["age_ms"].get<double>()) << resolved;
+  EXPECT_GT(resolved["ts"].get<std::string>(), leak["ts"].get<std::string>());
+  EXPECT_EQ(resolved["conn_id"], leak["conn_id"]);
+  expect_clean_exit(p.client);
+
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+  EXPECT_EQ(select(stopped.records, leak_of("leak", "close_wait", sport, p.cport)).size(), 1U)
+      << "once per socket\n"
+      << dump_lines(stopped.records);
+  EXPECT_EQ(select(stopped.records, leak_of("leak_resolved", "close_wait", sport, p.cport)).size(),
+            1U);
+}
+
+TEST(LeakTest, ForkedWorkerHoldingTheSocketIsNamed) {
+  TT_REQUIRE_KERNEL();
+  Tracer tracer({"--close-wait-timeout", "1s"});
+  LeakingPair p = leaking_pair({"--fork"});
+  const Json forked = p.server.process.wait_event("forked");
+  const pid_t worker = forked["worker"].get<pid_t>();
+  ASSERT_NE(worker, p.server.process.pid());
+  const Json leak = tracer.wait_for(leak_of("leak", "close_wait", p.server.port, p.cport),
+                                    "close_wait leak", 1, 6s)[0];
+  ASSERT_TRUE(has_owner(leak, worker)) << "the worker holds the descriptor: " << leak;
+  EXPECT_EQ(owner(leak, worker)["comm"], "tt_worker") << leak;
+  expect_fd_is_socket(owner(leak, worker));
+  EXPECT_FALSE(has_owner(leak, p.server.process.pid()))
+      << "the parent closed its copy before the threshold: " << leak;
+  EXPECT_EQ(leak["pid"], worker) << leak;
+  EXPECT_EQ(leak["comm"], "tt_worker") << leak;
+  EXPECT_EQ(leak["orphan"], false) << leak;
+}
+
+TEST(LeakTest, LeakOlderThanTheTracerIsMarkedPreexisting) {
+  TT_REQUIRE_KERNEL();
+  LeakingPair p = leaking_pair();  // already in CLOSE_WAIT
+  const auto started = Clock::now();
+  Tracer tracer({"--close-wait-timeout", "1s"});
+  const Json leak = tracer.wait_for(leak_of("leak", "close_wait", p.server.port, p.cport),
+                                    "preexisting close_wait leak", 1, 6s)[0];
+  EXPECT_GE(Clock::now() - started, 1s) << "age counts from when tcptrail first saw it";
+  EXPECT_EQ(leak["preexisting"], true) << leak;
+  EXPECT_EQ(leak["state"], "CLOSE_WAIT") << leak;
+  EXPECT_GE(leak["age_ms"].get<double>(), leak["threshold_ms"].get<double>()) << leak;
+  EXPECT_EQ(leak["threshold_ms"].get<double>(), 1000.0) << leak;
+  EXPECT_TRUE(has_owner(leak, p.server.process.pid())) << leak;
+  EXPECT_EQ(leak["pid"], p.server.process.pid()) << leak;
+  EXPECT_EQ(leak["orphan"], false) << leak;
+}
+
+TEST(LeakTest, ServerThatClosesPromptlyIsNotReported) {
+  TT_REQUIRE_KERNEL();
+  Tracer tracer({"--close-wait-timeout", "500ms", "--fin-wait2-timeout", "500ms"});
+  Server server = start_server("127.0.0.1", {"--count", "3", "--close-first", "client"});
+  Process client =
+      spawn_peer({"client", "--addr", "127.0.0.1", "--port", std::to_string(server.port), "--count",
+                  "3", "--send", "1000", "--reply", "1000", "--close-first", "client"});
+  expect_clean_exit(client);
+  expect_clean_exit(server.process);
+  // Positive control: the detector does report in this run.
+  LeakingPair control = leaking_pair();
+  tracer.wait_for(leak_of("leak", "close_wait", control.server.port, control.cport), "control leak",
+                  1, 6s);
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+  const auto about_server = select(stopped.records, [&](const Json& r) {
+    return (r.value("type", "") == "leak" || r.value("type", "") == "leak_resolved") &&
+           r.contains("lport") && (r["lport"] == server.port || r["rport"] == server.port);
+  });
+  EXPECT_TRUE(about_server.empty()) << dump_lines(about_server);
+}
+
+TEST(LeakTest, FinWait2AgainstAPeerThatNeverCloses) {
+  TT_REQUIRE_KERNEL();
+  Tracer tracer({"--fin-wait2-timeout", "1s"});
+  LeakingPair p = leaking_pair();  // the client shut down its side and keeps reading
+  const Json leak = tracer.wait_for(leak_of("leak", "fin_wait2", p.cport, p.server.port),
+                                    "fin_wait2 leak", 1, 6s)[0];
+  EXPECT_EQ(leak["state"], "FIN_WAIT2") << leak;
+  EXPECT_EQ(leak["orphan"], false) << leak;
+  EXPECT_EQ(leak["role"], "client") << leak;
+  EXPECT_GE(leak["age_ms"].get<double>(), 1000.0) << leak;
+  EXPECT_EQ(leak["threshold_ms"].get<double>(), 1000.0) << leak;
+  ASSERT_TRUE(has_owner(leak, p.client.pid())) << leak;
+  EXPECT_EQ(owner(leak, p.client.pid())["comm"], "tt_client") << leak;
+  expect_fd_is_socket(owner(leak, p.client.pid()));
+  EXPECT_EQ(leak["pid"], p.client.pid()) << leak;
+  EXPECT_FALSE(has_owner(leak, p.server.process.pid())) << leak;
+}
+
+TEST(LeakTest, HalfOpenSynRecvNamesTheListenerOwner) {
+  TT_REQUIRE_NETNS();
+  NetnsPair net("synrecv");
+  Server server = start_server(net.server_addr(), {}, net.server_ns());
+  // The client's handshake ACK (only ACK set) never reaches the server.
+  NetnsPair::exec(net.server_ns(),
+                  {"iptables", "-A", "INPUT", "-p", "tcp", "--dport", std::to_string(server.port),
+                   "--tcp-flags", "SYN,ACK,FIN,RST", "ACK", "-j", "DROP"});
+  Tracer tracer({"--syn-recv-timeout", "1s"});
+  Process client = spawn_peer({"client", "--addr", net.server_addr(), "--port",
+                               std::to_string(server.port), "--hold-ms", "15000"},
+                              net.client_ns());
+  const int cport = client.wait_event("connected").at("lport").get<int>();
+  const Json leak =
+      tracer.wait_for(leak_of("leak", "syn_recv", server.port, cport), "syn_recv leak", 1, 6s)[0];
+  EXPECT_EQ(leak["laddr"], net.server_addr()) << leak;
+  EXPECT_EQ(leak["raddr"], net.client_addr()) << leak;
+  EXPECT_EQ(leak["state"], "SYN_RECV") << leak;
+  EXPECT_GE(leak["age_ms"].get<double>(), 1000.0) << leak;
+  EXPECT_EQ(leak["threshold_ms"].get<double>(), 1000.0) << leak;
+  EXPECT_EQ(leak["orphan"], false) << leak;
+  EXPECT_EQ(leak["preexisting"], false) << "the handshake began after tcptrail started: " << leak;
+  ASSERT_TRUE(has_owner(leak, server.process.pid())) << "the listener's holder: " << leak;
+  EXPECT_EQ(owner(leak, server.process.pid())["comm"], "tt_server") << leak;
+  EXPECT_EQ(leak["pid"], server.process.pid()) << leak;
+}
+
+std::string utc_now_rfc3339() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch());
+  const std::time_t secs = static_cast<std::time_t>(ns.count() / 1'000'000'000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char text[64];
+  std::snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(ns.count() % 1'000'000'000));
+  return text;
+}
+
+TEST(LeakTest, TimeWaitPressureWarnedBeforeConnectFails) {
+  TT_REQUIRE_NETNS();
+  NetnsPair net("twpress");
+  NetnsPair::exec(net.client_ns(),
+                  {"sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=40000 40099"});
+  // Reads until EOF, then closes: the client closes first and keeps the TIME_WAIT.
+  Server server = start_server(net.server_addr(), {"--count", "1000", "--close-first", "client"},
+                               net.server_ns());
+  Tracer tracer(std::vector<std::string>{});
+  const std::vector<std::string> client_args = {
+      "client",        "--addr", net.server_addr(), "--port", std::to_string(server.port),
+      "--close-first", "client"};
+  auto with_count = [&](int n) {
+    std::vector<std::string> a = client_args;
+    a.insert(a.end(), {"--count", std::to_string(n)});
+    return a;
+  };
+  Process first = spawn_peer(with_count(60), net.client_ns());
+  const Json done = first.wait_event("done", 20s);
+  ASSERT_EQ(done["failures"], 0) << first.out();
+  expect_clean_exit(first);
+  auto pressure = [&](const Json& r) {
+    return r.value("type", "") == "leak" && r.value("kind", "") == "time_wait" &&
+           r.value("raddr", "") == net.server_addr() && r.contains("rport") &&
+           r["rport"] == server.port;
+  };
+  // A sweep (every >= 1 s) sees the 60 TIME_WAIT sockets.
+  tracer.settle(pressure, 1, 2500ms);
+  const std::string before_failure = utc_now_rfc3339();
+  Process second = spawn_peer(with_count(100), net.client_ns());
+  const Json failed = second.wait_event("connect_failed", 20s);
+  EXPECT_EQ(failed["errno"], "EADDRNOTAVAIL") << failed;
+  const auto warnings = tracer.wait_for(pressure, "time_wait pressure", 1, 1s);
+  const Json& w = warnings.front();
+  EXPECT_EQ(w["laddr"], net.client_addr()) << w;
+  EXPECT_EQ(w["port_range"], 100) << w;
+  EXPECT_GE(w["count"].get<int>(), 50) << w;
+  EXPECT_LT(w["count"].get<int>(), 100) << "warned before the range ran out: " << w;
+  EXPECT_NEAR(w["ratio"].get<double>(), w["count"].get<double>() / 100.0, 1e-6) << w;
+  EXPECT_TRUE(w["netns"].is_number_integer()) << w;
+  EXPECT_TRUE(is_rfc3339_utc_ns(w["ts"])) << w;
+  EXPECT_LT(w["ts"].get<std::string>(), before_failure)
+      << "the warning must come before connect() fails";
+}
+
+TEST(LeakTest, LeaksCommandPidFilterShowsOnlyThatProcessesSockets) {
+  TT_REQUIRE_KERNEL();
+  LeakingPair a = leaking_pair();
+  LeakingPair b = leaking_pair();
+  const RunResult r =
+      run({tcptrail_binary(), "leaks", "--json", "-p", std::to_string(a.server.process.pid()),
+           "--close-wait-timeout", "1s", "--duration", "3s"},
+          15s);
+  ASSERT_EQ(r.status.exit_code, 0) << r.status.describe() << "; stderr: " << r.err;
+  std::vector<Json> records;
+  for (const std::string& line : split_lines(r.out)) {
+    Json j = Json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << "not JSON: " << line;
+    records.push_back(j);
+  }
+  for (const Json& rec : records) {
+    EXPECT_TRUE(rec["type"] == "leak" || rec["type"] == "leak_resolved")
+        << "leak records only: " << rec;
+    if (rec.value("kind", "") != "time_wait") {
+      EXPECT_TRUE(has_owner(rec, a.server.process.pid())) << "a socket PID does not hold: " << rec;
+    }
+    EXPECT_FALSE(rec.contains("lport") &&
+                 (rec["lport"] == b.server.port || rec["rport"] == b.server.port))
+        << "the other server's leak: " << rec;
+  }
+  EXPECT_EQ(select(records, leak_of("leak", "close_wait", a.server.port, a.cport)).size(), 1U)
+      << r.out;
+}
+
+std::string free_pid(pid_t from) {
+  for (pid_t pid = from; pid > 1; --pid) {
+    if (kill(pid, 0) != 0 && errno == ESRCH) {
+      return std::to_string(pid);
+    }
+  }
+  return std::to_string(from);
+}
+
+struct BadLeaksInput {
+  const char* name;
+  std::vector<std::string> args;
+};
+
+class LeaksBadInputTest : public ::testing::TestWithParam<BadLeaksInput> {};
+
+TEST_P(LeaksBadInputTest, ExitsTwoWithOneLineOnStderr) {
+  std::vector<std::string> argv = {tcptrail_binary(), "leaks"};
+  for (const std::string& arg : GetParam().args) {
+    argv.push_back(arg == "FREE_PID" ? free_pid(999999) : arg);
+  }
+  const RunResult r = run(argv, 20s);
+  EXPECT_EQ(r.status.exit_code, 2) << r.status.describe() << "; stderr: " << r.err;
+  EXPECT_EQ(r.out, "") << "nothing on stdout";
+  EXPECT_EQ(split_lines(r.err).size(), 1U) << "stderr: " << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    LeakUsage, LeaksBadInputTest,
+    ::testing::Values(BadLeaksInput{"NegativeThreshold", {"--close-wait-timeout", "-5s"}},
+                      BadLeaksInput{"NegativeThresholdJoined", {"--close-wait-timeout=-5s"}},
+                      BadLeaksInput{"MalformedThreshold", {"--close-wait-timeout", "abc"}},
+                      BadLeaksInput{"MalformedSynRecv", {"--json", "--syn-recv-timeout", "1x"}},
+                      BadLeaksInput{"PidDoesNotExist", {"--json", "-p", "FREE_PID"}}),
+    [](const ::testing::TestParamInfo<BadLeaksInput>& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace tt
