@@ -103,7 +103,9 @@ Summary::Counts& Summary::peer_row(const Connection& conn) {
   PeerKey key;
   key.family = conn.raddr.family == 6 ? 6 : 4;
   std::memcpy(key.addr.data(), conn.raddr.bytes.data(), key.family == 6 ? 16 : 4);
-  key.port = conn.rport;
+  // A server's peers connect from ephemeral ports: the peer is the client host. A client's
+  // peer is the service it connects to, address and port.
+  key.port = conn.role == Role::kServer ? 0 : conn.rport;
   return peers_[key];
 }
 
@@ -146,9 +148,11 @@ std::vector<CountRow> Summary::per_peer(std::size_t limit) const {
     IpAddress address;
     address.family = key.family;
     address.bytes = key.addr;
-    std::string text = key.family == 6 ? "[" + address.to_string() + "]" : address.to_string();
-    text += ':';
-    text += std::to_string(key.port);
+    std::string text = address.to_string();
+    if (key.port != 0) {
+      text = key.family == 6 ? "[" + text + "]:" : text + ":";
+      text += std::to_string(key.port);
+    }
     rows.push_back(make_row(std::move(text), counts));
   }
   return top_rows(std::move(rows), limit);

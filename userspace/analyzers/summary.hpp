@@ -46,7 +46,7 @@ private:
   };
   // Rows are only ever added: entries in a vector, found through an open-addressing index of
   // entry numbers (linear probing, at most half full), one cache miss per lookup where a
-  // node-based map takes two or more. A storm's server side has a peer per ephemeral port.
+  // node-based map takes two or more.
   template <typename Key> class CountTable {
   public:
     struct Entry {
