@@ -34,14 +34,12 @@ execute_process(COMMAND ${BPFTOOL} version OUTPUT_VARIABLE _bpftool_version ERRO
 string(REGEX MATCH "v[0-9.]+" _bpftool_version "${_bpftool_version}")
 message(STATUS "BPF toolchain: clang ${_clang_version}, bpftool ${_bpftool_version}, libbpf ${LIBBPF_VERSION}")
 
+# __TARGET_ARCH_* only selects bpf_tracing.h's register macros; vmlinux.h is arch-neutral.
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|amd64")
   set(BPF_TARGET_ARCH x86)
 elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64")
   set(BPF_TARGET_ARCH arm64)
 else()
-  message(FATAL_ERROR "unsupported architecture ${CMAKE_SYSTEM_PROCESSOR}: add vmlinux/<arch>/vmlinux.h")
+  message(FATAL_ERROR "unsupported architecture ${CMAKE_SYSTEM_PROCESSOR}")
 endif()
-set(VMLINUX_DIR ${CMAKE_SOURCE_DIR}/vmlinux/${BPF_TARGET_ARCH})
-if(NOT EXISTS ${VMLINUX_DIR}/vmlinux.h)
-  message(FATAL_ERROR "${VMLINUX_DIR}/vmlinux.h missing: see vmlinux/README.md to generate it")
-endif()
+set(VMLINUX_DIR ${CMAKE_SOURCE_DIR}/vmlinux)
