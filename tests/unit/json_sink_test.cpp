@@ -1,3 +1,4 @@
+#include "record_fixtures.hpp"
 #include "sinks/json_sink.hpp"
 
 #include <gtest/gtest.h>
@@ -12,30 +13,10 @@
 namespace tcptrail {
 namespace {
 
+using namespace fixtures;  // NOLINT(google-build-using-namespace)
+
 using nlohmann::json;
 using nlohmann::ordered_json;
-
-// 2026-11-22T02:07:49Z at monotonic 0.
-constexpr WallClock kClock{1'795'313'269'000'000'000};
-constexpr std::uint64_t kMs = 1'000'000;
-
-IpAddress ipv4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
-  IpAddress address;
-  address.bytes = {a, b, c, d};
-  return address;
-}
-
-IpAddress ipv6(std::initializer_list<std::uint8_t> bytes) {
-  IpAddress address;
-  address.family = 6;
-  std::copy(bytes.begin(), bytes.end(), address.bytes.begin());
-  return address;
-}
-
-void set_comm(Owner& owner, std::string_view comm) {
-  owner.comm = {};
-  std::memcpy(owner.comm.data(), comm.data(), std::min(comm.size(), owner.comm.size()));
-}
 
 Connection client() {
   Connection conn;

@@ -14,11 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "record_fixtures.hpp"
 #include "sinks/json_sink.hpp"
 #include "tcptrail/connection_table.hpp"
 
 namespace tcptrail {
 namespace {
+
+using namespace fixtures;  // NOLINT(google-build-using-namespace)
 
 using Json = nlohmann::ordered_json;
 
@@ -218,16 +221,6 @@ Json load_schema() {
   return Json::parse(in);
 }
 
-// 2026-11-22T02:07:49Z at monotonic 0.
-constexpr WallClock kClock{1'795'313'269'000'000'000};
-constexpr std::uint64_t kMs = 1'000'000;
-
-IpAddress ipv4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
-  IpAddress address;
-  address.bytes = {a, b, c, d};
-  return address;
-}
-
 IpAddress ipv6_documentation(std::uint8_t last) {
   IpAddress address;
   address.family = 6;
@@ -242,13 +235,6 @@ Owner make_owner(std::uint32_t pid, std::string_view comm, OwnerSource source) {
   std::memcpy(owner.comm.data(), comm.data(), std::min(comm.size(), owner.comm.size()));
   owner.source = source;
   return owner;
-}
-
-void set_path(Connection& conn, std::initializer_list<TcpState> states) {
-  conn.path = {};
-  for (const TcpState state : states) {
-    conn.path.push(state);
-  }
 }
 
 void add_time(Connection& conn, TcpState state, std::uint64_t ns) {

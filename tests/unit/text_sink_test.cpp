@@ -12,41 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "record_fixtures.hpp"
 #include "sinks/format.hpp"
 
 namespace tcptrail {
 namespace {
 
-// 2026-11-22T02:07:49Z at monotonic 0; the tests print UTC so the output does not depend on
-// the machine's time zone.
-constexpr WallClock kClock{1'795'313'269'000'000'000};
-constexpr std::uint64_t kMs = 1'000'000;
+using namespace fixtures;  // NOLINT(google-build-using-namespace)
+
+// UTC, so that the output does not depend on the machine's time zone.
 constexpr TextOptions kUtc{.utc = true};
-
-IpAddress ipv4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
-  IpAddress address;
-  address.bytes = {a, b, c, d};
-  return address;
-}
-
-IpAddress ipv6(std::initializer_list<std::uint8_t> bytes) {
-  IpAddress address;
-  address.family = 6;
-  std::copy(bytes.begin(), bytes.end(), address.bytes.begin());
-  return address;
-}
-
-void set_comm(Owner& owner, std::string_view comm) {
-  owner.comm = {};
-  std::memcpy(owner.comm.data(), comm.data(), std::min(comm.size(), owner.comm.size()));
-}
-
-void set_path(Connection& conn, std::initializer_list<TcpState> states) {
-  conn.path = {};
-  for (const TcpState state : states) {
-    conn.path.push(state);
-  }
-}
 
 Connection client() {
   Connection conn;
