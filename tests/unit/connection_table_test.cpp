@@ -229,15 +229,17 @@ TEST_F(ConnectionTableTest, RefusedConnect) {
   EXPECT_FALSE(c.established);
 }
 
-TEST_F(ConnectionTableTest, SynTimeoutCountsSynRetransmits) {
+TEST_F(ConnectionTableTest, SynTimeoutTakesSynRetransmitsFromTheKernelCount) {
   Event closed = client.state(7000, S::kSynSent, S::kClose);
   closed.sk_err = ETIMEDOUT;
+  closed.total_retrans = 3;  // the kernel resent the SYN three times; two records were seen
   feed({client.state(0, S::kClose, S::kSynSent),
         client.other(1000, EventKind::kRetransmit, S::kSynSent, 1),
         client.other(3000, EventKind::kRetransmit, S::kSynSent, 1), closed});
   const Connection& c = closed_one();
   EXPECT_EQ(c.close, CloseKind::kTimeout);
-  EXPECT_EQ(c.syn_retransmits, 2u);
+  EXPECT_EQ(c.syn_retransmits, 3u);
+  EXPECT_EQ(c.retransmits, 3u);
   EXPECT_EQ(observer.retransmits.size(), 2u);
 }
 

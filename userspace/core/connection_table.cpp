@@ -233,9 +233,6 @@ void ConnectionTable::on_event(const Event& e) {
       apply_state(*conn, e);
       break;
     case EventKind::kRetransmit:
-      if (conn->state == TcpState::kSynSent) {
-        ++conn->syn_retransmits;
-      }
       observer_.on_retransmit(*conn, conn->state, e.detail, e.ts_ns);
       break;
     case EventKind::kSynackRetransmit:
@@ -262,6 +259,11 @@ void ConnectionTable::apply_state(Connection& conn, const Event& e) {
     return;
   }
   const TcpState old_state = conn.state;
+  // Everything a socket retransmits in SYN_SENT is a SYN: the kernel's own count when it
+  // leaves that state is exact, which counting retransmit events would not always be.
+  if (old_state == TcpState::kSynSent) {
+    conn.syn_retransmits = e.total_retrans;
+  }
   const std::uint64_t ns_in_old =
       e.ts_ns >= conn.state_since_ns ? e.ts_ns - conn.state_since_ns : 0;
   const bool accounted = conn.first_state_timed || conn.path.size > 1;
