@@ -73,8 +73,9 @@ BpfTracer::BpfTracer(const LoaderConfig& config, RecordHandler& handler) : handl
   libbpf_set_print(print_libbpf);
 
   if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
-    throw TraceError("kernel BTF not found at /sys/kernel/btf/vmlinux", errno,
-                     "tcptrail needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (Linux 5.14 or newer)");
+    throw TraceError(
+        "kernel BTF not found at /sys/kernel/btf/vmlinux", errno,
+        "tcptrail needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (Linux 5.14 or newer)");
   }
 
   skel_.reset(tcptrail_bpf__open());
