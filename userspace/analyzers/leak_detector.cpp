@@ -41,6 +41,18 @@ bool same_or_wildcard(const IpAddress& listener, const IpAddress& addr) {
 
 }  // namespace
 
+Owner owner_from_holders(const std::vector<FdOwner>& holders) {
+  Owner owner;
+  if (holders.empty()) {
+    return owner;
+  }
+  owner.pid = holders.front().pid;
+  const std::string& comm = holders.front().comm;
+  std::copy_n(comm.begin(), std::min(comm.size(), owner.comm.size()), owner.comm.begin());
+  owner.source = OwnerSource::kFdScan;
+  return owner;
+}
+
 bool LeakDetector::DestinationLess::operator()(const Destination& a, const Destination& b) const {
   const auto key = [](const Destination& d) {
     const auto& [ns, l, r, port] = d;
@@ -175,11 +187,7 @@ void LeakDetector::sweep_minisocks(std::uint32_t netns_ino, std::span<const Sock
       }
     }
     if (!w.owners.empty()) {
-      w.conn->owner.pid = w.owners.front().pid;
-      std::copy_n(w.owners.front().comm.begin(),
-                  std::min(w.owners.front().comm.size(), w.conn->owner.comm.size()),
-                  w.conn->owner.comm.begin());
-      w.conn->owner.source = OwnerSource::kFdScan;
+      w.conn->owner = owner_from_holders(w.owners);
     }
     w.reported = true;
     Leak leak = make_leak(w.kind, now_ns, w.since_ns, threshold(w.kind), w.owners);

@@ -38,6 +38,9 @@ public:
   virtual std::uint32_t inode_of(std::uint64_t sock_cookie, std::uint32_t netns_ino) = 0;
 };
 
+// The first holder of a descriptor as a socket's owner (learned by fd scan); unknown if none.
+Owner owner_from_holders(const std::vector<FdOwner>& holders);
+
 // Where leak records go (the collector filters and counts them before the sink).
 class LeakObserver {
 public:

@@ -52,21 +52,14 @@ void Collector::add_preexisting(std::span<const SocketSnapshot> sockets, std::ui
   std::vector<std::uint16_t> listening;
   bool refreshed = false;
   auto holder = [&](std::uint32_t inode) {
-    Owner owner;
     if (inode == 0) {
-      return owner;
+      return Owner{};
     }
     if (!refreshed) {
       fd_owners_.refresh();
       refreshed = true;
     }
-    if (auto owners = fd_owners_.owners(inode); !owners.empty()) {
-      owner.pid = owners.front().pid;
-      std::copy_n(owners.front().comm.begin(),
-                  std::min(owners.front().comm.size(), owner.comm.size()), owner.comm.begin());
-      owner.source = OwnerSource::kFdScan;
-    }
-    return owner;
+    return owner_from_holders(fd_owners_.owners(inode));
   };
   for (const SocketSnapshot& s : sockets) {
     if (s.kind == SnapshotKind::kFull && s.state == TcpState::kListen) {

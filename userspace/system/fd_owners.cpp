@@ -1,9 +1,6 @@
 #include "system/fd_owners.hpp"
 
-#include <algorithm>
 #include <cerrno>
-#include <climits>
-#include <csignal>
 #include <string>
 #include <string_view>
 
@@ -83,24 +80,6 @@ bool for_each_socket_fd(int proc_fd, std::uint32_t pid, OnSocket&& on_socket) {
   return true;
 }
 
-// The owners of inode among pid's descriptors, appended to out.
-void collect_owners(int proc_fd, std::uint32_t pid, std::uint32_t inode,
-                    std::vector<FdOwner>& out) {
-  const std::size_t before = out.size();
-  for_each_socket_fd(proc_fd, pid, [&](std::uint32_t ino, int fd) {
-    if (ino == inode) {
-      out.push_back(FdOwner{pid, {}, fd});
-    }
-  });
-  if (out.size() == before) {
-    return;
-  }
-  std::string comm = read_comm(proc_fd, pid);
-  for (std::size_t i = before; i < out.size(); ++i) {
-    out[i].comm = comm;
-  }
-}
-
 }  // namespace
 
 FdOwnerIndex FdOwnerIndex::scan() {
@@ -130,37 +109,6 @@ FdOwnerIndex FdOwnerIndex::scan() {
 const std::vector<FdOwner>* FdOwnerIndex::find(std::uint32_t inode) const {
   auto it = owners_.find(inode);
   return it == owners_.end() ? nullptr : &it->second;
-}
-
-std::vector<FdOwner> owners_of(std::uint32_t inode, std::span<const std::uint32_t> candidate_pids) {
-  DirPtr proc = open_proc();
-  const int proc_fd = ::dirfd(proc.get());
-  std::vector<FdOwner> owners;
-  std::vector<std::uint32_t> seen;
-  for (const std::uint32_t pid : candidate_pids) {
-    if (pid == 0 || std::find(seen.begin(), seen.end(), pid) != seen.end()) {
-      continue;
-    }
-    seen.push_back(pid);
-    collect_owners(proc_fd, pid, inode, owners);
-  }
-  if (!owners.empty()) {
-    return owners;
-  }
-
-  while (const dirent* entry = ::readdir(proc.get())) {
-    if (auto pid = parse_u32(entry->d_name)) {
-      collect_owners(proc_fd, *pid, inode, owners);
-    }
-  }
-  return owners;
-}
-
-bool pid_exists(std::uint32_t pid) {
-  if (pid == 0 || pid > static_cast<std::uint32_t>(INT_MAX)) {
-    return false;
-  }
-  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
 
 }  // namespace tcptrail::sys

@@ -5,7 +5,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -29,14 +28,5 @@ public:
 private:
   std::unordered_map<std::uint32_t, std::vector<FdOwner>> owners_;
 };
-
-// The holders of one socket. Looks in candidate_pids first (say, the task that created it and
-// its children); if any of them holds it, only those are returned, so another process sharing
-// the descriptor goes unseen. Otherwise falls back to reading every process. Throws
-// std::system_error if /proc cannot be read.
-std::vector<FdOwner> owners_of(std::uint32_t inode, std::span<const std::uint32_t> candidate_pids);
-
-// Whether a process or thread with this id exists (zombies included); false for 0.
-bool pid_exists(std::uint32_t pid);
 
 }  // namespace tcptrail::sys
