@@ -22,6 +22,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "system/unique_fd.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -69,33 +71,11 @@ struct WorkerResult {
   std::vector<Endpoint> endpoints;
 };
 
-class Fd {
-public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  ~Fd() { reset(); }
+using tcptrail::sys::UniqueFd;
 
-  int get() const { return fd_; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-    fd_ = fd;
-  }
-
-private:
-  int fd_ = -1;
-};
-
+// errno of the call that just failed, as the exception's code.
 [[noreturn]] void throw_errno(const std::string& what) {
-  throw std::system_error(errno, std::generic_category(), what);
+  tcptrail::sys::throw_errno(errno, what);
 }
 
 // A loopback address of the chosen family with the given port (host order).
@@ -132,13 +112,13 @@ std::uint16_t port_of(const sockaddr_storage& s) {
 }
 
 struct Listener {
-  Fd fd;
+  UniqueFd fd;
   std::uint16_t port = 0;
 };
 
 Listener make_listener(bool ipv6, std::uint16_t port) {
   Listener l;
-  l.fd = Fd(::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  l.fd = UniqueFd(::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (l.fd.get() < 0) {
     throw_errno("socket");
   }
@@ -229,7 +209,7 @@ private:
 std::optional<std::string> one_connection(const Options& opts, const Listener& listener,
                                           const SockAddr& server, std::vector<char>& buf,
                                           Endpoint& endpoint) {
-  Fd client(::socket(opts.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd client(::socket(opts.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (client.get() < 0) {
     return std::string("socket: ") + std::strerror(errno);
   }
@@ -238,7 +218,7 @@ std::optional<std::string> one_connection(const Options& opts, const Listener& l
   }
   sockaddr_storage peer{};
   socklen_t peer_len = sizeof(peer);
-  Fd child(
+  UniqueFd child(
       ::accept4(listener.fd.get(), reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC));
   if (child.get() < 0) {
     return std::string("accept: ") + std::strerror(errno);
