@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* TCP lifecycle tracing: every state change of a TCP socket and the events that explain how
- * it suffered or died (retransmits, resets, errors), streamed through one ring buffer.
+ * it suffered or died (retransmits, resets, errors), streamed through one ring buffer per CPU.
  *
  * A socket is named by its cookie, which the kernel never reuses and sock_diag reports too.
  * No per-socket state is kept here: the collector remembers each socket's owner, learned from
@@ -19,10 +19,21 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u8 target_family = 0;          /* 0: both, 4 or 6 */
 const volatile __u32 wakeup_events = 2048; /* wake the collector once per this many, per CPU */
 
-struct {
+/* One ring buffer per CPU: a reservation takes only its own CPU's ring lock and producer
+ * position, whose cache lines then stay on that CPU. With one ring shared by all CPUs they
+ * bounced between CPUs on every event (measured on 2 CPUs: ~190 of ~320 ns per reservation
+ * and commit). The collector merges the rings by timestamp. */
+struct ring {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20); /* resized by the loader */
-} events SEC(".maps");
+	__uint(max_entries, 1 << 20); /* the template; the loader sizes and creates each CPU's */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1); /* resized by the loader to the number of possible CPUs */
+	__type(key, __u32);
+	__array(values, struct ring);
+} rings SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -92,13 +103,24 @@ static __always_inline void submit(struct tcptrail_event *e, struct cpu_state *c
 
 static __always_inline struct tcptrail_event *reserve(int family, __u8 kind)
 {
-	struct tcptrail_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct tcptrail_event *e;
+	void *ring;
 
+	/* The program cannot migrate while it runs, so this CPU's ring is its own until submit. */
+	ring = bpf_map_lookup_elem(&rings, &cpu);
+	if (!ring) {
+		count_drop(TCPTRAIL_DROP_NO_RING);
+		return NULL;
+	}
+	e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
 	if (!e) {
 		count_drop(TCPTRAIL_DROP_RINGBUF);
 		return NULL;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
+	/* Stamped after the reservation: the collector's merge relies on a ring seen empty at
+	 * time t never receiving a record stamped before t. */
 	e->ts_ns = bpf_ktime_get_ns();
 	e->kind = kind;
 	e->family = family;

@@ -1,5 +1,5 @@
 /* The one ABI between the BPF programs and the collector: records that travel through the
- * `events` ring buffer. C only (included by BPF C and C++); fixed-width fields, no pointers,
+ * per-CPU ring buffers (`rings`). C only (included by BPF C and C++); fixed-width fields, no pointers,
  * no enum-typed fields, explicit padding. Bump TCPTRAIL_ABI_VERSION on any layout change. */
 #ifndef TCPTRAIL_EVENTS_H
 #define TCPTRAIL_EVENTS_H
@@ -29,7 +29,8 @@
 #define TCPTRAIL_F_ORPHAN 0x04       /* no process holds the socket (SOCK_DEAD) */
 
 struct tcptrail_event {
-	__u64 ts_ns;          /* bpf_ktime_get_ns(): CLOCK_MONOTONIC, ns */
+	__u64 ts_ns;          /* bpf_ktime_get_ns(): CLOCK_MONOTONIC, ns; first, as the
+	                       * collector merges the rings by it */
 	__u64 sock_cookie;    /* bpf_get_socket_cookie(): the socket's identity, never reused */
 	__u64 bytes_acked;    /* tcp_sock.bytes_acked, bytes (tcpi_bytes_acked) */
 	__u64 bytes_received; /* tcp_sock.bytes_received, bytes (tcpi_bytes_received) */
@@ -62,7 +63,8 @@ struct tcptrail_event {
 
 /* Indexes of the per-CPU `drops` counters. */
 #define TCPTRAIL_DROP_RINGBUF 0 /* bpf_ringbuf_reserve failed: the event is lost */
-#define TCPTRAIL_DROP_MAX 1
+#define TCPTRAIL_DROP_NO_RING 1 /* the CPU has no ring: it came online after the start */
+#define TCPTRAIL_DROP_MAX 2
 
 #ifdef __cplusplus
 static_assert(sizeof(struct tcptrail_event) == TCPTRAIL_EVENT_SIZE, "ABI size");

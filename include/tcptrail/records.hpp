@@ -19,6 +19,9 @@ struct WallClock {
   static WallClock system();
 };
 
+// CLOCK_MONOTONIC now, in ns: the clock of bpf_ktime_get_ns() and of every time in records.
+std::uint64_t monotonic_ns();
+
 struct StartInfo {
   std::string version;
   std::string kernel;       // uname -r

@@ -86,7 +86,9 @@ void add_output_options(CLI::App& app, Options& o) {
   app.add_option("--time-wait-warn", o.time_wait_warn,
                  "warn when TIME_WAIT towards one destination fills this % of the port range")
       ->check(CLI::Range(1.0, 100.0));
-  app.add_option("--ring-buffer-mib", o.ring_buffer_mib, "BPF ring buffer size in MiB (power of 2)")
+  app.add_option("--ring-buffer-mib", o.ring_buffer_mib,
+                 "BPF ring buffer of each CPU in MiB, a power of two (default: 32 MiB shared "
+                 "out among the online CPUs, 1 to 8 MiB each)")
       ->check(CLI::Range(1u, 1024u));
   app.add_option("--max-connections", o.max_connections,
                  "live connections tracked at most; more are counted as overflow")

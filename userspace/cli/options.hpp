@@ -36,8 +36,8 @@ struct Options {
   std::string close_wait_timeout = "30s";
   std::string fin_wait2_timeout = "60s";
   std::string syn_recv_timeout = "10s";
-  double time_wait_warn = 50;  // percent of the local port range
-  std::uint32_t ring_buffer_mib = 16;
+  double time_wait_warn = 50;         // percent of the local port range
+  std::uint32_t ring_buffer_mib = 0;  // per CPU; 0: shared out from a total, see options.cpp
   std::uint64_t max_connections = 1 << 20;
 };
 

@@ -119,6 +119,13 @@ std::string_view Owner::comm_view() const {
   return {comm.data(), strnlen(comm.data(), comm.size())};
 }
 
+std::uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
 WallClock WallClock::system() {
   timespec mono_before{};
   timespec real{};

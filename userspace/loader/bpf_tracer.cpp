@@ -53,19 +53,10 @@ bool retransmit_tracepoint_has_err() {
   return has_err;
 }
 
-int on_ring_record(void* ctx, void* data, size_t size) {
-  auto* handler = static_cast<RecordHandler*>(ctx);
-  handler->on_record({static_cast<const std::byte*>(data), size});
-  return 0;
-}
-
 }  // namespace
 
 void BpfTracer::SkelDeleter::operator()(tcptrail_bpf* skel) const {
   tcptrail_bpf__destroy(skel);
-}
-void BpfTracer::RingDeleter::operator()(ring_buffer* rb) const {
-  ring_buffer__free(rb);
 }
 
 BpfTracer::BpfTracer(const LoaderConfig& config, RecordHandler& handler) : handler_(handler) {
@@ -87,16 +78,48 @@ BpfTracer::BpfTracer(const LoaderConfig& config, RecordHandler& handler) : handl
   bpf_program__set_autoload(skel_->progs.tp_btf__tcp_retransmit_skb_err, retransmit_err);
   skel_->rodata->target_family = config.family;
   skel_->rodata->wakeup_events = config.wakeup_events;
-  if (int err = bpf_map__set_max_entries(skel_->maps.events,
-                                         static_cast<__u32>(config.ring_buffer_bytes));
-      err != 0) {
-    throw TraceError("cannot size the ring buffer", -err, "the size must be a power of two");
+  const int possible_cpus = libbpf_num_possible_cpus();
+  if (possible_cpus <= 0) {
+    throw TraceError("cannot count the possible CPUs", -possible_cpus);
+  }
+  for (const std::uint32_t cpu : config.cpus) {
+    if (cpu >= static_cast<std::uint32_t>(possible_cpus)) {
+      throw TraceError("CPU " + std::to_string(cpu) + " is not a possible CPU", EINVAL);
+    }
+    ring_fds_.emplace_back(bpf_map_create(BPF_MAP_TYPE_RINGBUF, "tcptrail_ring", 0, 0,
+                                          static_cast<__u32>(config.ring_buffer_bytes), nullptr));
+    if (!ring_fds_.back()) {
+      const int err = errno;
+      throw TraceError(
+          "cannot create a ring buffer of " + std::to_string(config.ring_buffer_bytes >> 20) +
+              " MiB: " + std::strerror(err),
+          err,
+          privilege_hint(err).empty() ? "lower --ring-buffer-mib; the size must be a power of two"
+                                      : privilege_hint(err));
+    }
+  }
+  if (ring_fds_.empty()) {
+    throw TraceError("no online CPU to trace", EINVAL);
+  }
+  // The first ring is the template the verifier checks the programs' use of rings against.
+  if (bpf_map__set_max_entries(skel_->maps.rings, static_cast<__u32>(possible_cpus)) != 0 ||
+      bpf_map__set_inner_map_fd(skel_->maps.rings, ring_fds_.front().get()) != 0) {
+    throw TraceError("cannot set up the ring buffers", EINVAL);
   }
 
   if (int err = tcptrail_bpf__load(skel_.get()); err != 0) {
     throw TraceError("cannot load the BPF programs: " + std::string(std::strerror(-err)), -err,
                      privilege_hint(-err).empty() ? "rerun with -v for the verifier log"
                                                   : privilege_hint(-err));
+  }
+
+  // Rings before programs: an event on a CPU without one is lost.
+  for (std::size_t i = 0; i < config.cpus.size(); ++i) {
+    const int fd = ring_fds_[i].get();
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.rings), &config.cpus[i], &fd, BPF_ANY) != 0) {
+      throw TraceError("cannot install the ring buffer of CPU " + std::to_string(config.cpus[i]),
+                       errno);
+    }
   }
 
   // Attach one by one so that a missing tracepoint is named.
@@ -132,40 +155,36 @@ BpfTracer::BpfTracer(const LoaderConfig& config, RecordHandler& handler) : handl
     }
   }
 
-  ring_.reset(
-      ring_buffer__new(bpf_map__fd(skel_->maps.events), on_ring_record, &handler_, nullptr));
-  if (!ring_) {
-    throw TraceError("cannot open the ring buffer", errno);
+  std::vector<int> fds;
+  for (const sys::UniqueFd& ring : ring_fds_) {
+    fds.push_back(ring.get());
   }
+  rings_ = std::make_unique<RingSet>(fds, config.ring_buffer_bytes);
 }
 
 BpfTracer::~BpfTracer() = default;
 
-int BpfTracer::poll(int timeout_ms) {
-  int n = ring_buffer__poll(ring_.get(), timeout_ms);
-  if (n < 0 && n != -EINTR) {
-    throw TraceError("ring buffer poll failed", -n);
-  }
+std::size_t BpfTracer::poll(int timeout_ms) {
   // Records are submitted without a wakeup until a CPU has queued enough, so a timeout does not
-  // mean the ring is empty: read whatever is there.
-  return std::max(n, 0) + drain();
+  // mean the ring is empty: read whatever is there either way.
+  rings_->wait(timeout_ms);
+  return rings_->consume(handler_);
 }
 
-int BpfTracer::drain() {
-  int n = ring_buffer__consume(ring_.get());
-  return n < 0 && n != -EINTR ? throw TraceError("ring buffer read failed", -n) : std::max(n, 0);
+std::size_t BpfTracer::drain() {
+  return rings_->consume_all(handler_);
 }
 
 std::uint64_t BpfTracer::lost_events() const {
   const int ncpus = libbpf_num_possible_cpus();
   std::vector<__u64> per_cpu(static_cast<std::size_t>(ncpus > 0 ? ncpus : 1));
-  const __u32 key = TCPTRAIL_DROP_RINGBUF;
-  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.drops), &key, per_cpu.data()) != 0) {
-    return 0;
-  }
   std::uint64_t sum = 0;
-  for (__u64 v : per_cpu) {
-    sum += v;
+  for (__u32 key = 0; key < TCPTRAIL_DROP_MAX; ++key) {
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.drops), &key, per_cpu.data()) == 0) {
+      for (__u64 v : per_cpu) {
+        sum += v;
+      }
+    }
   }
   return sum;
 }

@@ -6,19 +6,21 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
+#include "loader/ring_reader.hpp"
 #include "tcptrail/decode.hpp"
 
 struct tcptrail_bpf;
-struct ring_buffer;
 
 namespace tcptrail {
 
 struct LoaderConfig {
-  std::uint8_t family = 0;                    // 0 both, 4 or 6
-  std::size_t ring_buffer_bytes = 16u << 20;  // power of two
-  std::uint32_t wakeup_events = 2048;         // events per CPU that wake the collector early
-  bool verbose = false;                       // libbpf's messages to stderr
+  std::uint8_t family = 0;                   // 0 both, 4 or 6
+  std::vector<std::uint32_t> cpus;           // online CPUs: each gets a ring buffer
+  std::size_t ring_buffer_bytes = 8u << 20;  // per CPU, a power of two
+  std::uint32_t wakeup_events = 2048;        // events per CPU that wake the collector early
+  bool verbose = false;                      // libbpf's messages to stderr
 };
 
 class BpfTracer {
@@ -31,9 +33,9 @@ public:
 
   // Waits up to timeout_ms for a wakeup, then hands every queued record to the handler.
   // Returns the count.
-  int poll(int timeout_ms);
-  // Hands over every record queued now, without waiting.
-  int drain();
+  std::size_t poll(int timeout_ms);
+  // At the end: hands over every record queued now, without waiting.
+  std::size_t drain();
   // Events the kernel side could not queue because the ring buffer was full.
   std::uint64_t lost_events() const;
 
@@ -41,11 +43,9 @@ private:
   struct SkelDeleter {
     void operator()(tcptrail_bpf* skel) const;
   };
-  struct RingDeleter {
-    void operator()(ring_buffer* rb) const;
-  };
   std::unique_ptr<tcptrail_bpf, SkelDeleter> skel_;
-  std::unique_ptr<ring_buffer, RingDeleter> ring_;
+  std::vector<sys::UniqueFd> ring_fds_;  // one ring buffer map per online CPU
+  std::unique_ptr<RingSet> rings_;
   RecordHandler& handler_;
 };
 

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "system/netns.hpp"
+#include "system/proc.hpp"
 #include "system/unique_fd.hpp"
 
 namespace tcptrail::sys {
@@ -33,21 +34,8 @@ std::optional<std::uint16_t> take_port(std::string_view& text) {
   return port;
 }
 
-std::string read_file(const char* path) {
-  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
-  if (!fd) {
-    throw_errno(errno, std::string("port_range: open(") + path + ")");
-  }
-  char buf[64];
-  ssize_t len = ::read(fd.get(), buf, sizeof(buf));
-  if (len < 0) {
-    throw_errno(errno, std::string("port_range: read(") + path + ")");
-  }
-  return {buf, static_cast<std::size_t>(len)};
-}
-
 PortRange read_current() {
-  const std::string text = read_file(kPath);
+  const std::string text = read_small_file(kPath, "port_range");
   auto range = parse_port_range(text);
   if (!range) {
     throw_errno(EINVAL, "port_range: cannot parse \"" + text + "\" from " + kPath);

@@ -10,7 +10,10 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
+
+#include "system/unique_fd.hpp"
 
 namespace tcptrail::sys {
 
@@ -23,6 +26,21 @@ inline std::optional<std::uint32_t> parse_u32(std::string_view text) {
     return std::nullopt;
   }
   return value;
+}
+
+// The first bytes of a short /proc or /sys file (a sysctl, a CPU list). Throws
+// std::system_error naming who asked.
+inline std::string read_small_file(const char* path, const char* who) {
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    throw_errno(errno, std::string(who) + ": open(" + path + ")");
+  }
+  char buf[4096];
+  const ssize_t len = ::read(fd.get(), buf, sizeof(buf));
+  if (len < 0) {
+    throw_errno(errno, std::string(who) + ": read(" + path + ")");
+  }
+  return {buf, static_cast<std::size_t>(len)};
 }
 
 // errno values that mean the process went away or is not ours to look at while /proc is walked.

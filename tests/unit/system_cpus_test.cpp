@@ -1,0 +1,40 @@
+#include "system/cpus.hpp"
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace tcptrail::sys {
+namespace {
+
+using Cpus = std::vector<std::uint32_t>;
+
+TEST(SystemCpus, ParsesTheKernelFormat) {
+  EXPECT_EQ(parse_cpu_list("0\n"), Cpus{0});
+  EXPECT_EQ(parse_cpu_list("0-1\n"), (Cpus{0, 1}));
+  EXPECT_EQ(parse_cpu_list("0-2,5,7-8"), (Cpus{0, 1, 2, 5, 7, 8}));
+  EXPECT_EQ(parse_cpu_list("3"), Cpus{3});
+}
+
+TEST(SystemCpus, RejectsMalformedText) {
+  for (const char* text : {"", "\n", "a", "1-", "-1", "3-1", "1,,2", "1,", "0-1,1", "2,1", "1 2",
+                           "0x1", "99999999999"}) {
+    EXPECT_FALSE(parse_cpu_list(text)) << '"' << text << '"';
+  }
+}
+
+TEST(SystemCpus, ReadsTheOnlineCpus) {
+  std::ifstream in("/sys/devices/system/cpu/online");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto expected = parse_cpu_list(text.str());
+  ASSERT_TRUE(expected);
+  EXPECT_EQ(online_cpus(), *expected);
+  EXPECT_GE(online_cpus().size(), 1U);
+  EXPECT_LE(online_cpus().size(), std::max(1U, std::thread::hardware_concurrency()));
+}
+
+}  // namespace
+}  // namespace tcptrail::sys
