@@ -5,6 +5,8 @@
                                          time (wait4) and peak RSS (VmHWM) as JSON to OUT
   bench_util.py result --mode M ...      print one JSON result line for one storm run
   bench_util.py report RESULTS           print the summary table from the result lines
+  bench_util.py idle [--max S]           wait until the CPUs are idle (kernel clean-up of the
+                                         last run's sockets included); print the seconds waited
 """
 
 import argparse
@@ -298,6 +300,26 @@ def cmd_report(args):
                       file=sys.stderr)
 
 
+def cpu_times():
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return idle, sum(fields[:8])  # without guest time, which user time already counts
+
+
+def cmd_idle(args):
+    """Polls /proc/stat until one 0.25 s window has the machine at least 95% idle."""
+    start = time.monotonic()
+    idle0, total0 = cpu_times()
+    while time.monotonic() - start < args.max:
+        time.sleep(0.25)
+        idle1, total1 = cpu_times()
+        if total1 > total0 and (idle1 - idle0) / (total1 - total0) >= 0.95:
+            break
+        idle0, total0 = idle1, total1
+    print(f"{time.monotonic() - start:.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -320,6 +342,9 @@ def main():
     p = sub.add_parser("report")
     p.add_argument("results")
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("idle")
+    p.add_argument("--max", type=float, default=20.0, help="give up after this many seconds")
+    p.set_defaults(func=cmd_idle)
     args = parser.parse_args()
     args.func(args)
 

@@ -88,6 +88,13 @@ fi
 tmp=$(mktemp -d /tmp/tcptrail-bench.XXXXXX) || die "mktemp failed"
 tracer_pid=""
 mounted_tracefs=0
+# Each storm runs in a network namespace of its own, made for it and deleted after it: every
+# run starts from an empty socket table instead of the TIME_WAIT sockets of the runs before
+# it, which otherwise made rates vary by ±5% from run to run. Needs root and iproute2.
+bench_ns=""
+if [[ $(id -u) == 0 ]] && command -v ip >/dev/null; then
+  bench_ns=tcptrail-bench-$$
+fi
 
 cleanup() {
   if [[ -n $tracer_pid ]] && kill -0 "$tracer_pid" 2>/dev/null; then
@@ -101,6 +108,7 @@ cleanup() {
     mkdir -p "$keep_dir" && cp -r "$tmp"/. "$keep_dir"/ && log "raw files kept in $keep_dir"
   fi
   rm -rf "$tmp"
+  [[ -n $bench_ns ]] && ip netns del "$bench_ns" 2>/dev/null
   if ((mounted_tracefs)); then
     umount /sys/kernel/tracing 2>/dev/null || log "could not unmount /sys/kernel/tracing (busy)"
   fi
@@ -146,10 +154,20 @@ fi
 modes+=("${baselines[@]}")
 
 # The storm spreads connections over many listener ports so the 4-tuple space outgrows the
-# TIME_WAIT table; no sysctl is changed. Report the settings that matter for the record.
-sysctl_value() { cat "/proc/sys/net/ipv4/$1" 2>/dev/null | tr -s '\t ' ' '; }
-log "ip_local_port_range=$(sysctl_value ip_local_port_range)" \
-  "tcp_tw_reuse=$(sysctl_value tcp_tw_reuse) tcp_max_tw_buckets=$(sysctl_value tcp_max_tw_buckets)"
+# TIME_WAIT table; no sysctl is changed. Report the settings that matter, as the storm sees
+# them (a new namespace starts from the kernel's defaults for these).
+sysctl_values() {
+  local -a in_ns=()
+  if [[ -n $bench_ns ]] && ip netns add "$bench_ns" 2>/dev/null; then
+    in_ns=(ip netns exec "$bench_ns")
+  fi
+  local v
+  for v in ip_local_port_range tcp_tw_reuse tcp_max_tw_buckets; do
+    printf '%s=%s ' "$v" "$("${in_ns[@]}" cat "/proc/sys/net/ipv4/$v" 2>/dev/null | tr -s '\t ' ' ')"
+  done
+  ((${#in_ns[@]})) && ip netns del "$bench_ns"
+}
+log "$(sysctl_values)"
 
 # BPF tracing programs loaded by anything else (another tracer left running) slow down the
 # "untraced" runs too; each untraced run notes them, and the report warns.
@@ -173,11 +191,23 @@ results=$tmp/results.ndjson
 
 # run_storm DIR [extra storm options...]: runs the storm, its JSON line to DIR/storm.json.
 run_storm() {
-  local dir=$1
+  local dir=$1 rc=0
   shift
-  timeout -s KILL "$storm_timeout" "$storm_bin" --threads "$threads" --duration "$duration" "$@" \
-    >"$dir/storm.json" 2>"$dir/storm.err"
+  local -a in_ns=()
+  if [[ -n $bench_ns ]]; then
+    ip netns add "$bench_ns" && ip -n "$bench_ns" link set lo up ||
+      die "cannot create network namespace $bench_ns"
+    in_ns=(ip netns exec "$bench_ns")
+  fi
+  timeout -s KILL "$storm_timeout" "${in_ns[@]}" "$storm_bin" --threads "$threads" \
+    --duration "$duration" "$@" >"$dir/storm.json" 2>"$dir/storm.err" || rc=$?
+  [[ -n $bench_ns ]] && ip netns del "$bench_ns"
+  return $rc
 }
+
+# Waits (20 s at most) until the machine is idle: the kernel frees a deleted namespace's
+# sockets in the background, and that work must not land on the next run.
+wait_idle() { python3 "$util" idle --max 20 >/dev/null; }
 
 # wait_start FILE PID: until tcptrail's {"type":"start"} line is in FILE (20 s at most).
 wait_start() {
@@ -276,8 +306,9 @@ run_one() {
 }
 
 log "modes: ${modes[*]}; $rounds rounds of ${duration}s, $threads storm threads"
+[[ -n $bench_ns ]] || log "not root or no iproute2: storms share the host's socket table (noisier)"
 if ((warmup)); then
-  # Fills the TIME_WAIT table first so every measured run starts from the same steady state.
+  # Caches, page tables and CPU clocks settle before the first measured run.
   mkdir -p "$tmp/warmup"
   run_storm "$tmp/warmup" || die "warm-up storm failed: $(tail -n 3 "$tmp/warmup/storm.err")"
   log "warm-up: $(cat "$tmp/warmup/storm.json")"
@@ -286,8 +317,8 @@ fi
 n=${#modes[@]}
 for ((r = 1; r <= rounds; r++)); do
   for ((i = 0; i < n; i++)); do
+    wait_idle
     run_one "${modes[(i + r - 1) % n]}" "$r"
-    sleep 0.5
   done
 done
 
