@@ -81,9 +81,14 @@ static __always_inline bool family_wanted(int family)
 
 static __always_inline void set_owner_current(struct tcptrail_event *e)
 {
-	e->owner_pid = bpf_get_current_pid_tgid() >> 32;
+	/* Plain loads through the trusted task pointer: bpf_get_current_comm() copies with
+	 * strscpy_pad() and cost more than the rest of the owner. The kernel keeps comm
+	 * NUL-padded, so 16 bytes copy it whole. */
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	e->owner_pid = task->tgid;
 	e->owner_source = TCPTRAIL_OWNER_SYSCALL;
-	bpf_get_current_comm(e->owner_comm, sizeof(e->owner_comm));
+	__builtin_memcpy(e->owner_comm, task->comm, sizeof(e->owner_comm));
 }
 
 static __always_inline void submit(struct tcptrail_event *e, struct cpu_state *cpu)
@@ -171,7 +176,7 @@ int BPF_PROG(tp_btf__inet_sock_set_state, const struct sock *sk, const int oldst
 	/* The states a leak is reported from: its owners are found by this inode. */
 	if (newstate == TCP_CLOSE_WAIT || newstate == TCP_FIN_WAIT2)
 		fill_inode(e, sk);
-	e->sock_cookie = bpf_get_socket_cookie((void *)sk);
+	e->sock_cookie = socket_cookie(sk);
 	submit(e, cpu);
 	return 0;
 }
@@ -197,7 +202,7 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, __u
 	e->detail = detail;
 	fill_tuple(e, &sk->__sk_common);
 	fill_full_sock(e, sk);
-	e->sock_cookie = bpf_get_socket_cookie((void *)sk);
+	e->sock_cookie = socket_cookie(sk);
 	submit(e, this_cpu_state());
 	return 0;
 }
