@@ -186,9 +186,9 @@ int run_trace(const Options& options, const Durations& durations, const std::str
     if (now - last_sweep >= sweep_interval) {
       sweep(collector, own_netns, now);
       last_sweep = now;
-      // Dumping tens of thousands of TIME_WAIT sockets is not free: keep sweeps under 2% of
+      // Dumping tens of thousands of TIME_WAIT sockets is not free: keep sweeps under 1% of
       // the time, whatever the load.
-      sweep_interval = std::max(kSweepIntervalNs, 50 * (monotonic_ns() - now));
+      sweep_interval = std::max(kSweepIntervalNs, 100 * (monotonic_ns() - now));
     }
     if (leaks_view != nullptr && now - last_render >= kRenderIntervalNs) {
       leaks_view->render(collector.suspects(now));
