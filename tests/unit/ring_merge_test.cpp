@@ -2,7 +2,9 @@
 // (a header of length and flags before each 8-byte-aligned record), with a fake clock.
 #include <linux/bpf.h>
 
+#include <algorithm>
 #include <cstring>
+#include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -98,6 +100,20 @@ TEST_F(RingMergeTest, HandsOverRecordsOfAllRingsInTimestampOrder) {
     EXPECT_EQ(ring.consumer_pos(), ring.producer_pos()) << "the kernel may reuse the space";
   }
   EXPECT_EQ(m.consume(ids), 0U);
+}
+
+TEST_F(RingMergeTest, SortsRandomRunsFromManyRings) {
+  rings = {FakeRing(1 << 16), FakeRing(1 << 16), FakeRing(1 << 16)};
+  std::mt19937 random(7);
+  std::vector<double> last(rings.size(), 0);
+  for (std::uint64_t id = 1; id <= 600; ++id) {
+    const std::size_t ring = random() % rings.size();
+    last[ring] += 0.001 * static_cast<double>(1 + random() % 50);  // each ring in order
+    rings[ring].append(last[ring], static_cast<std::uint64_t>(last[ring] * 1e6));
+  }
+  RingMerge m = merge();
+  EXPECT_EQ(m.consume(ids), 600U);
+  EXPECT_TRUE(std::is_sorted(ids.seen.begin(), ids.seen.end()));
 }
 
 TEST_F(RingMergeTest, HoldsBackRecordsNewerThanTheLastLookAtAnEmptyRing) {

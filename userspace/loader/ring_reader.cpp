@@ -51,22 +51,19 @@ RingReader::Next RingReader::peek(std::span<const std::byte>& record) {
 }
 
 RingMerge::RingMerge(std::vector<RingReader> rings, Clock clock)
-    : rings_(std::move(rings)), clock_(std::move(clock)), read_up_to_(rings_.size(), 0),
-      has_head_(rings_.size(), false) {
+    : rings_(std::move(rings)), clock_(std::move(clock)), read_up_to_(rings_.size(), 0) {
   heads_.reserve(rings_.size());
 }
 
-void RingMerge::look(std::size_t i, std::uint64_t horizon) {
+bool RingMerge::next(std::size_t i, std::uint64_t horizon, Head& head) {
   std::span<const std::byte> record;
   switch (rings_[i].peek(record)) {
-    case RingReader::Next::kRecord: {
-      std::uint64_t ts_ns = 0;
-      std::memcpy(&ts_ns, record.data(), std::min(record.size(), sizeof(ts_ns)));
-      heads_.push_back({ts_ns, i, record});
-      std::push_heap(heads_.begin(), heads_.end(), later<Head, Head>);
-      has_head_[i] = true;
-      return;
-    }
+    case RingReader::Next::kRecord:
+      head.ring = i;
+      head.record = record;
+      head.ts_ns = 0;
+      std::memcpy(&head.ts_ns, record.data(), std::min(record.size(), sizeof(head.ts_ns)));
+      return true;
     case RingReader::Next::kEmpty:
       read_up_to_[i] = horizon;
       break;
@@ -74,6 +71,12 @@ void RingMerge::look(std::size_t i, std::uint64_t horizon) {
       break;
   }
   bound_ = std::min(bound_, read_up_to_[i]);
+  return false;
+}
+
+void RingMerge::push(const Head& head) {
+  heads_.push_back(head);
+  std::push_heap(heads_.begin(), heads_.end(), later<Head, Head>);
 }
 
 std::size_t RingMerge::run(RecordHandler& handler, bool ordered) {
@@ -82,25 +85,37 @@ std::size_t RingMerge::run(RecordHandler& handler, bool ordered) {
   const std::uint64_t horizon = now > kClockSlackNs ? now - kClockSlackNs : 0;
   heads_.clear();
   bound_ = std::numeric_limits<std::uint64_t>::max();
+  Head head{};
   for (std::size_t i = 0; i < rings_.size(); ++i) {
-    has_head_[i] = false;
     rings_[i].snapshot();
-    look(i, horizon);
+    if (next(i, horizon, head)) {
+      push(head);
+    }
   }
+  const auto releasable = [&](const Head& h) { return !ordered || h.ts_ns <= bound_; };
   std::size_t count = 0;
-  while (!heads_.empty() && (!ordered || heads_.front().ts_ns <= bound_)) {
+  while (!heads_.empty() && releasable(heads_.front())) {
     std::pop_heap(heads_.begin(), heads_.end(), later<Head, Head>);
-    const Head head = heads_.back();
+    head = heads_.back();
     heads_.pop_back();
-    has_head_[head.ring] = false;
-    handler.on_record(head.record);
-    rings_[head.ring].pop();
-    if (++count % kPublishEvery == 0) {
-      for (RingReader& ring : rings_) {
-        ring.publish();
+    // Records come in runs from one ring: take them while they stay the oldest, without
+    // going through the heap.
+    for (;;) {
+      handler.on_record(head.record);
+      rings_[head.ring].pop();
+      if (++count % kPublishEvery == 0) {
+        for (RingReader& ring : rings_) {
+          ring.publish();
+        }
+      }
+      if (!next(head.ring, horizon, head)) {
+        break;
+      }
+      if (!releasable(head) || (!heads_.empty() && later(head, heads_.front()))) {
+        push(head);
+        break;
       }
     }
-    look(head.ring, horizon);
   }
   for (RingReader& ring : rings_) {
     ring.publish();

@@ -78,14 +78,14 @@ private:
     std::size_t ring;
     std::span<const std::byte> record;
   };
-  // Peeks ring i: pushes its next record as a head, or notes that it is read up to horizon.
-  void look(std::size_t i, std::uint64_t horizon);
+  // Peeks ring i: true with its next record in head, or false after noting how far it is read.
+  bool next(std::size_t i, std::uint64_t horizon, Head& head);
+  void push(const Head& head);
   std::size_t run(RecordHandler& handler, bool ordered);
 
   std::vector<RingReader> rings_;
   Clock clock_;
   std::vector<std::uint64_t> read_up_to_;  // per ring: no record to come is stamped before this
-  std::vector<bool> has_head_;
   std::vector<Head> heads_;  // a min-heap on ts_ns: one per ring with a visible record
   std::uint64_t bound_ = 0;  // min of read_up_to_ over the rings without a head
 };
