@@ -41,7 +41,7 @@ struct CountRow {
 struct StopInfo {
   std::uint64_t ts_ns = 0;        // monotonic
   std::uint64_t events = 0;       // events received from the kernel
-  std::uint64_t lost = 0;         // events the kernel could not queue (ring buffer full)
+  std::uint64_t lost = 0;         // events the kernel could not queue (a CPU's ring full)
   std::uint64_t rejected = 0;     // malformed events the decoder refused
   std::uint64_t connections = 0;  // connection records emitted
   std::uint64_t live = 0;         // connections still open at exit
