@@ -80,6 +80,48 @@ TEST(CliTest, SigintDeliversPendingRecordsAndStopRecord) {
   EXPECT_GE(stopped.records.back()["events"].get<long>(), 4);
 }
 
+// Loopback connections made by this process directly: connect, accept, close both ends.
+void loopback_connections(int count) {
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener, 128), 0);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  for (int i = 0; i < count; ++i) {
+    const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(client, 0);
+    ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << errno;
+    const int server = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    ASSERT_GE(server, 0);
+    close(client);
+    close(server);
+  }
+  close(listener);
+}
+
+// Nothing is lost quietly: with the collector stopped, the 1 MiB rings fill up; what the
+// kernel could not queue is counted, in the stop record and on stderr.
+TEST(CliTest, EventsLostToFullRingsAreReported) {
+  TT_REQUIRE_KERNEL();
+  Tracer tracer({"--ring-buffer-mib", "1"});
+  tracer.process().send_signal(SIGSTOP);
+  // ~9 events of 136 ring bytes per connection: 3 MiB and more, over at most a few CPUs.
+  loopback_connections(3000);
+  tracer.process().send_signal(SIGCONT);
+  const Tracer::Stopped stopped = tracer.stop(SIGINT);
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.status.describe() << " " << stopped.err;
+  ASSERT_FALSE(stopped.records.empty());
+  const Json& stop = stopped.records.back();
+  ASSERT_EQ(stop["type"], "stop") << stop;
+  EXPECT_GT(stop["lost"].get<long>(), 0) << stop;
+  EXPECT_GT(stop["events"].get<long>(), 0) << stop;
+  EXPECT_NE(stopped.err.find("events lost"), std::string::npos) << stopped.err;
+}
+
 // Records stream while tracing, not only at exit ("flushed at least every 100 ms").
 TEST(CliTest, RecordsStreamWithinASecond) {
   TT_REQUIRE_KERNEL();
