@@ -1,6 +1,7 @@
 // Whole connections over loopback, client and server in separate processes: both ends reported,
 // each with its own owner, bytes as the kernel counted them, close side, path and durations.
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <ostream>
 #include <string>
@@ -225,6 +226,96 @@ TEST(LifecycleChurnTest, EveryEndOfManyShortConnections) {
       continue;
     }
     EXPECT_TRUE(r["pid"] == client.pid() || r["pid"] == server.process.pid()) << r;
+  }
+}
+
+// The first and last CPU this test may run on (the same one on a single-CPU machine).
+std::pair<int, int> first_and_last_cpu() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  EXPECT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
+  int first = -1;
+  int last = -1;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) {
+      first = first < 0 ? cpu : first;
+      last = cpu;
+    }
+  }
+  return {first, last};
+}
+
+// Each CPU has its own ring buffer. With the client pinned to one CPU and the server to another,
+// a connection's events land in both rings, interleaved: loopback delivers in the sender's
+// softirq, so with the server closing first the server socket changes state on the client's
+// CPU, then twice on its own, then on the client's again. Processing the rings one after the
+// other would put its CLOSE before its FIN_WAIT1: the collector must merge them by time.
+TEST(LifecycleChurnTest, ConnectionsSplitAcrossCpusKeepTheirOrder) {
+  TT_REQUIRE_KERNEL();
+  constexpr int kCount = 40;
+  const auto [client_cpu, server_cpu] = first_and_last_cpu();
+  SpawnOptions server_options;
+  server_options.argv = {"taskset",
+                         "-c",
+                         std::to_string(server_cpu),
+                         peer_binary(),
+                         "server",
+                         "--addr",
+                         "127.0.0.1",
+                         "--port",
+                         "0",
+                         "--count",
+                         std::to_string(kCount),
+                         "--expect",
+                         "10",
+                         "--reply",
+                         "10",
+                         "--close-first",
+                         "server"};
+  Process server_process(server_options);
+  const int port = server_process.wait_event("listening").at("port").get<int>();
+  Tracer tracer({"--port", std::to_string(port)});
+  SpawnOptions client_options;
+  client_options.argv = {"taskset",
+                         "-c",
+                         std::to_string(client_cpu),
+                         peer_binary(),
+                         "client",
+                         "--addr",
+                         "127.0.0.1",
+                         "--port",
+                         std::to_string(port),
+                         "--count",
+                         std::to_string(kCount),
+                         "--send",
+                         "10",
+                         "--expect",
+                         "10",
+                         "--close-first",
+                         "server"};
+  Process client(client_options);
+  expect_clean_exit(client);
+  expect_clean_exit(server_process);
+  tracer.settle(of_type("connection"), 2 * kCount);
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0);
+  for (int i = 0; i < kCount; ++i) {
+    SCOPED_TRACE("connection " + std::to_string(i));
+    const int cport = tcp_info(client, i)["lport"].get<int>();
+    const Json cl = only(stopped.records, socket_record("connection", cport, port), "client end");
+    const Json sv = only(stopped.records, socket_record("connection", port, cport), "server end");
+    EXPECT_EQ(
+        cl["path"].get<std::vector<std::string>>(),
+        (std::vector<std::string>{"SYN_SENT", "ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSE"}));
+    const auto server_path = sv["path"].get<std::vector<std::string>>();
+    ASSERT_GE(server_path.size(), 4U);
+    EXPECT_EQ(server_path[0], "SYN_RECV");
+    EXPECT_EQ(server_path[1], "ESTABLISHED");
+    EXPECT_EQ(server_path[2], "FIN_WAIT1");
+    EXPECT_EQ(server_path.back(), "CLOSE");
+    EXPECT_EQ(cl["close"], "passive");
+    EXPECT_EQ(sv["close"], "active");
+    EXPECT_EQ(cl["owner_source"], "syscall");
   }
 }
 
