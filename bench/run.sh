@@ -10,7 +10,7 @@ set -uo pipefail
 usage() {
   cat <<'EOF'
 usage: bench/run.sh [options]
-  --rounds N          alternating rounds (default 3; the rate target needs >= 3)
+  --rounds N          alternating rounds (default 5; the rate target needs >= 3)
   --duration S        storm seconds per run, fractional ok (default 5)
   --threads N         storm threads (default 2)
   --build-dir DIR     CMake build directory (default build; relative to the repo root)
@@ -33,7 +33,7 @@ script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd "$script_dir/.." && pwd)
 util="$script_dir/bench_util.py"
 
-rounds=3
+rounds=5
 duration=5
 threads=2
 build_dir=build
