@@ -245,6 +245,14 @@ std::pair<int, int> first_and_last_cpu() {
   return {first, last};
 }
 
+// `tcptrail_test_peer <args...>` allowed to run on one CPU only.
+Process spawn_pinned_peer(int cpu, const std::vector<std::string>& args) {
+  SpawnOptions options;
+  options.argv = {"taskset", "-c", std::to_string(cpu), peer_binary()};
+  options.argv.insert(options.argv.end(), args.begin(), args.end());
+  return Process(options);
+}
+
 // Each CPU has its own ring buffer. With the client pinned to one CPU and the server to another,
 // a connection's events land in both rings, interleaved: loopback delivers in the sender's
 // softirq, so with the server closing first the server socket changes state on the client's
@@ -254,46 +262,16 @@ TEST(LifecycleChurnTest, ConnectionsSplitAcrossCpusKeepTheirOrder) {
   TT_REQUIRE_KERNEL();
   constexpr int kCount = 40;
   const auto [client_cpu, server_cpu] = first_and_last_cpu();
-  SpawnOptions server_options;
-  server_options.argv = {"taskset",
-                         "-c",
-                         std::to_string(server_cpu),
-                         peer_binary(),
-                         "server",
-                         "--addr",
-                         "127.0.0.1",
-                         "--port",
-                         "0",
-                         "--count",
-                         std::to_string(kCount),
-                         "--expect",
-                         "10",
-                         "--reply",
-                         "10",
-                         "--close-first",
-                         "server"};
-  Process server_process(server_options);
+  Process server_process =
+      spawn_pinned_peer(server_cpu, {"server", "--addr", "127.0.0.1", "--port", "0", "--count",
+                                     std::to_string(kCount), "--expect", "10", "--reply", "10",
+                                     "--close-first", "server"});
   const int port = server_process.wait_event("listening").at("port").get<int>();
   Tracer tracer({"--port", std::to_string(port)});
-  SpawnOptions client_options;
-  client_options.argv = {"taskset",
-                         "-c",
-                         std::to_string(client_cpu),
-                         peer_binary(),
-                         "client",
-                         "--addr",
-                         "127.0.0.1",
-                         "--port",
-                         std::to_string(port),
-                         "--count",
-                         std::to_string(kCount),
-                         "--send",
-                         "10",
-                         "--expect",
-                         "10",
-                         "--close-first",
-                         "server"};
-  Process client(client_options);
+  Process client =
+      spawn_pinned_peer(client_cpu, {"client", "--addr", "127.0.0.1", "--port",
+                                     std::to_string(port), "--count", std::to_string(kCount),
+                                     "--send", "10", "--expect", "10", "--close-first", "server"});
   expect_clean_exit(client);
   expect_clean_exit(server_process);
   tracer.settle(of_type("connection"), 2 * kCount);
