@@ -47,18 +47,7 @@ public:
   JsonWriter& end_array() { return close(']'); }
 
   // Inline so that the copy of a literal key compiles to a few stores.
-  JsonWriter& key(JsonKey literal) {
-    const std::string_view name = literal.name();
-    char* out = start_value(name.size() + 3);
-    *out++ = '"';
-    std::memcpy(out, name.data(), name.size());
-    out += name.size();
-    *out++ = '"';
-    *out++ = ':';
-    commit(out);
-    need_comma_ = false;
-    return *this;
-  }
+  JsonWriter& key(JsonKey literal) { return plain_key(literal.name()); }
   // A key computed at run time, escaped like any string.
   JsonWriter& dynamic_key(std::string_view name);
   JsonWriter& string(std::string_view text);
