@@ -34,6 +34,12 @@ std::string privilege_hint(int err) {
   return {};
 }
 
+// The privilege hint when err is a permission error, else `otherwise`.
+std::string hint_for(int err, const char* otherwise) {
+  const std::string privilege = privilege_hint(err);
+  return privilege.empty() ? otherwise : privilege;
+}
+
 // Whether tcp:tcp_retransmit_skb passes the transmit error (void *, sk, skb, err), read from
 // the kernel's BTF for the tracepoint's prototype.
 bool retransmit_tracepoint_has_err() {
@@ -93,9 +99,7 @@ BpfTracer::BpfTracer(const LoaderConfig& config, RecordHandler& handler) : handl
       throw TraceError(
           "cannot create a ring buffer of " + std::to_string(config.ring_buffer_bytes >> 20) +
               " MiB: " + std::strerror(err),
-          err,
-          privilege_hint(err).empty() ? "lower --ring-buffer-mib; the size must be a power of two"
-                                      : privilege_hint(err));
+          err, hint_for(err, "lower --ring-buffer-mib; the size must be a power of two"));
     }
   }
   if (ring_fds_.empty()) {
@@ -109,8 +113,7 @@ BpfTracer::BpfTracer(const LoaderConfig& config, RecordHandler& handler) : handl
 
   if (int err = tcptrail_bpf__load(skel_.get()); err != 0) {
     throw TraceError("cannot load the BPF programs: " + std::string(std::strerror(-err)), -err,
-                     privilege_hint(-err).empty() ? "rerun with -v for the verifier log"
-                                                  : privilege_hint(-err));
+                     hint_for(-err, "rerun with -v for the verifier log"));
   }
 
   // Rings before programs: an event on a CPU without one is lost.
