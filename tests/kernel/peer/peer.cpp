@@ -21,7 +21,8 @@
 // Ends close with shutdown(SHUT_WR) and keep the descriptor until the kernel moved the socket to
 // CLOSE, so the TCP_INFO printed is the final one (bytes_acked then counts the acked FIN) and
 // matches what a tracer reads at the CLOSE transition. --linger0 closes with SO_LINGER {1,0}
-// instead (RST); TCP_INFO is then read just before close().
+// instead (RST), after the other end's FIN when that end closes first; TCP_INFO is then read
+// just before close().
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/tcp.h>  // the full tcp_info; glibc's copy is older
@@ -37,6 +38,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -327,8 +329,12 @@ bool read_bytes(int fd, long long bytes, const char* role) {
   return true;
 }
 
-void wait_for_close_state(int fd) {
-  for (int i = 0; i < 500 && info_of(fd).tcpi_state != 7 /* TCP_CLOSE */; ++i) {
+constexpr std::uint8_t kTcpClose = 7;
+constexpr std::uint8_t kTcpCloseWait = 8;
+
+// Waits (5 s at most) until the socket reaches `state`.
+void wait_for_state(int fd, std::uint8_t state) {
+  for (int i = 0; i < 500 && info_of(fd).tcpi_state != state; ++i) {
     sleep_ms(10);
   }
 }
@@ -372,6 +378,11 @@ void converse(const Args& a, int fd, const char* role, int index) {
     return;
   }
   if (a.linger0) {
+    // When the other end closes first, its FIN comes before the abort, not between the
+    // TCP_INFO read and close(), where it would count in bytes_received unseen.
+    if (a.close_first != role) {
+      wait_for_state(fd, kTcpCloseWait);
+    }
     const linger lg{1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     print_info(role, fd, local, remote, index);
@@ -400,7 +411,7 @@ void converse(const Args& a, int fd, const char* role, int index) {
       shutdown(fd, SHUT_WR);
     }
   }
-  wait_for_close_state(fd);
+  wait_for_state(fd, kTcpClose);
   print_info(role, fd, local, remote, index);
   close(fd);
 }
