@@ -59,7 +59,7 @@ private:
 
 class NoFdOwners : public FdOwnerLookup {
 public:
-  void refresh() override {}
+  bool fresh_since(std::uint64_t /*since_ns*/) override { return true; }
   std::vector<FdOwner> owners(std::uint32_t /*inode*/) override { return {}; }
   std::uint32_t inode_of(std::uint64_t /*sock_cookie*/, std::uint32_t /*netns_ino*/) override {
     return 0;
@@ -176,7 +176,7 @@ void replay(const std::vector<tcptrail_event>& records, bool transitions, std::o
     }
     collector.on_record(std::as_bytes(std::span(&record, 1)));
   }
-  collector.finish(records.back().ts_ns + kTickNs, {});
+  collector.finish(records.back().ts_ns + kTickNs, RunStats{});
 }
 
 void BM_CollectorReplay(benchmark::State& state) {

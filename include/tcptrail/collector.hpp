@@ -36,19 +36,20 @@ public:
   // Feeds an already decoded event (tests, replay).
   void on_event(const Event& event);
   void tick(std::uint64_t now_ns);
-  // Sockets found in the kernel's table at start: tracked as preexisting from now_ns.
+  // Sockets found in the kernel's table at start: tracked as preexisting from now_ns. The fd
+  // owner lookup must already know their holders.
   void add_preexisting(std::span<const SocketSnapshot> sockets, std::uint32_t netns_ino,
                        std::uint64_t now_ns);
   // A periodic sweep of one namespace's socket table (see LeakDetector::on_sweep).
-  void on_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                std::uint32_t port_range, std::uint64_t now_ns);
-  // Network namespaces in which sockets were born while tracing.
+  void on_sweep(const SweepDigest& digest, std::uint64_t now_ns);
+  // Network namespaces in which sockets were born while tracing, less those forgotten.
   const std::vector<std::uint32_t>& namespaces() const { return namespaces_; }
+  // The namespace is gone: it is no longer swept.
+  void forget_namespace(std::uint32_t netns_ino);
   // Leaks reported and not yet resolved that pass the filter.
   std::vector<Suspect> suspects(std::uint64_t now_ns) const;
-  // Reports what is still pending and writes the stop record.
-  // lost_events: what the kernel side could not queue.
-  void finish(std::uint64_t now_ns, std::uint64_t lost_events);
+  // Reports what is still pending and writes the stop record, with what the run loop counted.
+  void finish(std::uint64_t now_ns, const RunStats& run);
 
   ConnectionTable& table() { return table_; }
   const DecodeStats& decode_stats() const { return decode_stats_; }

@@ -52,7 +52,7 @@ struct IpAddress {
   std::array<std::uint8_t, 16> bytes{};  // network order; IPv4 in the first 4 bytes
 
   std::string to_string() const;
-  bool operator==(const IpAddress&) const = default;
+  auto operator<=>(const IpAddress&) const = default;
 };
 
 struct Owner {

@@ -38,10 +38,22 @@ struct CountRow {
   std::uint64_t leaks = 0;
 };
 
+// What the run loop counts outside the collector: losses on the kernel side, and how steadily
+// the rings were drained and the socket tables swept.
+struct RunStats {
+  std::uint64_t lost = 0;  // events the kernel side could not queue or deliver
+  std::uint64_t sweeps = 0;
+  std::uint64_t longest_sweep_interval_ns = 0;  // between the starts of two sweeps
+  std::uint64_t longest_sweep_ns = 0;           // one sweep of every namespace
+  std::uint64_t scan_errors = 0;  // sweeps or /proc scans that failed (they are retried)
+  // The longest stretch the ring thread spent between two drains of the rings.
+  std::uint64_t longest_ring_pause_ns = 0;
+};
+
 struct StopInfo {
-  std::uint64_t ts_ns = 0;        // monotonic
-  std::uint64_t events = 0;       // events received from the kernel
-  std::uint64_t lost = 0;         // events the kernel could not queue (a CPU's ring full)
+  std::uint64_t ts_ns = 0;   // monotonic
+  std::uint64_t events = 0;  // events received from the kernel
+  RunStats run;
   std::uint64_t rejected = 0;     // malformed events the decoder refused
   std::uint64_t connections = 0;  // connection records emitted
   std::uint64_t live = 0;         // connections still open at exit

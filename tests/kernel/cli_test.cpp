@@ -20,6 +20,23 @@
 namespace tt {
 namespace {
 
+TEST(CliTest, SweepsKeepAFixedCadenceOffTheRingThread) {
+  TT_REQUIRE_KERNEL();
+  Tracer tracer({"--duration", "3500ms"});
+  const Tracer::Stopped stopped = tracer.wait_exit(15s);
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.status.describe() << " " << stopped.err;
+  ASSERT_FALSE(stopped.records.empty());
+  const Json& stop = stopped.records.back();
+  ASSERT_EQ(stop["type"], "stop") << stop;
+  // One at the start of the scanner, then one a second: a fixed cadence neither stretches nor
+  // bunches up when nothing asks for a scan.
+  EXPECT_GE(stop["sweeps"], 3) << stop;
+  EXPECT_LE(stop["sweeps"], 5) << stop;
+  EXPECT_GE(stop["longest_sweep_interval_ms"].get<double>(), 999.0) << stop;
+  EXPECT_EQ(stop["scan_errors"], 0) << stop;
+  EXPECT_GT(stop["longest_ring_pause_ms"].get<double>(), 0.0) << stop;
+}
+
 TEST(CliTest, DurationStopsByItselfWithStopRecord) {
   TT_REQUIRE_KERNEL();
   const auto started = Clock::now();

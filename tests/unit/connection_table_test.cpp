@@ -339,6 +339,32 @@ TEST_F(ConnectionTableTest, FullTableCountsOverflowInsteadOfGrowing) {
   small.on_event(other.state(0, S::kClose, S::kSynSent));
   EXPECT_EQ(small.live(), 1u);
   EXPECT_EQ(small.stats().overflow, 1u);
+  // Sockets, not events: the turned-away socket's later events are not counted again.
+  small.on_event(other.state(1, S::kSynSent, S::kEstablished));
+  small.on_event(other.other(2, EventKind::kResetReceived, S::kEstablished));
+  EXPECT_EQ(small.stats().overflow, 1u);
+}
+
+TEST_F(ConnectionTableTest, BirthQueuedDuringTheStartupSnapshotReplacesItsSnapshotEntry) {
+  // The snapshot at start found the socket established; its birth was already in the rings.
+  Connection found;
+  found.sock_cookie = 1;
+  found.state = S::kEstablished;
+  found.first_ns = 50 * kMs;
+  found.state_since_ns = 50 * kMs;
+  ASSERT_TRUE(table.add_preexisting(found));
+  const std::uint64_t id = table.find(1)->conn_id;
+  feed({client.state(10, S::kClose, S::kSynSent), client.state(11, S::kSynSent, S::kEstablished),
+        client.state(60, S::kEstablished, S::kFinWait1),
+        client.state(61, S::kFinWait1, S::kClose)});
+  const Connection& c = closed_one();
+  EXPECT_EQ(c.conn_id, id);
+  EXPECT_FALSE(c.preexisting);
+  EXPECT_EQ(path(c),
+            (std::vector<TcpState>{S::kSynSent, S::kEstablished, S::kFinWait1, S::kClose}));
+  ASSERT_TRUE(c.has_handshake);
+  EXPECT_EQ(c.handshake_us, 1000u);
+  EXPECT_EQ(*c.duration_ns(0), 51 * kMs);
 }
 
 TEST_F(ConnectionTableTest, ServerChildFirstTransitionHasNoKnownTimeInSynRecv) {

@@ -419,20 +419,31 @@ TEST(JsonSink, StopRecord) {
   StopInfo info;
   info.ts_ns = 3000 * kMs;
   info.events = 100;
-  info.lost = 2;
+  info.run.lost = 2;
   info.rejected = 1;
   info.connections = 10;
   info.live = 4;
   info.overflow = 5;
+  info.run.sweeps = 7;
+  info.run.longest_sweep_interval_ns = 1'000'250'000;
+  info.run.longest_sweep_ns = 12'345'678;
+  info.run.scan_errors = 3;
+  info.run.longest_ring_pause_ns = 456'000;
   info.per_process = {{"1234 curl", 10, 2, 1, 0}};
   const auto line = one([&](JsonSink& sink) { sink.stop(info); });
-  EXPECT_EQ(keys(line),
-            (std::vector<std::string>{"type", "ts", "events", "lost", "rejected", "connections",
-                                      "live", "overflow", "per_process", "per_peer"}));
+  EXPECT_EQ(keys(line), (std::vector<std::string>{
+                            "type", "ts", "events", "lost", "rejected", "connections", "live",
+                            "overflow", "sweeps", "longest_sweep_interval_ms", "longest_sweep_ms",
+                            "scan_errors", "longest_ring_pause_ms", "per_process", "per_peer"}));
   EXPECT_EQ(line["type"], "stop");
   EXPECT_EQ(line["events"], 100);
   EXPECT_EQ(line["lost"], 2);
   EXPECT_EQ(line["overflow"], 5);
+  EXPECT_EQ(line["sweeps"], 7);
+  EXPECT_DOUBLE_EQ(line["longest_sweep_interval_ms"].get<double>(), 1000.25);
+  EXPECT_DOUBLE_EQ(line["longest_sweep_ms"].get<double>(), 12.346);
+  EXPECT_EQ(line["scan_errors"], 3);
+  EXPECT_DOUBLE_EQ(line["longest_ring_pause_ms"].get<double>(), 0.456);
   ASSERT_EQ(line["per_process"].size(), 1u);
   EXPECT_EQ(keys(line["per_process"][0]),
             (std::vector<std::string>{"key", "connections", "retransmits", "resets", "leaks"}));

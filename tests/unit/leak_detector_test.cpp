@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <map>
 #include <vector>
 
@@ -13,9 +14,16 @@ namespace {
 using testing::kMs;
 constexpr std::uint64_t kSec = 1000 * kMs;
 
+// Holders as a scan at scanned_at saw them; a lookup that needs a newer scan is counted.
 class FakeFdOwners : public FdOwnerLookup {
 public:
-  void refresh() override { ++refreshes; }
+  bool fresh_since(std::uint64_t since_ns) override {
+    if (scanned_at >= since_ns) {
+      return true;
+    }
+    ++scans_requested;
+    return false;
+  }
   std::vector<FdOwner> owners(std::uint32_t inode) override {
     auto it = by_inode.find(inode);
     return it == by_inode.end() ? std::vector<FdOwner>{} : it->second;
@@ -26,7 +34,8 @@ public:
   }
   std::map<std::uint32_t, std::vector<FdOwner>> by_inode;
   std::map<std::uint64_t, std::uint32_t> inode_by_cookie;
-  int refreshes = 0;
+  std::uint64_t scanned_at = std::numeric_limits<std::uint64_t>::max();
+  int scans_requested = 0;
 };
 
 class RecordingLeaks : public LeakObserver {
@@ -94,11 +103,28 @@ TEST_F(LeakDetectorTest, CloseWaitPastThresholdIsReportedOnceWithFdHolders) {
   EXPECT_EQ(leak.owners[0].comm, "worker");
   EXPECT_EQ(leak.owners[0].fd, 9);
   EXPECT_FALSE(leak.orphan);
-  EXPECT_EQ(fd_owners.refreshes, 1);
+  EXPECT_EQ(fd_owners.scans_requested, 0);
 
   detector.on_state(live[1], TcpState::kLastAck, 100 * kSec);
   ASSERT_EQ(observer.resolved.size(), 1u);
   EXPECT_EQ(observer.resolved[0].second.age_ns, 95 * kSec);
+}
+
+TEST_F(LeakDetectorTest, WaitsForHoldersScannedAfterTheStateWasEntered) {
+  LeakDetector detector(config, fd_owners, observer);
+  live[1] = server_conn(1, 777);
+  fd_owners.scanned_at = 4 * kSec;  // before the socket entered CLOSE_WAIT
+  detector.on_state(live[1], TcpState::kCloseWait, 5 * kSec);
+  detector.tick(35 * kSec, finder());
+  EXPECT_TRUE(observer.leaks.empty()) << "a descriptor passed on since would be missed";
+  EXPECT_EQ(fd_owners.scans_requested, 1);
+  fd_owners.scanned_at = 35 * kSec;
+  fd_owners.by_inode[777] = {FdOwner{51, "worker", 9}};
+  detector.tick(35 * kSec + kMs, finder());
+  ASSERT_EQ(observer.leaks.size(), 1u);
+  EXPECT_EQ(observer.leaks[0].second.age_ns, 30 * kSec + kMs);
+  ASSERT_EQ(observer.leaks[0].second.owners.size(), 1u);
+  EXPECT_EQ(observer.leaks[0].second.owners[0].pid, 51u);
 }
 
 TEST_F(LeakDetectorTest, SocketAcceptedAfterEnteringCloseWaitIsFoundByCookie) {
@@ -164,19 +190,19 @@ TEST_F(LeakDetectorTest, HalfOpenRequestSocketsComeFromSweeps) {
   request.cookie = 1234;
   fd_owners.by_inode[99] = {FdOwner{60, "nginx", 6}};
   std::vector<SocketSnapshot> both{listener, request};
-  detector.on_sweep(7, both, 1000, 0);
-  detector.on_sweep(7, both, 1000, 9 * kSec);
+  detector.on_sweep(digest_sweep(7, both, 1000), 0);
+  detector.on_sweep(digest_sweep(7, both, 1000), 9 * kSec);
   EXPECT_TRUE(observer.leaks.empty());
-  detector.on_sweep(7, both, 1000, 10 * kSec);
+  detector.on_sweep(digest_sweep(7, both, 1000), 10 * kSec);
   ASSERT_EQ(observer.leaks.size(), 1u);
   EXPECT_EQ(observer.leaks[0].second.kind, LeakKind::kSynRecv);
   EXPECT_EQ(observer.leaks[0].first.owner.pid, 60u);
   EXPECT_EQ(observer.leaks[0].first.rport, 5555);
   // A sweep of another namespace does not resolve it; one of its own without it does.
-  detector.on_sweep(8, {}, 1000, 11 * kSec);
+  detector.on_sweep(digest_sweep(8, {}, 1000), 11 * kSec);
   EXPECT_TRUE(observer.resolved.empty());
   std::vector<SocketSnapshot> only_listener{listener};
-  detector.on_sweep(7, only_listener, 1000, 12 * kSec);
+  detector.on_sweep(digest_sweep(7, only_listener, 1000), 12 * kSec);
   ASSERT_EQ(observer.resolved.size(), 1u);
   EXPECT_EQ(observer.resolved[0].second.age_ns, 12 * kSec);
 }
@@ -194,17 +220,17 @@ TEST_F(LeakDetectorTest, TimeWaitPressureWarnsPerDestinationAndRepeatsSlowly) {
     tw.rport = i < 50 ? 80 : 81;  // 50 to :80, 10 to :81
     sockets.push_back(tw);
   }
-  detector.on_sweep(7, sockets, 100, 0);
+  detector.on_sweep(digest_sweep(7, sockets, 100), 0);
   ASSERT_EQ(observer.pressure.size(), 1u);
   EXPECT_EQ(observer.pressure[0].rport, 80);
   EXPECT_EQ(observer.pressure[0].count, 50u);
   EXPECT_EQ(observer.pressure[0].port_range, 100u);
   EXPECT_DOUBLE_EQ(observer.pressure[0].ratio, 0.5);
-  detector.on_sweep(7, sockets, 100, 1 * kSec);
+  detector.on_sweep(digest_sweep(7, sockets, 100), 1 * kSec);
   EXPECT_EQ(observer.pressure.size(), 1u) << "not again within the repeat interval";
-  detector.on_sweep(7, sockets, 100, 10 * kSec);
+  detector.on_sweep(digest_sweep(7, sockets, 100), 10 * kSec);
   EXPECT_EQ(observer.pressure.size(), 2u);
-  detector.on_sweep(7, sockets, 0, 30 * kSec);
+  detector.on_sweep(digest_sweep(7, sockets, 0), 30 * kSec);
   EXPECT_EQ(observer.pressure.size(), 2u) << "unknown port range: no warning";
 }
 

@@ -445,7 +445,7 @@ std::string write_every_record() {
     StopInfo stop;
     stop.ts_ns = 60'000 * kMs;
     stop.events = 123'456;
-    stop.lost = 12;
+    stop.run.lost = 12;
     stop.rejected = 1;
     stop.connections = 5;
     stop.live = 3;

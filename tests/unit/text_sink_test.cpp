@@ -168,7 +168,7 @@ void feed(TextSink& sink) {
   StopInfo stop;
   stop.ts_ns = 70'000 * kMs;
   stop.events = 123'456;
-  stop.lost = 12;
+  stop.run.lost = 12;
   stop.connections = 5;
   stop.live = 3;
   stop.overflow = 1;

@@ -53,14 +53,6 @@ Owner owner_from_holders(const std::vector<FdOwner>& holders) {
   return owner;
 }
 
-bool LeakDetector::DestinationLess::operator()(const Destination& a, const Destination& b) const {
-  const auto key = [](const Destination& d) {
-    const auto& [ns, l, r, port] = d;
-    return std::tie(ns, l.family, l.bytes, r.family, r.bytes, port);
-  };
-  return key(a) < key(b);
-}
-
 LeakDetector::LeakDetector(LeakConfig config, FdOwnerLookup& lookup, LeakObserver& observer)
     : config_(config), lookup_(lookup), observer_(observer) {}
 
@@ -106,18 +98,16 @@ void LeakDetector::on_preexisting(const Connection& conn, std::uint64_t since_ns
 
 void LeakDetector::tick(std::uint64_t now_ns,
                         const std::function<const Connection*(std::uint64_t)>& find) {
-  bool refreshed = false;
   for (auto& [sock_cookie, watch] : watches_) {
-    if (watch.reported || now_ns - watch.since_ns < threshold(watch.kind)) {
+    if (watch.reported || now_ns < watch.since_ns ||
+        now_ns - watch.since_ns < threshold(watch.kind)) {
       continue;
     }
     const Connection* conn = find(sock_cookie);
-    if (conn == nullptr) {
+    // The holders must have been read after the socket entered the state, or a descriptor
+    // passed on since (to a worker, say) would be missed.
+    if (conn == nullptr || !lookup_.fresh_since(watch.since_ns)) {
       continue;
-    }
-    if (!refreshed) {
-      lookup_.refresh();  // one /proc scan for the whole batch
-      refreshed = true;
     }
     const std::uint32_t inode =
         conn->sock_ino != 0 ? conn->sock_ino : lookup_.inode_of(sock_cookie, conn->netns_ino);
@@ -129,26 +119,38 @@ void LeakDetector::tick(std::uint64_t now_ns,
   }
 }
 
-void LeakDetector::on_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                            std::uint32_t port_range, std::uint64_t now_ns, bool at_start) {
-  sweep_minisocks(netns_ino, sockets, now_ns, at_start);
-  sweep_time_wait(netns_ino, sockets, port_range, now_ns);
+SweepDigest digest_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
+                         std::uint32_t port_range) {
+  SweepDigest digest;
+  digest.netns_ino = netns_ino;
+  digest.port_range = port_range;
+  std::map<std::tuple<IpAddress, IpAddress, std::uint16_t>, std::uint32_t> time_wait;
+  for (const SocketSnapshot& s : sockets) {
+    if (s.kind == SnapshotKind::kRequest ||
+        (s.kind == SnapshotKind::kTimeWait && s.state == TcpState::kFinWait2)) {
+      digest.minisocks.push_back(s);
+    } else if (s.kind == SnapshotKind::kFull && s.state == TcpState::kListen && s.inode != 0) {
+      digest.listeners.push_back(s);
+    } else if (s.kind == SnapshotKind::kTimeWait && s.state == TcpState::kTimeWait) {
+      ++time_wait[{s.laddr, s.raddr, s.rport}];
+    }
+  }
+  digest.time_wait.reserve(time_wait.size());
+  for (const auto& [dest, count] : time_wait) {
+    const auto& [laddr, raddr, rport] = dest;
+    digest.time_wait.push_back({laddr, raddr, rport, count});
+  }
+  return digest;
 }
 
-void LeakDetector::sweep_minisocks(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                                   std::uint64_t now_ns, bool at_start) {
-  std::unordered_set<std::uint64_t> present;
-  std::vector<std::uint64_t> due;
-  for (const SocketSnapshot& s : sockets) {
-    // Minisocks the state tracepoint never shows: request sockets of half-open handshakes,
-    // and orphans whose FIN was acked, handed to a timewait sock in FIN_WAIT2.
+void LeakDetector::on_sweep(const SweepDigest& digest, std::uint64_t now_ns, bool at_start) {
+  sweep_minisocks(digest, now_ns, at_start);
+  sweep_time_wait(digest, now_ns);
+}
+
+void LeakDetector::sweep_minisocks(const SweepDigest& digest, std::uint64_t now_ns, bool at_start) {
+  for (const SocketSnapshot& s : digest.minisocks) {
     const bool request = s.kind == SnapshotKind::kRequest;
-    const bool orphan_fin_wait2 =
-        s.kind == SnapshotKind::kTimeWait && s.state == TcpState::kFinWait2;
-    if (!request && !orphan_fin_wait2) {
-      continue;
-    }
-    present.insert(s.cookie);
     auto [it, fresh] = requests_.try_emplace(s.cookie);
     Watch& w = it->second;
     if (fresh) {
@@ -161,42 +163,49 @@ void LeakDetector::sweep_minisocks(std::uint32_t netns_ino, std::span<const Sock
       w.conn->raddr = s.raddr;
       w.conn->lport = s.lport;
       w.conn->rport = s.rport;
-      w.conn->netns_ino = netns_ino;
+      w.conn->netns_ino = digest.netns_ino;
       w.conn->role = request ? Role::kServer : Role::kUnknown;
       w.conn->state = s.state;
-      w.conn->orphan = orphan_fin_wait2;
+      w.conn->orphan = !request;
       w.conn->first_ns = now_ns;
       w.conn->preexisting = at_start;  // either way its age counts from first sight
     }
-    if (!w.reported && now_ns - w.since_ns >= threshold(w.kind)) {
-      due.push_back(s.cookie);
+    if (!w.reported && now_ns - w.since_ns >= threshold(w.kind) &&
+        lookup_.fresh_since(w.since_ns)) {
+      report_minisock(w, digest, now_ns);
     }
   }
-  if (!due.empty()) {
-    lookup_.refresh();
-  }
-  for (std::uint64_t cookie : due) {
-    Watch& w = requests_[cookie];
-    // A request socket has no descriptor: whoever holds its listener will accept it.
-    for (const SocketSnapshot& s : sockets) {
-      if (w.kind == LeakKind::kSynRecv && s.state == TcpState::kListen &&
-          s.lport == w.conn->lport && s.inode != 0 && s.laddr.family == w.conn->laddr.family &&
-          same_or_wildcard(s.laddr, w.conn->laddr)) {
-        w.owners = lookup_.owners(s.inode);
+  resolve_minisocks(digest, now_ns);
+}
+
+void LeakDetector::report_minisock(Watch& w, const SweepDigest& digest, std::uint64_t now_ns) {
+  // A request socket has no descriptor: whoever holds its listener will accept it.
+  if (w.kind == LeakKind::kSynRecv) {
+    for (const SocketSnapshot& l : digest.listeners) {
+      if (l.lport == w.conn->lport && l.laddr.family == w.conn->laddr.family &&
+          same_or_wildcard(l.laddr, w.conn->laddr)) {
+        w.owners = lookup_.owners(l.inode);
         break;
       }
     }
-    if (!w.owners.empty()) {
-      w.conn->owner = owner_from_holders(w.owners);
-    }
-    w.reported = true;
-    Leak leak = make_leak(w.kind, now_ns, w.since_ns, threshold(w.kind), w.owners);
-    leak.orphan = w.conn->orphan;  // a request socket was never held: not an orphan
-    observer_.on_leak(*w.conn, leak);
+  }
+  if (!w.owners.empty()) {
+    w.conn->owner = owner_from_holders(w.owners);
+  }
+  w.reported = true;
+  Leak leak = make_leak(w.kind, now_ns, w.since_ns, threshold(w.kind), w.owners);
+  leak.orphan = w.conn->orphan;  // a request socket was never held: not an orphan
+  observer_.on_leak(*w.conn, leak);
+}
+
+void LeakDetector::resolve_minisocks(const SweepDigest& digest, std::uint64_t now_ns) {
+  std::unordered_set<std::uint64_t> present;
+  for (const SocketSnapshot& s : digest.minisocks) {
+    present.insert(s.cookie);
   }
   for (auto it = requests_.begin(); it != requests_.end();) {
     Watch& w = it->second;
-    if (w.conn->netns_ino != netns_ino || present.contains(it->first)) {
+    if (w.conn->netns_ino != digest.netns_ino || present.contains(it->first)) {
       ++it;
       continue;
     }
@@ -209,22 +218,16 @@ void LeakDetector::sweep_minisocks(std::uint32_t netns_ino, std::span<const Sock
   }
 }
 
-void LeakDetector::sweep_time_wait(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                                   std::uint32_t port_range, std::uint64_t now_ns) {
-  if (port_range == 0) {
+void LeakDetector::sweep_time_wait(const SweepDigest& digest, std::uint64_t now_ns) {
+  if (digest.port_range == 0) {
     return;
   }
-  std::map<Destination, std::uint32_t, DestinationLess> counts;
-  for (const SocketSnapshot& s : sockets) {
-    if (s.kind == SnapshotKind::kTimeWait && s.state == TcpState::kTimeWait) {
-      ++counts[Destination{netns_ino, s.laddr, s.raddr, s.rport}];
-    }
-  }
-  for (const auto& [dest, count] : counts) {
-    const double ratio = static_cast<double>(count) / port_range;
+  for (const TimeWaitCount& tw : digest.time_wait) {
+    const double ratio = static_cast<double>(tw.count) / digest.port_range;
     if (ratio < config_.time_wait_warn) {
       continue;
     }
+    const Destination dest{digest.netns_ino, tw.laddr, tw.raddr, tw.rport};
     auto warned = time_wait_warned_.find(dest);
     if (warned != time_wait_warned_.end() &&
         now_ns - warned->second < config_.time_wait_repeat_ns) {
@@ -234,8 +237,8 @@ void LeakDetector::sweep_time_wait(std::uint32_t netns_ino, std::span<const Sock
     TimeWaitPressure p;
     p.ts_ns = now_ns;
     std::tie(p.netns_ino, p.laddr, p.raddr, p.rport) = dest;
-    p.count = count;
-    p.port_range = port_range;
+    p.count = tw.count;
+    p.port_range = digest.port_range;
     p.ratio = ratio;
     observer_.on_time_wait_pressure(p);
   }

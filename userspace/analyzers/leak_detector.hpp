@@ -27,16 +27,43 @@ struct LeakConfig {
   std::uint64_t time_wait_repeat_ns = 10'000'000'000;
 };
 
-// Who holds a socket's descriptor. refresh() is called once before a batch of lookups.
+// Who holds a socket's descriptor, as of the last scan of /proc and of the socket tables.
+// Lookups never block: scans run elsewhere (on the scanner thread while tracing).
 class FdOwnerLookup {
 public:
   virtual ~FdOwnerLookup() = default;
-  virtual void refresh() = 0;
+  // Whether what owners() and inode_of() know was read at or after since_ns (monotonic), so
+  // that a descriptor that existed then is seen. If not, a new scan is requested and the
+  // caller asks again later.
+  virtual bool fresh_since(std::uint64_t since_ns) = 0;
   virtual std::vector<FdOwner> owners(std::uint32_t inode) = 0;
   // The inode of a socket known by its cookie, for one whose inode was not known when it was
   // last seen (e.g. accepted after it entered CLOSE_WAIT); 0 if it has none.
   virtual std::uint32_t inode_of(std::uint64_t sock_cookie, std::uint32_t netns_ino) = 0;
 };
+
+// TIME_WAIT sockets towards one destination (local address, remote address and port).
+struct TimeWaitCount {
+  IpAddress laddr;
+  IpAddress raddr;
+  std::uint16_t rport = 0;
+  std::uint32_t count = 0;
+};
+
+// What one sweep of a namespace's socket table tells the leak detector, reduced where the
+// sweep runs so that the consumer's share grows with the suspects, not with the sockets (a
+// busy host holds ~100k TIME_WAIT sockets).
+struct SweepDigest {
+  std::uint32_t netns_ino = 0;
+  std::uint32_t port_range = 0;  // size of the local port range; 0: unknown, no warning
+  // Minisocks the state tracepoint never shows: request sockets of half-open handshakes, and
+  // orphans whose FIN was acked, handed to a timewait sock in FIN_WAIT2.
+  std::vector<SocketSnapshot> minisocks;
+  std::vector<SocketSnapshot> listeners;  // their holders will accept the request sockets
+  std::vector<TimeWaitCount> time_wait;   // by destination
+};
+SweepDigest digest_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
+                         std::uint32_t port_range);
 
 // The first holder of a descriptor as a socket's owner (learned by fd scan); unknown if none.
 Owner owner_from_holders(const std::vector<FdOwner>& holders);
@@ -67,10 +94,9 @@ public:
   // Reports suspects past their threshold; `find` gives the live connection of a cookie.
   void tick(std::uint64_t now_ns, const std::function<const Connection*(std::uint64_t)>& find);
   // A sweep of one namespace's socket table: half-open request sockets and TIME_WAIT
-  // population against that namespace's port range (port_range 0: unknown, no warning).
-  // at_start: the snapshot taken when tracing began; what it finds is preexisting.
-  void on_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                std::uint32_t port_range, std::uint64_t now_ns, bool at_start = false);
+  // population against that namespace's port range. at_start: the snapshot taken when
+  // tracing began; what it finds is preexisting.
+  void on_sweep(const SweepDigest& digest, std::uint64_t now_ns, bool at_start = false);
 
   // Leaks reported and not yet resolved, aged as of now_ns.
   std::vector<Suspect> reported(std::uint64_t now_ns) const;
@@ -86,16 +112,13 @@ private:
     std::unique_ptr<Connection> conn;
   };
   using Destination = std::tuple<std::uint32_t, IpAddress, IpAddress, std::uint16_t>;
-  struct DestinationLess {
-    bool operator()(const Destination& a, const Destination& b) const;
-  };
 
   std::uint64_t threshold(LeakKind kind) const;
   void resolve(const Connection& conn, std::uint64_t now_ns);
-  void sweep_minisocks(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                       std::uint64_t now_ns, bool at_start);
-  void sweep_time_wait(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                       std::uint32_t port_range, std::uint64_t now_ns);
+  void sweep_minisocks(const SweepDigest& digest, std::uint64_t now_ns, bool at_start);
+  void report_minisock(Watch& watch, const SweepDigest& digest, std::uint64_t now_ns);
+  void resolve_minisocks(const SweepDigest& digest, std::uint64_t now_ns);
+  void sweep_time_wait(const SweepDigest& digest, std::uint64_t now_ns);
 
   LeakConfig config_;
   FdOwnerLookup& lookup_;
@@ -104,7 +127,7 @@ private:
   // Request sockets and orphaned FIN_WAIT2 timewait socks, by cookie (unique across
   // namespaces); the connection table never sees them.
   std::unordered_map<std::uint64_t, Watch> requests_;
-  std::map<Destination, std::uint64_t, DestinationLess> time_wait_warned_;  // last warning
+  std::map<Destination, std::uint64_t> time_wait_warned_;  // last warning
 };
 
 }  // namespace tcptrail

@@ -17,6 +17,7 @@
 #include <memory>
 #include <system_error>
 
+#include "cli/scanner.hpp"
 #include "loader/bpf_tracer.hpp"
 #include "sinks/json_sink.hpp"
 #include "sinks/leak_records_only.hpp"
@@ -24,7 +25,6 @@
 #include "sinks/text_sink.hpp"
 #include "system/cpus.hpp"
 #include "system/netns.hpp"
-#include "system/port_range.hpp"
 #include "system/socket_table.hpp"
 #include "tcptrail/collector.hpp"
 #include "tcptrail/error.hpp"
@@ -71,25 +71,10 @@ std::size_t default_ring_buffer_bytes(std::size_t cpus) {
 
 constexpr int kPollTimeoutMs = 50;
 constexpr std::uint64_t kFlushIntervalNs = 100'000'000;
+// Sweeps of the socket tables (leaks the state tracepoint cannot see, TIME_WAIT pressure), at
+// a fixed cadence on the scanner thread.
 constexpr std::uint64_t kSweepIntervalNs = 1'000'000'000;
 constexpr std::uint64_t kRenderIntervalNs = 1'000'000'000;
-
-// Reads the socket table of every namespace worth watching. A namespace that disappeared
-// since is skipped; it stops being swept once nothing refers to it.
-void sweep(Collector& collector, std::uint32_t own_netns, std::uint64_t now_ns) {
-  std::vector<std::uint32_t> namespaces = collector.namespaces();
-  if (std::find(namespaces.begin(), namespaces.end(), own_netns) == namespaces.end()) {
-    namespaces.push_back(own_netns);
-  }
-  for (std::uint32_t netns : namespaces) {
-    try {
-      const auto sockets = sys::snapshot_sockets(netns, true);
-      collector.on_sweep(netns, sockets, sys::read_port_range(netns).size(), now_ns);
-    } catch (const std::system_error&) {
-      continue;
-    }
-  }
-}
 
 }  // namespace
 
@@ -134,7 +119,13 @@ int run_trace(const Options& options, const Durations& durations, const std::str
   config.table.max_connections = options.max_connections;
   config.transitions = options.transitions;
   config.lifecycle_records = !leaks_mode;
-  sys::ProcFdOwners fd_owners;
+  // Set once the programs are attached; until then nothing asks for a scan.
+  Scanner* scanner = nullptr;
+  ScannedFdOwners fd_owners([&scanner] {
+    if (scanner != nullptr) {
+      scanner->request_holders();
+    }
+  });
   Collector collector(config, *sink, fd_owners);
 
   LoaderConfig loader;
@@ -155,6 +146,11 @@ int run_trace(const Options& options, const Durations& durations, const std::str
   // (containers included): tracked as preexisting, and their listeners' owners are known.
   const std::uint32_t own_netns = sys::current_netns_ino();
   try {
+    fd_owners.install(scan_holders(monotonic_ns()));
+  } catch (const std::system_error& e) {
+    throw TraceError(std::string("cannot read /proc: ") + e.what(), e.code().value());
+  }
+  try {
     collector.add_preexisting(sys::snapshot_sockets(0, false), own_netns, monotonic_ns());
   } catch (const std::system_error& e) {
     throw TraceError(std::string("cannot read the socket table: ") + e.what(), e.code().value(),
@@ -169,47 +165,57 @@ int run_trace(const Options& options, const Durations& durations, const std::str
       continue;  // gone since it was listed
     }
   }
+  Scanner background(own_netns, kSweepIntervalNs);
+  scanner = &background;
 
   const std::uint64_t started = monotonic_ns();
   sink->start({TCPTRAIL_VERSION, kernel_release(), command_line, started});
   sink->flush();
 
   std::uint64_t last_flush = started;
-  std::uint64_t last_sweep = started;
-  std::uint64_t sweep_interval = kSweepIntervalNs;
   std::uint64_t last_render = started;
+  RunStats run;
   bool output_closed = false;
   while (!g_stop.load()) {
     tracer.poll(kPollTimeoutMs);
-    const std::uint64_t now = monotonic_ns();
-    collector.tick(now);
-    if (now - last_sweep >= sweep_interval) {
-      sweep(collector, own_netns, now);
-      last_sweep = now;
-      // Dumping tens of thousands of TIME_WAIT sockets is not free: keep sweeps under 1% of
-      // the time, whatever the load.
-      sweep_interval = std::max(kSweepIntervalNs, 100 * (monotonic_ns() - now));
-    }
-    if (leaks_view != nullptr && now - last_render >= kRenderIntervalNs) {
-      leaks_view->render(collector.suspects(now));
-      last_render = now;
-    }
-    if (now - last_flush >= kFlushIntervalNs) {
-      sink->flush();
-      last_flush = now;
-      if (!out || (options.output.empty() && stdout_closed())) {
-        output_closed = true;
-        break;
+    const std::uint64_t drained = monotonic_ns();
+    if (auto batch = background.take(collector.namespaces())) {
+      if (batch->holders) {
+        fd_owners.install(std::move(batch->holders));
+      }
+      for (const SweepDigest& digest : batch->digests) {
+        collector.on_sweep(digest, drained);
+      }
+      for (const std::uint32_t netns : batch->gone) {
+        collector.forget_namespace(netns);
       }
     }
-    if (durations.run_ns != 0 && now - started >= durations.run_ns) {
+    collector.tick(drained);
+    if (leaks_view != nullptr && drained - last_render >= kRenderIntervalNs) {
+      leaks_view->render(collector.suspects(drained));
+      last_render = drained;
+    }
+    bool stop = durations.run_ns != 0 && drained - started >= durations.run_ns;
+    if (drained - last_flush >= kFlushIntervalNs) {
+      sink->flush();
+      last_flush = drained;
+      if (!out || (options.output.empty() && stdout_closed())) {
+        output_closed = true;
+        stop = true;
+      }
+    }
+    run.longest_ring_pause_ns = std::max(run.longest_ring_pause_ns, monotonic_ns() - drained);
+    if (stop) {
       break;
     }
   }
+  background.stop();
+  background.add_stats(run);
   tracer.drain();
-  const std::uint64_t lost = tracer.lost_events();
+  run.lost = tracer.lost_events();
+  const std::uint64_t lost = run.lost;
   if (!output_closed) {
-    collector.finish(monotonic_ns(), lost);
+    collector.finish(monotonic_ns(), run);
     if (!out && errno != EPIPE) {
       throw TraceError(std::string("cannot write output: ") + std::strerror(errno), errno);
     }

@@ -47,19 +47,11 @@ void Collector::tick(std::uint64_t now_ns) {
 void Collector::add_preexisting(std::span<const SocketSnapshot> sockets, std::uint32_t netns_ino,
                                 std::uint64_t now_ns) {
   note_namespace(netns_ino);
-  leaks_.on_sweep(netns_ino, sockets, 0, now_ns, true);
+  leaks_.on_sweep(digest_sweep(netns_ino, sockets, 0), now_ns, true);
   // A connection on a port something listens on was accepted there.
   std::vector<std::uint16_t> listening;
-  bool refreshed = false;
   auto holder = [&](std::uint32_t inode) {
-    if (inode == 0) {
-      return Owner{};
-    }
-    if (!refreshed) {
-      fd_owners_.refresh();
-      refreshed = true;
-    }
-    return owner_from_holders(fd_owners_.owners(inode));
+    return inode == 0 ? Owner{} : owner_from_holders(fd_owners_.owners(inode));
   };
   for (const SocketSnapshot& s : sockets) {
     if (s.kind == SnapshotKind::kFull && s.state == TcpState::kListen) {
@@ -99,9 +91,12 @@ void Collector::add_preexisting(std::span<const SocketSnapshot> sockets, std::ui
   }
 }
 
-void Collector::on_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                         std::uint32_t port_range, std::uint64_t now_ns) {
-  leaks_.on_sweep(netns_ino, sockets, port_range, now_ns);
+void Collector::on_sweep(const SweepDigest& digest, std::uint64_t now_ns) {
+  leaks_.on_sweep(digest, now_ns);
+}
+
+void Collector::forget_namespace(std::uint32_t netns_ino) {
+  std::erase(namespaces_, netns_ino);
 }
 
 std::vector<Suspect> Collector::suspects(std::uint64_t now_ns) const {
@@ -186,12 +181,12 @@ void Collector::on_time_wait_pressure(const TimeWaitPressure& pressure) {
   }
 }
 
-void Collector::finish(std::uint64_t now_ns, std::uint64_t lost_events) {
+void Collector::finish(std::uint64_t now_ns, const RunStats& run) {
   table_.drain();
   StopInfo info;
   info.ts_ns = now_ns;
   info.events = events();
-  info.lost = lost_events;
+  info.run = run;
   info.rejected = decode_stats_.rejected;
   info.connections = connections_reported_;
   info.live = table_.live();

@@ -141,30 +141,39 @@ Connection* ConnectionTable::admit(const Event& e) {
   if (e.sock_cookie == 0) {
     return nullptr;  // BPF always sets it; 0 is not a key the store can hold
   }
-  if (Connection* conn = connections_.find(e.sock_cookie)) {
-    // connect() again on a socket whose earlier attempt failed: a new lifecycle.
-    if (conn->ended() && e.kind == EventKind::kState && e.new_state == TcpState::kSynSent) {
-      finish_now(e.sock_cookie);
-    } else {
-      return conn;
-    }
-  }
   const TcpState state = e.old_state;
   const bool client_birth = e.kind == EventKind::kState && e.new_state == TcpState::kSynSent;
   // BPF does not report a child's creation (its tuple and cookie are not set yet then), so a
   // server child is first seen leaving SYN_RECV.
   const bool child_birth = e.kind == EventKind::kState && state == TcpState::kSynRecv;
+  std::uint64_t conn_id = 0;
+  if (Connection* conn = connections_.find(e.sock_cookie)) {
+    if (conn->ended() && client_birth) {
+      // connect() again on a socket whose earlier attempt failed: a new lifecycle.
+      finish_now(e.sock_cookie);
+    } else if (conn->preexisting && (client_birth || child_birth)) {
+      // Born while the start-up snapshot was read, so found there too; its birth, queued in
+      // the rings meanwhile, tells its whole life. It keeps its id.
+      conn_id = conn->conn_id;
+      connections_.erase(e.sock_cookie);
+    } else {
+      return conn;
+    }
+  }
   const bool preexisting = !client_birth && !child_birth && state != TcpState::kClose;
   if (!client_birth && !child_birth && !preexisting) {
     ++stats_.late;  // an event after the connection was reported
     return nullptr;
   }
   if (full()) {
-    ++stats_.overflow;
+    // Sockets, not events: a socket turned away at birth is counted once.
+    if (client_birth || child_birth) {
+      ++stats_.overflow;
+    }
     return nullptr;
   }
   Connection& conn = connections_.insert(e.sock_cookie);
-  conn.conn_id = ++last_conn_id_;
+  conn.conn_id = conn_id != 0 ? conn_id : ++last_conn_id_;
   conn.sock_cookie = e.sock_cookie;
   conn.laddr.family = e.laddr.family;
   conn.raddr.family = e.raddr.family;

@@ -189,6 +189,18 @@ std::uint64_t BpfTracer::lost_events() const {
       }
     }
   }
+  // The kernel skips a program that fires while it already runs on the same CPU (a softirq
+  // interrupting it in process context, bpf_trace_run's recursion check): its events are lost
+  // too, and counted only here.
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    bpf_prog_info info{};
+    __u32 size = sizeof(info);
+    const int fd = bpf_program__fd(prog);
+    if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &size) == 0) {
+      sum += info.recursion_misses;
+    }
+  }
   return sum;
 }
 

@@ -36,7 +36,8 @@ public:
   std::size_t poll(int timeout_ms);
   // At the end: hands over every record queued now, without waiting.
   std::size_t drain();
-  // Events the kernel side could not queue because the ring buffer was full.
+  // Events the kernel side could not queue (a ring buffer full, a CPU without one) or that it
+  // skipped (a program that fired again on a CPU where it was running).
   std::uint64_t lost_events() const;
 
 private:

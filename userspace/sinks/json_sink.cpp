@@ -180,11 +180,16 @@ void JsonSink::stop(const StopInfo& info) {
   writer_.key("type").plain_string("stop");
   writer_.key("ts").timestamp(clock_.to_unix_ns(info.ts_ns));
   writer_.key("events").number(info.events);
-  writer_.key("lost").number(info.lost);
+  writer_.key("lost").number(info.run.lost);
   writer_.key("rejected").number(info.rejected);
   writer_.key("connections").number(info.connections);
   writer_.key("live").number(info.live);
   writer_.key("overflow").number(info.overflow);
+  writer_.key("sweeps").number(info.run.sweeps);
+  writer_.key("longest_sweep_interval_ms").milliseconds(info.run.longest_sweep_interval_ns);
+  writer_.key("longest_sweep_ms").milliseconds(info.run.longest_sweep_ns);
+  writer_.key("scan_errors").number(info.run.scan_errors);
+  writer_.key("longest_ring_pause_ms").milliseconds(info.run.longest_ring_pause_ns);
   count_rows("per_process", info.per_process);
   count_rows("per_peer", info.per_peer);
   end_record();

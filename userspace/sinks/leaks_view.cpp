@@ -109,8 +109,8 @@ void LeaksView::stop(const StopInfo& info) {
   if (!any) {
     out_ << "  (none)\n";
   }
-  if (info.lost != 0) {
-    out_ << "WARNING: " << info.lost << " kernel events lost\n";
+  if (info.run.lost != 0) {
+    out_ << "WARNING: " << info.run.lost << " kernel events lost\n";
   }
 }
 

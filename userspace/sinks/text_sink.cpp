@@ -251,15 +251,15 @@ void TextSink::time_wait_pressure(const TimeWaitPressure& pressure) {
 
 void TextSink::stop(const StopInfo& info) {
   buffer_.append("\n");
-  if (info.lost > 0) {
+  if (info.run.lost > 0) {
     buffer_.append("WARNING: ")
-        .append(number(info.lost))
+        .append(number(info.run.lost))
         .append(" events LOST (ring buffer full): the output above is incomplete\n");
   }
   buffer_.append("Summary: ")
       .append(number(info.events))
       .append(" events, ")
-      .append(number(info.lost))
+      .append(number(info.run.lost))
       .append(" lost, ")
       .append(number(info.connections))
       .append(" connections, ")

@@ -1,46 +1,17 @@
 #include "system/socket_table.hpp"
 
-#include "system/netns.hpp"
 #include "system/sock_diag.hpp"
 
 namespace tcptrail::sys {
 
-void ProcFdOwners::refresh() {
-  index_ = FdOwnerIndex::scan();
-  inodes_.clear();
-}
-
-std::uint32_t ProcFdOwners::inode_of(std::uint64_t sock_cookie, std::uint32_t netns_ino) {
-  auto [it, fresh] = inodes_.try_emplace(netns_ino);
-  if (fresh) {
-    try {
-      for (const SocketSnapshot& s : snapshot_sockets(netns_ino, false)) {
-        if (s.inode != 0) {
-          it->second.emplace(s.cookie, s.inode);
-        }
-      }
-    } catch (const std::system_error&) {
-      // The namespace is gone: its sockets have no holders to find.
-    }
-  }
-  auto found = it->second.find(sock_cookie);
-  return found != it->second.end() ? found->second : 0;
-}
-
-std::vector<FdOwner> ProcFdOwners::owners(std::uint32_t inode) {
-  if (!index_) {
-    return {};
-  }
-  const std::vector<FdOwner>* found = index_->find(inode);
-  return found != nullptr ? *found : std::vector<FdOwner>{};
-}
-
 std::vector<SocketSnapshot> snapshot_sockets(std::uint32_t netns_ino, bool only_waiting) {
   DumpOptions options;
   if (only_waiting) {
-    // Listeners too: a half-open request socket's owner is its listener's holder.
+    // Listeners too: a half-open request socket's owner is its listener's holder. CLOSE_WAIT
+    // and FIN_WAIT2 for the inodes of sockets accepted after they entered a leak state.
     options.states = state_bit(TcpState::kTimeWait) | state_bit(TcpState::kSynRecv) |
-                     state_bit(TcpState::kFinWait2) | state_bit(TcpState::kListen);
+                     state_bit(TcpState::kFinWait2) | state_bit(TcpState::kCloseWait) |
+                     state_bit(TcpState::kListen);
     options.tcp_info = false;
   }
   const std::vector<SocketEntry> entries = dump_tcp_sockets_in_netns(netns_ino, options);

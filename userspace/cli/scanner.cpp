@@ -1,0 +1,196 @@
+#include "cli/scanner.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <system_error>
+
+#include "system/port_range.hpp"
+#include "system/socket_table.hpp"
+#include "tcptrail/records.hpp"
+
+namespace tcptrail {
+
+namespace {
+
+// How long the scanner sleeps at most between looks at a request for holders.
+constexpr std::uint64_t kRequestPollNs = 100'000'000;
+
+void raise_max(std::atomic<std::uint64_t>& max, std::uint64_t value) {
+  std::uint64_t seen = max.load(std::memory_order_relaxed);
+  while (value > seen && !max.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+  }
+}
+
+bool is_leak_state(TcpState state) {
+  return state == TcpState::kCloseWait || state == TcpState::kFinWait2;
+}
+
+}  // namespace
+
+std::shared_ptr<const HolderSnapshot>
+scan_holders(std::uint64_t ts_ns, std::unordered_map<std::uint64_t, std::uint32_t> inodes) {
+  auto holders = std::make_shared<HolderSnapshot>();
+  holders->ts_ns = ts_ns;
+  holders->fd_index = sys::FdOwnerIndex::scan();
+  holders->inodes = std::move(inodes);
+  return holders;
+}
+
+Scanner::Scanner(std::uint32_t own_netns, std::uint64_t interval_ns)
+    : own_netns_(own_netns), interval_ns_(interval_ns), thread_([this] { run(); }) {}
+
+Scanner::~Scanner() {
+  stop();
+}
+
+void Scanner::stop() {
+  stopping_.store(true);
+  wake_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+std::optional<ScanBatch> Scanner::take(const std::vector<std::uint32_t>& namespaces) {
+  std::unique_lock lock(mutex_, std::try_to_lock);
+  if (!lock) {
+    return std::nullopt;  // the scanner is handing over a batch: take it next time
+  }
+  if (namespaces != namespaces_) {
+    namespaces_ = namespaces;
+  }
+  std::optional<ScanBatch> batch = std::move(pending_);
+  pending_.reset();
+  return batch;
+}
+
+void Scanner::request_holders() {
+  if (!holders_wanted_.exchange(true)) {
+    wake_.notify_one();
+  }
+}
+
+void Scanner::add_stats(RunStats& run) const {
+  run.sweeps = sweeps_.load();
+  run.longest_sweep_interval_ns = longest_interval_ns_.load();
+  run.longest_sweep_ns = longest_sweep_ns_.load();
+  run.scan_errors = errors_.load();
+}
+
+void Scanner::publish(ScanBatch batch) {
+  std::lock_guard lock(mutex_);
+  if (!pending_) {
+    pending_ = std::move(batch);
+    return;
+  }
+  // The ring thread has not taken the last batch yet: both travel together.
+  std::move(batch.digests.begin(), batch.digests.end(), std::back_inserter(pending_->digests));
+  std::move(batch.gone.begin(), batch.gone.end(), std::back_inserter(pending_->gone));
+  if (batch.holders) {
+    pending_->holders = std::move(batch.holders);
+  }
+}
+
+void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uint32_t>& inodes) {
+  std::vector<std::uint32_t> namespaces;
+  {
+    std::lock_guard lock(mutex_);
+    namespaces = namespaces_;
+  }
+  if (std::find(namespaces.begin(), namespaces.end(), own_netns_) == namespaces.end()) {
+    namespaces.push_back(own_netns_);
+  }
+  const std::uint64_t start = monotonic_ns();
+  if (last_sweep_start_ns_ != 0) {
+    raise_max(longest_interval_ns_, start - last_sweep_start_ns_);
+  }
+  last_sweep_start_ns_ = start;
+  for (const std::uint32_t netns : namespaces) {
+    try {
+      const std::vector<SocketSnapshot> sockets = sys::snapshot_sockets(netns, true);
+      for (const SocketSnapshot& s : sockets) {
+        if (s.kind == SnapshotKind::kFull && s.inode != 0 && is_leak_state(s.state)) {
+          inodes.emplace(s.cookie, s.inode);
+        }
+      }
+      batch.digests.push_back(digest_sweep(netns, sockets, sys::read_port_range(netns).size()));
+      std::erase(missing_, netns);
+    } catch (const std::system_error& e) {
+      errors_.fetch_add(1);
+      // Gone when nothing refers to it any more, twice in a row (not a process caught exiting).
+      if (e.code().value() == ENOENT && netns != own_netns_) {
+        if (std::find(missing_.begin(), missing_.end(), netns) != missing_.end()) {
+          std::erase(missing_, netns);
+          batch.gone.push_back(netns);
+        } else {
+          missing_.push_back(netns);
+        }
+      }
+    }
+  }
+  sweeps_.fetch_add(1);
+  raise_max(longest_sweep_ns_, monotonic_ns() - start);
+}
+
+void Scanner::run() {
+  // Signals are for the ring thread, whose wait they must interrupt.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  std::uint64_t next_sweep = monotonic_ns();
+  while (!stopping_.load()) {
+    const std::uint64_t now = monotonic_ns();
+    const bool holders = holders_wanted_.exchange(false);
+    if (now >= next_sweep || holders) {
+      ScanBatch batch;
+      std::unordered_map<std::uint64_t, std::uint32_t> inodes;
+      const std::uint64_t started = monotonic_ns();
+      sweep(batch, inodes);
+      if (holders) {
+        try {
+          batch.holders = scan_holders(started, std::move(inodes));
+        } catch (const std::system_error&) {
+          errors_.fetch_add(1);
+          holders_wanted_.store(true);  // asked again at the next sweep
+        }
+      }
+      publish(std::move(batch));
+      if (now >= next_sweep) {
+        // A fixed cadence: an overrun is not made up for with a burst of sweeps.
+        next_sweep = std::max(next_sweep + interval_ns_, monotonic_ns());
+      }
+      continue;
+    }
+    std::unique_lock lock(mutex_);
+    const std::uint64_t wait_ns = std::min(next_sweep - now, kRequestPollNs);
+    wake_.wait_for(lock, std::chrono::nanoseconds(wait_ns),
+                   [this] { return stopping_.load() || holders_wanted_.load(); });
+  }
+}
+
+bool ScannedFdOwners::fresh_since(std::uint64_t since_ns) {
+  if (holders_ && holders_->ts_ns >= since_ns) {
+    return true;
+  }
+  request_scan_();
+  return false;
+}
+
+std::vector<FdOwner> ScannedFdOwners::owners(std::uint32_t inode) {
+  const std::vector<FdOwner>* found = holders_ ? holders_->fd_index.find(inode) : nullptr;
+  return found != nullptr ? *found : std::vector<FdOwner>{};
+}
+
+std::uint32_t ScannedFdOwners::inode_of(std::uint64_t sock_cookie, std::uint32_t /*netns_ino*/) {
+  if (!holders_) {
+    return 0;
+  }
+  auto found = holders_->inodes.find(sock_cookie);
+  return found != holders_->inodes.end() ? found->second : 0;
+}
+
+}  // namespace tcptrail
