@@ -317,11 +317,5 @@ TEST(TextFormat, HumanBytes) {
   EXPECT_EQ(human_bytes(std::numeric_limits<std::uint64_t>::max()), "16384P");
 }
 
-TEST(TextFormat, Printable) {
-  EXPECT_EQ(printable("curl"), "curl");
-  EXPECT_EQ(printable(std::string("a\\b\x00\n\x7f\xff", 7)), "a\\\\b\\x00\\x0a\\x7f\\xff");
-  EXPECT_EQ(printable("abc\x01", 5), "abc");
-}
-
 }  // namespace
 }  // namespace tcptrail
