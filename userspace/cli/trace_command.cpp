@@ -93,7 +93,8 @@ void sweep(Collector& collector, std::uint32_t own_netns, std::uint64_t now_ns) 
 
 }  // namespace
 
-int run_trace(const Options& options, const Durations& durations, const std::string& command_line) {
+int run_trace(const Options& options, const Validated& validated, const std::string& command_line) {
+  const Durations& durations = validated.durations;
   std::ofstream file;
   if (!options.output.empty()) {
     file.open(options.output, std::ios::out | std::ios::trunc | std::ios::binary);
@@ -130,7 +131,7 @@ int run_trace(const Options& options, const Durations& durations, const std::str
     sink = std::make_unique<TextSink>(out, clock, text);
   }
 
-  config.filter = make_filter(options);
+  config.filter = validated.filter;
   config.table.max_connections = options.max_connections;
   config.transitions = options.transitions;
   config.lifecycle_records = !leaks_mode;
