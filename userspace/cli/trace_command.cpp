@@ -1,6 +1,5 @@
 #include "cli/trace_command.hpp"
 
-#include <poll.h>
 #include <signal.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -10,13 +9,11 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <system_error>
 
+#include "cli/output.hpp"
 #include "loader/bpf_tracer.hpp"
 #include "sinks/json_sink.hpp"
 #include "sinks/leak_records_only.hpp"
@@ -34,27 +31,28 @@ namespace tcptrail {
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reopen{false};
 
 void on_signal(int /*signo*/) {
   g_stop.store(true);
 }
 
-void install_signal_handlers() {
+void on_hangup(int /*signo*/) {
+  g_reopen.store(true);
+}
+
+// SIGHUP reopens an output file (log rotation); on stdout there is nothing to reopen.
+void install_signal_handlers(bool reopen_on_hangup) {
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  // No SA_RESTART: the poll must return so the loop sees the flag.
+  // No SA_RESTART: the poll and a blocked write must return so the loop sees the flag.
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = reopen_on_hangup ? on_hangup : SIG_IGN;
+  sigaction(SIGHUP, &sa, nullptr);
   // A closed output pipe shows up as EPIPE on write, which ends the run quietly.
   signal(SIGPIPE, SIG_IGN);
-}
-
-// The reader of a stdout pipe went away (`| head -1`): poll reports POLLERR on the write end
-// even when there is nothing to write.
-bool stdout_closed() {
-  pollfd p{STDOUT_FILENO, 0, 0};
-  return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)) != 0;
 }
 
 std::string kernel_release() {
@@ -95,14 +93,9 @@ void sweep(Collector& collector, std::uint32_t own_netns, std::uint64_t now_ns) 
 
 int run_trace(const Options& options, const Validated& validated, const std::string& command_line) {
   const Durations& durations = validated.durations;
-  std::ofstream file;
-  if (!options.output.empty()) {
-    file.open(options.output, std::ios::out | std::ios::trunc | std::ios::binary);
-    if (!file) {
-      throw TraceError("cannot open " + options.output + ": " + std::strerror(errno), errno);
-    }
-  }
-  std::ostream& out = options.output.empty() ? std::cout : file;
+  // Opened once the programs are attached: a run that fails before leaves the file alone.
+  Output output(options.output, validated.output_mode, g_stop);
+  std::ostream& out = output.stream();
 
   const WallClock clock = WallClock::system();
   const bool leaks_mode = options.command == Command::kLeaks;
@@ -149,8 +142,9 @@ int run_trace(const Options& options, const Validated& validated, const std::str
                                  ? std::size_t{options.ring_buffer_mib} << 20
                                  : default_ring_buffer_bytes(loader.cpus.size());
   loader.verbose = options.verbose;
-  install_signal_handlers();
+  install_signal_handlers(output.is_file());
   BpfTracer tracer(loader, collector);
+  output.open();
 
   // Sockets that existed before the programs were attached, in every network namespace
   // (containers included): tracked as preexisting, and their listeners' owners are known.
@@ -198,7 +192,10 @@ int run_trace(const Options& options, const Validated& validated, const std::str
     if (now - last_flush >= kFlushIntervalNs) {
       sink->flush();
       last_flush = now;
-      if (!out || (options.output.empty() && stdout_closed())) {
+      if (g_reopen.exchange(false)) {
+        output.reopen();
+      }
+      if (output.failed() || output.reader_left()) {
         output_closed = true;
         break;
       }
@@ -211,14 +208,12 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   const std::uint64_t lost = tracer.lost_events();
   if (!output_closed) {
     collector.finish(monotonic_ns(), lost);
-    if (!out && errno != EPIPE) {
-      throw TraceError(std::string("cannot write output: ") + std::strerror(errno), errno);
-    }
   }
   if (lost != 0) {
     std::cerr << "tcptrail: warning: " << lost
               << " events lost (ring buffer full); raise --ring-buffer-mib\n";
   }
+  output.report();
   return 0;
 }
 
