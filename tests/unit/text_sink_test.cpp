@@ -130,7 +130,7 @@ Leak close_wait_leak() {
 
 // The full set of records every view is fed; each view shows its own part.
 void feed(TextSink& sink) {
-  sink.start({"0.1.0", "6.1.0", "", 0});
+  sink.start({"0.1.0", "6.1.0", "", 0, {}});
   const Connection c = client();
   sink.state_change(c, TcpState::kClose, TcpState::kSynSent, 0, false, 1000 * kMs);
   sink.state_change(c, TcpState::kSynSent, TcpState::kEstablished, 25'100'000, true, 1025 * kMs);

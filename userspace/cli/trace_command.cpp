@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "cli/output.hpp"
+#include "cli/privileges.hpp"
 #include "loader/bpf_tracer.hpp"
 #include "sinks/json_sink.hpp"
 #include "sinks/leak_records_only.hpp"
@@ -143,6 +144,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
                                  : default_ring_buffer_bytes(loader.cpus.size());
   loader.verbose = options.verbose;
   install_signal_handlers(output.is_file());
+  const std::vector<std::string> degraded = report_degraded();
   BpfTracer tracer(loader, collector);
   output.open();
 
@@ -152,8 +154,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   try {
     collector.add_preexisting(sys::snapshot_sockets(0, false), own_netns, monotonic_ns());
   } catch (const std::system_error& e) {
-    throw TraceError(std::string("cannot read the socket table: ") + e.what(), e.code().value(),
-                     "needs CAP_NET_ADMIN for sock_diag");
+    throw TraceError(std::string("cannot read the socket table: ") + e.what(), e.code().value());
   }
   for (std::uint32_t netns : sys::list_netns()) {
     try {
@@ -165,8 +166,10 @@ int run_trace(const Options& options, const Validated& validated, const std::str
     }
   }
 
+  drop_privileges();
+
   const std::uint64_t started = monotonic_ns();
-  sink->start({TCPTRAIL_VERSION, kernel_release(), command_line, started});
+  sink->start({TCPTRAIL_VERSION, kernel_release(), command_line, started, degraded});
   sink->flush();
 
   std::uint64_t last_flush = started;
@@ -212,6 +215,11 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   if (lost != 0) {
     std::cerr << "tcptrail: warning: " << lost
               << " events lost (ring buffer full); raise --ring-buffer-mib\n";
+  }
+  if (fd_owners.transient_errors() != 0) {
+    std::cerr << "tcptrail: warning: " << fd_owners.transient_errors()
+              << " /proc/PID/fd reads failed for a transient error (EMFILE, ENOMEM); those "
+                 "sockets' holders may be missing\n";
   }
   output.report();
   return 0;

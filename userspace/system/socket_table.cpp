@@ -6,8 +6,21 @@
 namespace tcptrail::sys {
 
 void ProcFdOwners::refresh() {
-  index_ = FdOwnerIndex::scan();
   inodes_.clear();
+  // A scan that met EMFILE or ENOMEM is tried once more; what it still missed stays unknown
+  // (no holders) rather than ending the run.
+  constexpr int kAttempts = 2;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    try {
+      index_ = FdOwnerIndex::scan();
+      if (index_->skipped() == 0) {
+        return;
+      }
+      transient_errors_ += index_->skipped();
+    } catch (const std::system_error&) {
+      ++transient_errors_;  // /proc itself could not be opened
+    }
+  }
 }
 
 std::uint32_t ProcFdOwners::inode_of(std::uint64_t sock_cookie, std::uint32_t netns_ino) {

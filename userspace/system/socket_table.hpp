@@ -19,9 +19,12 @@ public:
   void refresh() override;
   std::vector<FdOwner> owners(std::uint32_t inode) override;
   std::uint32_t inode_of(std::uint64_t sock_cookie, std::uint32_t netns_ino) override;
+  // Processes (or whole scans) missed for a transient error since the start; never fatal.
+  std::uint64_t transient_errors() const { return transient_errors_; }
 
 private:
   std::optional<FdOwnerIndex> index_;
+  std::uint64_t transient_errors_ = 0;
   std::unordered_map<std::uint32_t, std::unordered_map<std::uint64_t, std::uint32_t>> inodes_;
 };
 
