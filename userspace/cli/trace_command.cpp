@@ -144,9 +144,9 @@ int run_trace(const Options& options, const Validated& validated, const std::str
                                  : default_ring_buffer_bytes(loader.cpus.size());
   loader.verbose = options.verbose;
   install_signal_handlers(output.is_file());
-  const std::vector<std::string> degraded = report_degraded();
   BpfTracer tracer(loader, collector);
   output.open();
+  const std::vector<std::string> degraded = report_degraded();
 
   // Sockets that existed before the programs were attached, in every network namespace
   // (containers included): tracked as preexisting, and their listeners' owners are known.

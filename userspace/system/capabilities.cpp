@@ -45,8 +45,10 @@ void keep_only_capabilities(std::initializer_list<int> keep) {
   auto kept = [&](int cap) {
     return in(permitted, cap) && std::find(keep.begin(), keep.end(), cap) != keep.end();
   };
-  // The bounding set first, while CAP_SETPCAP is still ours.
-  for (int cap = 0; cap <= CAP_LAST_CAP; ++cap) {
+  // The bounding set first, while CAP_SETPCAP is still ours. Without it the bounding set stays:
+  // no-new-privs already keeps an execve from raising the permitted set.
+  const bool can_drop_bounding = in(permitted, CAP_SETPCAP);
+  for (int cap = 0; can_drop_bounding && cap <= CAP_LAST_CAP; ++cap) {
     if (!kept(cap) && ::prctl(PR_CAPBSET_READ, cap) == 1 && ::prctl(PR_CAPBSET_DROP, cap) != 0 &&
         errno != EINVAL) {
       throw_errno(errno, "prctl(PR_CAPBSET_DROP)");

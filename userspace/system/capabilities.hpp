@@ -9,9 +9,9 @@ namespace tcptrail::sys {
 bool has_capability(int cap);
 
 // Keeps only those of `keep` the process has, in the effective and permitted sets, clears the
-// inheritable and ambient sets, drops every other capability from the bounding set and sets
-// no-new-privs, so nothing the process runs or becomes can regain them. Throws
-// std::system_error.
+// inheritable and ambient sets, drops every other capability from the bounding set (when it has
+// CAP_SETPCAP) and sets no-new-privs, so nothing the process runs or becomes can regain them.
+// Throws std::system_error.
 void keep_only_capabilities(std::initializer_list<int> keep);
 
 }  // namespace tcptrail::sys
