@@ -193,7 +193,15 @@ void register_options(CLI::App& app, Options& o) {
   tcptrail --port 3306 --retransmits     retransmits and resets on MySQL connections
   tcptrail leaks --close-wait-timeout 10s  sockets stuck in CLOSE_WAIT for 10s or more
 
-Exit status: 0 success (also when the output pipe closes), 1 runtime failure, 2 bad usage.)");
+Signals: SIGINT/SIGTERM stop (summary or stop record first); SIGHUP reopens --output FILE for
+log rotation (ignored on stdout).
+
+Needs root, or CAP_BPF and CAP_PERFMON; CAP_SYS_ADMIN and CAP_SYS_PTRACE read other network
+namespaces, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH other users' /proc/PID/fd (a warning names
+what is missing). Once attached, only these three are kept, with no-new-privs.
+
+Exit status: 0 success (also when the reader of a stdout pipe leaves), 1 runtime failure
+(including any failed write to the output), 2 bad usage.)");
   app.require_subcommand(0, 1);
   // The same options on the main app and on each subcommand, since `tcptrail` means
   // `tcptrail trace` and options may follow either name. (Fallthrough would hand "-4" to the
