@@ -153,10 +153,15 @@ TEST(OutputTest, FullFilesystemIsAFailureWithOneLine) {
     status = tracer.wait(5s);
   }
   const std::string err = tracer.err();
+  const std::string text = slurp(out);
   ::umount2(dir.path().c_str(), MNT_DETACH);
   ASSERT_TRUE(status) << "tracer still runs with a full filesystem";
   EXPECT_EQ(status->exit_code, 1) << status->describe();
   EXPECT_EQ(err, "tcptrail: cannot write " + out + ": No space left on device\n");
+  // What was written is whole records, the first of them start.
+  const std::vector<Json> records = parse_lines(text);
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records.front()["type"], "start");
 }
 
 // Waits until the file at path holds a line containing `text`.

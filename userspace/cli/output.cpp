@@ -60,10 +60,15 @@ bool FdStreamBuf::drain() {
 
 bool FdStreamBuf::write_all(const char* data, std::size_t size) {
   while (size != 0) {
-    const ssize_t written = ::write(fd_, data, size);
-    if (written >= 0) {
+    const ssize_t result = ::write(fd_, data, size);
+    if (result >= 0) {
+      const auto written = static_cast<std::size_t>(result);
+      const auto* newline = static_cast<const char*>(::memrchr(data, '\n', written));
+      partial_line_bytes_ = newline == nullptr
+                                ? partial_line_bytes_ + written
+                                : static_cast<std::size_t>(data + written - newline - 1);
       data += written;
-      size -= static_cast<std::size_t>(written);
+      size -= written;
       continue;
     }
     // EINTR: a signal, maybe the one that asks to stop; EAGAIN: a non-blocking pipe is full.
@@ -74,6 +79,7 @@ bool FdStreamBuf::write_all(const char* data, std::size_t size) {
       error_ = errno;
     }
     drop(data, size);
+    cut_partial_line();
     return false;
   }
   return true;
@@ -99,6 +105,20 @@ bool FdStreamBuf::wait_writable() {
     if (::poll(&p, 1, timeout) == 1) {
       return true;  // writable, or an error the next write reports
     }
+  }
+}
+
+// A record written in part (ENOSPC after a short write) is taken back from a regular file.
+void FdStreamBuf::cut_partial_line() {
+  struct stat st {};
+  if (partial_line_bytes_ == 0 || ::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+    return;
+  }
+  const off_t end = ::lseek(fd_, 0, SEEK_CUR);
+  if (end >= static_cast<off_t>(partial_line_bytes_) &&
+      ::ftruncate(fd_, end - static_cast<off_t>(partial_line_bytes_)) == 0) {
+    ++dropped_lines_;
+    partial_line_bytes_ = 0;
   }
 }
 

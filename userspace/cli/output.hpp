@@ -15,7 +15,8 @@ namespace tcptrail {
 
 // A std::streambuf over a descriptor it does not own. It never reports a failure to the
 // stream, so the sinks keep writing: the first failed write is kept (error()), and what cannot
-// be written from then on is dropped and counted in lines (dropped_lines()). Bytes reach the
+// be written from then on is dropped and counted in lines (dropped_lines()); a regular file is
+// cut back to its last complete line then, so that no half record is left. Bytes reach the
 // descriptor when the stream is flushed or the buffer fills.
 //
 // A write that cannot proceed (a stalled pipe reader, EAGAIN on a non-blocking descriptor)
@@ -30,7 +31,10 @@ public:
   FdStreamBuf& operator=(const FdStreamBuf&) = delete;
 
   // Writes go to fd from now on (-1: buffered until a descriptor is set). Does not flush.
-  void set_fd(int fd) { fd_ = fd; }
+  void set_fd(int fd) {
+    fd_ = fd;
+    partial_line_bytes_ = 0;
+  }
   int error() const { return error_; }  // errno of the first failed write; 0 if none
   bool timed_out() const { return timed_out_; }
   std::uint64_t dropped_lines() const { return dropped_lines_; }
@@ -45,6 +49,7 @@ private:
   bool drain();
   bool write_all(const char* data, std::size_t size);
   void drop(const char* data, std::size_t size);
+  void cut_partial_line();
   bool wait_writable();
 
   const std::atomic<bool>& stop_;
@@ -53,6 +58,7 @@ private:
   bool timed_out_ = false;
   std::int64_t stop_deadline_ns_ = -1;
   std::uint64_t dropped_lines_ = 0;
+  std::size_t partial_line_bytes_ = 0;  // written to fd_ since its last newline
   std::string buffer_;
 };
 
