@@ -16,7 +16,8 @@ struct Cidr {
   IpAddress network;
   std::uint8_t prefix = 0;
 
-  // "10.0.0.0/8", "::1", "fe80::/10", "127.0.0.1"; nullopt if malformed.
+  // "10.0.0.0/8", "::1", "fe80::/10", "127.0.0.1"; nullopt if malformed or if bits past the
+  // prefix are set ("10.0.0.1/24").
   static std::optional<Cidr> parse(std::string_view text);
   bool contains(const IpAddress& addr) const;
 };

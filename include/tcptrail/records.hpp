@@ -24,9 +24,10 @@ std::uint64_t monotonic_ns();
 
 struct StartInfo {
   std::string version;
-  std::string kernel;       // uname -r
-  std::string options;      // the command line options, as given
-  std::uint64_t ts_ns = 0;  // monotonic
+  std::string kernel;                 // uname -r
+  std::string options;                // the command line options, as given
+  std::uint64_t ts_ns = 0;            // monotonic
+  std::vector<std::string> degraded;  // features lost to missing capabilities ("netns", ...)
 };
 
 // A count attributed to one key (a process "pid comm", or a peer "addr:port").

@@ -27,6 +27,14 @@ TEST(Cidr, ParsesAddressesAndPrefixes) {
   EXPECT_FALSE(Cidr::parse("10.0.0.0/x"));
   EXPECT_FALSE(Cidr::parse("::1/129"));
   EXPECT_FALSE(Cidr::parse("300.1.1.1"));
+  // Host bits set: not silently widened.
+  EXPECT_FALSE(Cidr::parse("10.0.0.1/24"));
+  EXPECT_FALSE(Cidr::parse("192.168.1.0/23"));
+  EXPECT_FALSE(Cidr::parse("fe80::1/64"));
+  EXPECT_FALSE(Cidr::parse("::ffff:10.0.0.1/120"));
+  EXPECT_TRUE(Cidr::parse("::ffff:10.0.0.0/120"));
+  EXPECT_TRUE(Cidr::parse("10.0.0.1/32"));
+  EXPECT_TRUE(Cidr::parse("0.0.0.0/0"));
 }
 
 TEST(Cidr, ContainsHonoursPrefixAndMappedAddresses) {

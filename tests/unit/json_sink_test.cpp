@@ -107,9 +107,11 @@ const std::regex kRfc3339(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z)");
 
 TEST(JsonSink, StartRecord) {
   const auto line = one([](JsonSink& sink) {
-    sink.start({"0.1.0", "6.1.0-13-amd64", "-T --json", 5 * kMs});
+    sink.start({"0.1.0", "6.1.0-13-amd64", "-T --json", 5 * kMs, {"netns", "owners"}});
   });
-  EXPECT_EQ(keys(line), (std::vector<std::string>{"type", "ts", "version", "kernel", "options"}));
+  EXPECT_EQ(keys(line),
+            (std::vector<std::string>{"type", "ts", "version", "kernel", "options", "degraded"}));
+  EXPECT_EQ(line["degraded"], (std::vector<std::string>{"netns", "owners"}));
   EXPECT_EQ(line["type"], "start");
   EXPECT_EQ(line["ts"], "2026-11-22T02:07:49.005000000Z");
   EXPECT_EQ(line["version"], "0.1.0");

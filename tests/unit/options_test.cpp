@@ -1,8 +1,10 @@
 #include "cli/options.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -11,7 +13,7 @@ namespace {
 
 struct Parsed {
   Options options;
-  Durations durations;
+  Validated validated;
 };
 
 // Parses like main() does; throws CLI::ParseError on bad usage.
@@ -24,7 +26,7 @@ Parsed parse(std::vector<std::string> args) {
     argv.push_back(a.c_str());
   }
   app.parse(static_cast<int>(argv.size()), const_cast<char**>(argv.data()));
-  p.durations = validate_options(p.options);
+  p.validated = validate_options(p.options);
   return p;
 }
 
@@ -47,8 +49,8 @@ TEST(Options, DefaultIsTraceInText) {
   Parsed p = parse({});
   EXPECT_EQ(p.options.command, Command::kTrace);
   EXPECT_FALSE(p.options.json);
-  EXPECT_EQ(p.durations.run_ns, 0u);
-  EXPECT_EQ(p.durations.close_wait_ns, 30'000'000'000u);
+  EXPECT_EQ(p.validated.durations.run_ns, 0u);
+  EXPECT_EQ(p.validated.durations.close_wait_ns, 30'000'000'000u);
 }
 
 TEST(Options, TraceSubcommandTakesTheSameOptions) {
@@ -57,8 +59,8 @@ TEST(Options, TraceSubcommandTakesTheSameOptions) {
   EXPECT_EQ(p.options.command, Command::kTrace);
   EXPECT_TRUE(p.options.json);
   EXPECT_TRUE(p.options.transitions);
-  EXPECT_EQ(p.durations.run_ns, 500'000'000u);
-  Filter f = make_filter(p.options);
+  EXPECT_EQ(p.validated.durations.run_ns, 500'000'000u);
+  const Filter& f = p.validated.filter;
   EXPECT_EQ(f.family, 6);
   EXPECT_EQ(f.ports, std::vector<std::uint16_t>{80});
   EXPECT_EQ(f.pids, std::vector<std::uint32_t>{static_cast<std::uint32_t>(getpid())});
@@ -67,7 +69,7 @@ TEST(Options, TraceSubcommandTakesTheSameOptions) {
 TEST(Options, LeaksSubcommand) {
   Parsed p = parse({"leaks", "--close-wait-timeout", "10s"});
   EXPECT_EQ(p.options.command, Command::kLeaks);
-  EXPECT_EQ(p.durations.close_wait_ns, 10'000'000'000u);
+  EXPECT_EQ(p.validated.durations.close_wait_ns, 10'000'000'000u);
 }
 
 TEST(Options, BadInputIsAParseError) {
@@ -86,11 +88,89 @@ TEST(Options, BadInputIsAParseError) {
       {"--time-wait-warn", "0"},
       {"--ring-buffer-mib", "3"},
       {"bogus-subcommand"},
+      // Each slipped through once.
+      {"--time-wait-warn", "nan"},
+      {"--time-wait-warn", "inf"},
+      {"--time-wait-warn", "-inf"},
+      {"--time-wait-warn", "1e1"},
+      {"--time-wait-warn", "0x20"},
+      {"--time-wait-warn", " 50"},
+      {"--time-wait-warn", "+50"},
+      {"-d", ""},
+      {"-d", "nan"},
+      {"-d", "inf"},
+      {"-d", "infs"},
+      {"--close-wait-timeout", ""},
+      {"--close-wait-timeout", "nanms"},
+      {"--port", "0x1356"},
+      {"--port", "+80"},
+      {"--port", " 80"},
+      {"--port", "80 "},
+      {"--port", "0o17"},
+      {"--port", "010"},
+      {"--port", "0b101"},
+      {"--lport", "0x50"},
+      {"--rport", "+443"},
+      {"-p", "0x1"},
+      {"-p", "+1"},
+      {"--ring-buffer-mib", "0x2"},
+      {"--max-connections", "0x10"},
+      {"--max-connections", "1e3"},
+      {"-o", ""},
+      {"-o", "-d"},
+      {"--output-mode", "0644x"},
+      {"--output-mode", "0400"},
+      {"--output-mode", "0700"},
+      {"--output-mode", "4600"},
+      {"--output-mode", "600 "},
+      {"--comm", "0123456789abcdef"},
+      {"--comm", ""},
+      {"--comm", "-d", "1s"},
+      {"--addr", "10.0.0.1/24"},
+      {"--addr", "-d"},
+      {"--cgroup", ""},
+      {"--cgroup", "/sys/fs/cgroup/no-such-directory"},
+      {"--cgroup", "/tmp"},
   };
   for (const auto& args : bad) {
     EXPECT_THROW(parse(args), CLI::ParseError)
-        << args[0] << " " << (args.size() > 1 ? args[1] : "");
+        << args[0] << " '" << (args.size() > 1 ? args[1] : "") << "'";
   }
+}
+
+TEST(Options, AcceptsWhatTheStrictRulesLeave) {
+  Parsed p = parse({"--time-wait-warn", "12.5", "--comm", "012345678901234", "--port", "8080",
+                    "--addr", "10.0.0.0/24", "--output-mode", "0640", "-o", "out.txt"});
+  EXPECT_EQ(p.options.time_wait_warn, 12.5);
+  EXPECT_EQ(p.options.comms, std::vector<std::string>{"012345678901234"});
+  EXPECT_EQ(p.validated.filter.ports, std::vector<std::uint16_t>{8080});
+  ASSERT_EQ(p.validated.filter.addrs.size(), 1u);
+  EXPECT_EQ(p.validated.filter.addrs[0].prefix, 24);
+  EXPECT_EQ(p.validated.output_mode, 0640u);
+  EXPECT_EQ(parse({}).validated.output_mode, 0600u);
+}
+
+// Where cgroup v2 is mounted here (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host).
+std::string cgroup2_mount() {
+  std::ifstream mounts("/proc/self/mounts");
+  std::string device, dir, type, rest;
+  while (mounts >> device >> dir >> type && std::getline(mounts, rest)) {
+    if (type == "cgroup2") {
+      return dir;
+    }
+  }
+  return {};
+}
+
+TEST(Options, CgroupResolvedOnceToItsId) {
+  const std::string mount = cgroup2_mount();
+  if (mount.empty()) {
+    GTEST_SKIP() << "no cgroup v2 mount";
+  }
+  Parsed p = parse({"--cgroup", mount});
+  struct stat st {};
+  ASSERT_EQ(stat(mount.c_str(), &st), 0);
+  EXPECT_EQ(p.validated.filter.cgroups, std::vector<std::uint64_t>{st.st_ino});
 }
 
 }  // namespace

@@ -376,7 +376,7 @@ std::string write_every_record() {
   std::ostringstream out;
   {
     JsonSink sink(out, kClock);
-    sink.start({"0.1.0", "6.1.0-13-amd64", "--json -p 1234", 900 * kMs});
+    sink.start({"0.1.0", "6.1.0-13-amd64", "--json -p 1234", 900 * kMs, {"netns"}});
 
     const Connection client = active_client();
     const Connection server = passive_server();

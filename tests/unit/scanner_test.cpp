@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -85,6 +86,41 @@ TEST(Scanner, SweepsTheOwnNamespaceAndScansHoldersOnRequest) {
   scanner.add_stats(run);
   EXPECT_GE(run.sweeps, 2u);
   EXPECT_EQ(run.scan_errors, 0u);
+}
+
+// Lowers RLIMIT_NOFILE so that no descriptor can be opened; restores it.
+class NoFreeFds {
+public:
+  NoFreeFds() {
+    getrlimit(RLIMIT_NOFILE, &saved_);
+    const int lowest_free = ::dup(0);
+    ::close(lowest_free);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = static_cast<rlim_t>(lowest_free);
+    setrlimit(RLIMIT_NOFILE, &lowered);
+  }
+  NoFreeFds(const NoFreeFds&) = delete;
+  NoFreeFds& operator=(const NoFreeFds&) = delete;
+  ~NoFreeFds() { setrlimit(RLIMIT_NOFILE, &saved_); }
+
+private:
+  rlimit saved_{};
+};
+
+// Once an EMFILE in a /proc scan ended the run with exit 1 and no stop record.
+TEST(Scanner, FailedSweepsAndScansAreCountedAndRetried) {
+  Scanner scanner(sys::current_netns_ino(), 20'000'000);
+  {
+    const NoFreeFds limit;  // neither netlink sockets nor /proc open
+    scanner.request_holders();
+    std::this_thread::sleep_for(200ms);
+  }
+  RunStats failing;
+  scanner.add_stats(failing);
+  EXPECT_GT(failing.scan_errors, 0u);
+  EXPECT_TRUE(take_until(scanner, [](const ScanBatch& batch) { return !batch.digests.empty(); }))
+      << "sweeps did not recover once descriptors were free again";
+  scanner.stop();
 }
 
 TEST(ScannedFdOwners, AsksForAScanWhenWhatItKnowsIsOlderThanAsked) {

@@ -25,6 +25,14 @@ TEST(SystemCpus, RejectsMalformedText) {
   }
 }
 
+// Once looped forever: `cpu <= last` cannot end when last is UINT32_MAX.
+TEST(SystemCpus, RejectsIdsNoKernelHas) {
+  for (const char* text : {"0-4294967295", "4294967295", "4294967294-4294967295", "0-65536"}) {
+    EXPECT_FALSE(parse_cpu_list(text)) << '"' << text << '"';
+  }
+  EXPECT_EQ(parse_cpu_list("65535"), Cpus{65535});
+}
+
 TEST(SystemCpus, ReadsTheOnlineCpus) {
   std::ifstream in("/sys/devices/system/cpu/online");
   std::stringstream text;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "system/socket_table.hpp"
 #include "system/unique_fd.hpp"
 
 namespace tcptrail::sys {
@@ -107,6 +109,49 @@ TEST(SystemFdOwners, ForkedChildSharesTheSocket) {
   for (const FdOwner& owner : *owners) {
     EXPECT_EQ(owner.comm, own_comm()) << owner.pid;
   }
+}
+
+}  // namespace
+}  // namespace tcptrail::sys
+
+namespace tcptrail::sys {
+namespace {
+
+// Lowers RLIMIT_NOFILE so that only `free_fds` more descriptors can be opened; restores it.
+class FdLimit {
+public:
+  explicit FdLimit(int free_fds) {
+    getrlimit(RLIMIT_NOFILE, &saved_);
+    const int lowest_free = ::dup(0);
+    ::close(lowest_free);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = static_cast<rlim_t>(lowest_free + free_fds);
+    setrlimit(RLIMIT_NOFILE, &lowered);
+  }
+  FdLimit(const FdLimit&) = delete;
+  FdLimit& operator=(const FdLimit&) = delete;
+  ~FdLimit() { setrlimit(RLIMIT_NOFILE, &saved_); }
+
+private:
+  rlimit saved_{};
+};
+
+// Once an EMFILE ended the run with exit 1 and no stop record.
+TEST(SystemFdOwners, EmfileInAProcessIsCountedNotThrown) {
+  UniqueFd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(sock);
+  struct stat st {};
+  ASSERT_EQ(::fstat(sock.get(), &st), 0);
+  const auto inode = static_cast<std::uint32_t>(st.st_ino);
+  {
+    FdLimit limit(1);  // /proc opens, no /proc/PID/fd does
+    const FdOwnerIndex index = FdOwnerIndex::scan();
+    EXPECT_GT(index.skipped(), 0u);
+    EXPECT_EQ(index.find(inode), nullptr);
+  }
+  const FdOwnerIndex index = FdOwnerIndex::scan();  // the limit lifted: found again
+  EXPECT_EQ(index.skipped(), 0u);
+  EXPECT_NE(index.find(inode), nullptr);
 }
 
 }  // namespace

@@ -13,10 +13,10 @@ int main(int argc, char** argv) {
   tcptrail::Options options;
   CLI::App app;
   tcptrail::register_options(app, options);
-  tcptrail::Durations durations;
+  tcptrail::Validated validated;
   try {
     app.parse(argc, argv);
-    durations = tcptrail::validate_options(options);
+    validated = tcptrail::validate_options(options);
   } catch (const CLI::CallForHelp&) {
     std::cout << app.help();
     return 0;
@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
     command_line += argv[i];
   }
   try {
-    return tcptrail::run_trace(options, durations, command_line);
+    return tcptrail::run_trace(options, validated, command_line);
   } catch (const tcptrail::TraceError& e) {
     std::cerr << "tcptrail: " << e.what();
     if (!e.hint().empty()) {

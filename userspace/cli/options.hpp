@@ -24,7 +24,8 @@ struct Options {
   bool verbose = false;
   bool ipv4 = false;
   bool ipv6 = false;
-  std::string output;  // empty: stdout
+  std::string output;                // empty: stdout
+  std::string output_mode = "0600";  // octal permissions of a file --output creates
   std::vector<std::uint32_t> pids;
   std::vector<std::string> comms;
   std::vector<std::uint16_t> lports;
@@ -49,6 +50,13 @@ struct Durations {
   std::uint64_t syn_recv_ns = 0;
 };
 
+// What validation computed from Options, so nothing is parsed or looked up twice.
+struct Validated {
+  Durations durations;
+  Filter filter;                // addresses parsed, cgroup directories resolved to their ids
+  unsigned output_mode = 0600;  // permissions of the --output file
+};
+
 // "500ms", "30s", "2m", "1h", "1.5s"; a plain number is seconds. nullopt if malformed,
 // negative or zero.
 std::optional<std::uint64_t> parse_duration(std::string_view text);
@@ -56,9 +64,8 @@ std::optional<std::uint64_t> parse_duration(std::string_view text);
 // Registers every option and subcommand on `app`, filling `options`.
 void register_options(CLI::App& app, Options& options);
 
-// Checks what CLI11 cannot (durations, CIDRs, families, PIDs); throws CLI::ValidationError
-// with a one-line message.
-Durations validate_options(const Options& options);
-Filter make_filter(const Options& options);
+// Checks what CLI11 cannot (durations, CIDRs, cgroups, PIDs, the output mode) and builds the
+// filter; throws CLI::ValidationError with a one-line message.
+Validated validate_options(const Options& options);
 
 }  // namespace tcptrail

@@ -151,11 +151,12 @@ void Scanner::run() {
       const std::uint64_t started = monotonic_ns();
       sweep(batch, inodes);
       if (holders) {
+        // What a scan missed is counted; the lookup asks again when it needs newer holders.
         try {
           batch.holders = scan_holders(started, std::move(inodes));
+          errors_.fetch_add(batch.holders->fd_index.skipped());
         } catch (const std::system_error&) {
           errors_.fetch_add(1);
-          holders_wanted_.store(true);  // asked again at the next sweep
         }
       }
       publish(std::move(batch));

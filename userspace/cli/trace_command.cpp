@@ -1,6 +1,5 @@
 #include "cli/trace_command.hpp"
 
-#include <poll.h>
 #include <signal.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -10,13 +9,12 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <system_error>
 
+#include "cli/output.hpp"
+#include "cli/privileges.hpp"
 #include "cli/scanner.hpp"
 #include "loader/bpf_tracer.hpp"
 #include "sinks/json_sink.hpp"
@@ -34,27 +32,28 @@ namespace tcptrail {
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reopen{false};
 
 void on_signal(int /*signo*/) {
   g_stop.store(true);
 }
 
-void install_signal_handlers() {
+void on_hangup(int /*signo*/) {
+  g_reopen.store(true);
+}
+
+// SIGHUP reopens an output file (log rotation); on stdout there is nothing to reopen.
+void install_signal_handlers(bool reopen_on_hangup) {
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  // No SA_RESTART: the poll must return so the loop sees the flag.
+  // No SA_RESTART: the poll and a blocked write must return so the loop sees the flag.
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = reopen_on_hangup ? on_hangup : SIG_IGN;
+  sigaction(SIGHUP, &sa, nullptr);
   // A closed output pipe shows up as EPIPE on write, which ends the run quietly.
   signal(SIGPIPE, SIG_IGN);
-}
-
-// The reader of a stdout pipe went away (`| head -1`): poll reports POLLERR on the write end
-// even when there is nothing to write.
-bool stdout_closed() {
-  pollfd p{STDOUT_FILENO, 0, 0};
-  return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)) != 0;
 }
 
 std::string kernel_release() {
@@ -78,15 +77,11 @@ constexpr std::uint64_t kRenderIntervalNs = 1'000'000'000;
 
 }  // namespace
 
-int run_trace(const Options& options, const Durations& durations, const std::string& command_line) {
-  std::ofstream file;
-  if (!options.output.empty()) {
-    file.open(options.output, std::ios::out | std::ios::trunc | std::ios::binary);
-    if (!file) {
-      throw TraceError("cannot open " + options.output + ": " + std::strerror(errno), errno);
-    }
-  }
-  std::ostream& out = options.output.empty() ? std::cout : file;
+int run_trace(const Options& options, const Validated& validated, const std::string& command_line) {
+  const Durations& durations = validated.durations;
+  // Opened once the programs are attached: a run that fails before leaves the file alone.
+  Output output(options.output, validated.output_mode, g_stop);
+  std::ostream& out = output.stream();
 
   const WallClock clock = WallClock::system();
   const bool leaks_mode = options.command == Command::kLeaks;
@@ -115,7 +110,7 @@ int run_trace(const Options& options, const Durations& durations, const std::str
     sink = std::make_unique<TextSink>(out, clock, text);
   }
 
-  config.filter = make_filter(options);
+  config.filter = validated.filter;
   config.table.max_connections = options.max_connections;
   config.transitions = options.transitions;
   config.lifecycle_records = !leaks_mode;
@@ -139,8 +134,10 @@ int run_trace(const Options& options, const Durations& durations, const std::str
                                  ? std::size_t{options.ring_buffer_mib} << 20
                                  : default_ring_buffer_bytes(loader.cpus.size());
   loader.verbose = options.verbose;
-  install_signal_handlers();
+  install_signal_handlers(output.is_file());
   BpfTracer tracer(loader, collector);
+  output.open();
+  const std::vector<std::string> degraded = report_degraded();
 
   // Sockets that existed before the programs were attached, in every network namespace
   // (containers included): tracked as preexisting, and their listeners' owners are known.
@@ -153,8 +150,7 @@ int run_trace(const Options& options, const Durations& durations, const std::str
   try {
     collector.add_preexisting(sys::snapshot_sockets(0, false), own_netns, monotonic_ns());
   } catch (const std::system_error& e) {
-    throw TraceError(std::string("cannot read the socket table: ") + e.what(), e.code().value(),
-                     "needs CAP_NET_ADMIN for sock_diag");
+    throw TraceError(std::string("cannot read the socket table: ") + e.what(), e.code().value());
   }
   for (std::uint32_t netns : sys::list_netns()) {
     try {
@@ -165,11 +161,13 @@ int run_trace(const Options& options, const Durations& durations, const std::str
       continue;  // gone since it was listed
     }
   }
+  // Before the scanner thread starts: capabilities and no-new-privs are per thread.
+  drop_privileges();
   Scanner background(own_netns, kSweepIntervalNs);
   scanner = &background;
 
   const std::uint64_t started = monotonic_ns();
-  sink->start({TCPTRAIL_VERSION, kernel_release(), command_line, started});
+  sink->start({TCPTRAIL_VERSION, kernel_release(), command_line, started, degraded});
   sink->flush();
 
   std::uint64_t last_flush = started;
@@ -199,7 +197,10 @@ int run_trace(const Options& options, const Durations& durations, const std::str
     if (drained - last_flush >= kFlushIntervalNs) {
       sink->flush();
       last_flush = drained;
-      if (!out || (options.output.empty() && stdout_closed())) {
+      if (g_reopen.exchange(false)) {
+        output.reopen();
+      }
+      if (output.failed() || output.reader_left()) {
         output_closed = true;
         stop = true;
       }
@@ -216,14 +217,17 @@ int run_trace(const Options& options, const Durations& durations, const std::str
   const std::uint64_t lost = run.lost;
   if (!output_closed) {
     collector.finish(monotonic_ns(), run);
-    if (!out && errno != EPIPE) {
-      throw TraceError(std::string("cannot write output: ") + std::strerror(errno), errno);
-    }
   }
   if (lost != 0) {
     std::cerr << "tcptrail: warning: " << lost
               << " events lost (ring buffer full); raise --ring-buffer-mib\n";
   }
+  if (run.scan_errors != 0) {
+    std::cerr << "tcptrail: warning: " << run.scan_errors
+              << " sweeps or /proc scans failed (retried at the next sweep); leaks seen by "
+                 "them may have come late or without their holders\n";
+  }
+  output.report();
   return 0;
 }
 

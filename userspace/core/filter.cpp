@@ -39,6 +39,7 @@ std::optional<Cidr> Cidr::parse(std::string_view text) {
     return std::nullopt;
   }
   const unsigned max_prefix = cidr.network.family == 4 ? 32 : 128;
+  const auto text_bytes = cidr.network.bytes;  // before an IPv4-mapped address is unmapped
   unsigned prefix = max_prefix;
   if (auto slash = text.find('/'); slash != std::string_view::npos) {
     std::string_view digits = text.substr(slash + 1);
@@ -52,6 +53,13 @@ std::optional<Cidr> Cidr::parse(std::string_view text) {
   cidr.network = unmapped(cidr.network);
   if (cidr.network.family == 4 && max_prefix == 128) {
     cidr.prefix = static_cast<std::uint8_t>(prefix >= 96 ? prefix - 96 : 0);
+  }
+  // 10.0.0.1/24 is a typo or a misunderstanding: widening it silently would match more than
+  // was asked.
+  for (std::size_t bit = prefix; bit < max_prefix; ++bit) {
+    if ((text_bytes[bit / 8] >> (7 - bit % 8) & 1) != 0) {
+      return std::nullopt;
+    }
   }
   return cidr;
 }

@@ -29,7 +29,7 @@ int print_libbpf(enum libbpf_print_level /*level*/, const char* format, va_list 
 
 std::string privilege_hint(int err) {
   if (err == EPERM || err == EACCES) {
-    return "run as root, or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN";
+    return "run as root, or grant CAP_BPF and CAP_PERFMON";
   }
   return {};
 }

@@ -33,9 +33,13 @@ private:
   char date_[10] = {};  // YYYY-MM-DD of day_
 };
 
-// Bytes for a terminal: printable ASCII as is, a backslash doubled, anything else as \xNN, so
-// no byte of a process name can drive the terminal. Cut to at most max_columns, at a whole
-// escape.
+// The one gate for text from outside (process names, keys built from them) on its way to a
+// terminal: printable ASCII as is, a backslash doubled, every other byte as \xNN. Nothing else
+// passes, so C0 controls (\n, \r, ESC and with it CSI and OSC sequences), DEL, C1 controls
+// (U+0080-U+009F), bidi overrides and isolates (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F,
+// U+061C), zero-width and line-separator characters and invalid UTF-8 all show as escapes, and
+// one byte is one column, so tables stay aligned. Cut to at most max_columns, at a whole escape.
+// Every text view and summary uses it; JSON has its own escaping (JsonWriter).
 std::string printable(std::string_view bytes,
                       std::size_t max_columns = std::numeric_limits<std::size_t>::max());
 

@@ -42,6 +42,11 @@ void JsonSink::start(const StartInfo& info) {
   writer_.key("version").string(info.version);
   writer_.key("kernel").string(info.kernel);
   writer_.key("options").string(info.options);
+  writer_.key("degraded").begin_array();
+  for (const std::string& feature : info.degraded) {
+    writer_.plain_string(feature);
+  }
+  writer_.end_array();
   end_record();
 }
 

@@ -102,7 +102,7 @@ void LeaksView::stop(const StopInfo& info) {
   bool any = false;
   for (const CountRow& row : info.per_process) {
     if (row.leaks != 0) {
-      out_ << "  " << row.key << ": " << row.leaks << "\n";
+      out_ << "  " << printable(row.key, 64) << ": " << row.leaks << "\n";
       any = true;
     }
   }

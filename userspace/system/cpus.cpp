@@ -6,6 +6,13 @@
 #include "system/proc.hpp"
 
 namespace tcptrail::sys {
+namespace {
+
+// Far above any NR_CPUS (8192 at most in the kernel's Kconfig): a larger id is not a CPU, and
+// the bound keeps `cpu <= last` from wrapping at UINT32_MAX.
+constexpr std::uint32_t kMaxCpuId = 65535;
+
+}  // namespace
 
 std::optional<std::vector<std::uint32_t>> parse_cpu_list(std::string_view text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
@@ -21,6 +28,9 @@ std::optional<std::vector<std::uint32_t>> parse_cpu_list(std::string_view text) 
     const auto first = parse_u32(item.substr(0, dash));
     const auto last = dash == std::string_view::npos ? first : parse_u32(item.substr(dash + 1));
     if (!first || !last || *last < *first || (!cpus.empty() && *first <= cpus.back())) {
+      return std::nullopt;
+    }
+    if (*last > kMaxCpuId) {
       return std::nullopt;
     }
     for (std::uint32_t cpu = *first; cpu <= *last; ++cpu) {

@@ -47,17 +47,17 @@ std::string read_comm(int proc_fd, std::uint32_t pid) {
   return std::string(comm);
 }
 
-// Calls on_socket(inode, fd) for each socket descriptor of pid. Returns false if the process
-// could not be read (gone, or not ours); throws on other failures.
+enum class FdScan : std::uint8_t { kRead, kUnreadable, kSkipped };
+
+// Calls on_socket(inode, fd) for each socket descriptor of pid. kUnreadable: the process is gone
+// or not ours; kSkipped: a transient failure (EMFILE, ENFILE, ENOMEM) that a later scan may not
+// meet.
 template <typename OnSocket>
-bool for_each_socket_fd(int proc_fd, std::uint32_t pid, OnSocket&& on_socket) {
+FdScan for_each_socket_fd(int proc_fd, std::uint32_t pid, OnSocket&& on_socket) {
   const std::string path = std::to_string(pid) + "/fd";
   DirPtr fds = open_dir_at(proc_fd, path.c_str());
   if (!fds) {
-    if (is_vanished_process_errno(errno)) {
-      return false;
-    }
-    throw_errno(errno, "fd_owners: open(/proc/" + path + ")");
+    return is_vanished_process_errno(errno) ? FdScan::kUnreadable : FdScan::kSkipped;
   }
   char link[64];
   while (const dirent* entry = ::readdir(fds.get())) {
@@ -69,7 +69,7 @@ bool for_each_socket_fd(int proc_fd, std::uint32_t pid, OnSocket&& on_socket) {
     if (len < 0) {
       // Access is decided per process (ptrace_may_access), so one refusal means all of them.
       if (errno == EACCES || errno == EPERM || errno == ESRCH) {
-        return false;
+        return FdScan::kUnreadable;
       }
       continue;  // closed since readdir
     }
@@ -77,7 +77,7 @@ bool for_each_socket_fd(int proc_fd, std::uint32_t pid, OnSocket&& on_socket) {
       on_socket(*inode, static_cast<int>(*fd));
     }
   }
-  return true;
+  return FdScan::kRead;
 }
 
 }  // namespace
@@ -93,8 +93,11 @@ FdOwnerIndex FdOwnerIndex::scan() {
       continue;
     }
     sockets.clear();
-    for_each_socket_fd(proc_fd, *pid,
-                       [&](std::uint32_t inode, int fd) { sockets.emplace_back(inode, fd); });
+    if (for_each_socket_fd(proc_fd, *pid, [&](std::uint32_t inode, int fd) {
+          sockets.emplace_back(inode, fd);
+        }) == FdScan::kSkipped) {
+      ++index.skipped_;
+    }
     if (sockets.empty()) {
       continue;
     }

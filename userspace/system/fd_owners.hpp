@@ -16,7 +16,9 @@ namespace tcptrail::sys {
 // decides the pid namespace; inodes are unique across network namespaces).
 class FdOwnerIndex {
 public:
-  // Reads every /proc/PID/fd. Throws std::system_error if /proc itself cannot be read.
+  // Reads every /proc/PID/fd. A process whose directory cannot be opened for a transient
+  // reason (EMFILE, ENFILE, ENOMEM) is skipped and counted in skipped(). Throws
+  // std::system_error if /proc itself cannot be read.
   static FdOwnerIndex scan();
 
   // The holders of the socket, one per (pid, fd), in /proc order; null when none was seen.
@@ -24,9 +26,11 @@ public:
   const std::vector<FdOwner>* find(std::uint32_t inode) const;
 
   std::size_t socket_count() const { return owners_.size(); }
+  std::size_t skipped() const { return skipped_; }
 
 private:
   std::unordered_map<std::uint32_t, std::vector<FdOwner>> owners_;
+  std::size_t skipped_ = 0;
 };
 
 }  // namespace tcptrail::sys

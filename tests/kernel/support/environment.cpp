@@ -19,7 +19,7 @@ bool in_ci() {
 std::string missing_kernel_support() {
   static const std::string reason = []() -> std::string {
     if (geteuid() != 0) {
-      return "kernel tests need root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN); run them as root";
+      return "kernel tests need root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN); run them as root";
     }
     if (!std::filesystem::exists("/sys/kernel/btf/vmlinux")) {
       return "the kernel has no BTF (/sys/kernel/btf/vmlinux missing)";
