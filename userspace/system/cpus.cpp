@@ -6,6 +6,13 @@
 #include "system/proc.hpp"
 
 namespace tcptrail::sys {
+namespace {
+
+// Above any kernel's NR_CPUS (at most 8192, arch/x86/Kconfig), so a real list always fits; it
+// keeps the range loop from wrapping at UINT32_MAX and a corrupt list from allocating gigabytes.
+constexpr std::uint32_t kMaxCpus = 1U << 16;
+
+}  // namespace
 
 std::optional<std::vector<std::uint32_t>> parse_cpu_list(std::string_view text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
@@ -20,7 +27,8 @@ std::optional<std::vector<std::uint32_t>> parse_cpu_list(std::string_view text) 
     const std::size_t dash = item.find('-');
     const auto first = parse_u32(item.substr(0, dash));
     const auto last = dash == std::string_view::npos ? first : parse_u32(item.substr(dash + 1));
-    if (!first || !last || *last < *first || (!cpus.empty() && *first <= cpus.back())) {
+    if (!first || !last || *last < *first || *last >= kMaxCpus ||
+        (!cpus.empty() && *first <= cpus.back())) {
       return std::nullopt;
     }
     for (std::uint32_t cpu = *first; cpu <= *last; ++cpu) {
