@@ -83,8 +83,13 @@ fuzz() {
 tidy() {
   [[ -f $BUILD_DIR/compile_commands.json ]] || build >/dev/null
   local log=$BUILD_DIR/clang-tidy.log
-  find userspace tests bench -name '*.cpp' -print0 | sort -z |
+  find userspace tests bench -name '*.cpp' -not -path 'tests/fuzz/*' -print0 | sort -z |
     xargs -0 -n 1 -P "$(nproc)" clang-tidy-14 -p "$BUILD_DIR" --quiet >"$log" 2>/dev/null || true
+  # The fuzz targets are only in build-fuzz's compile_commands.json (`dev.sh fuzz` makes it).
+  if [[ -f build-fuzz/compile_commands.json ]]; then
+    find tests/fuzz -name '*.cpp' -print0 | sort -z |
+      xargs -0 -n 1 -P "$(nproc)" clang-tidy-14 -p build-fuzz --quiet >>"$log" 2>/dev/null || true
+  fi
   echo "dev.sh: clang-tidy warnings per file (full output in $log):" >&2
   grep -oE "^/[^:]+:[0-9]+:[0-9]+: warning: .*\[[a-z0-9.,-]+\]$" "$log" | sort -u |
     cut -d: -f1 | sed "s|^$PWD/||" | sort | uniq -c | sort -rn >&2

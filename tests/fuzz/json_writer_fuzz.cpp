@@ -33,7 +33,7 @@ bool valid_utf8(std::string_view text) {
 class Input {
 public:
   Input(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-  bool empty() const { return size_ == 0; }
+  [[nodiscard]] bool empty() const { return size_ == 0; }
   std::uint8_t byte() { return size_ == 0 ? 0 : (--size_, *data_++); }
   template <typename T> T value() {
     T v{};
