@@ -90,10 +90,11 @@ tidy() {
     find tests/fuzz -name '*.cpp' -print0 | sort -z |
       xargs -0 -n 1 -P "$(nproc)" clang-tidy-14 -p build-fuzz --quiet >>"$log" 2>/dev/null || true
   fi
+  local warnings
+  warnings=$(grep -oE "^/[^:]+:[0-9]+:[0-9]+: warning: .*\[[a-z0-9.,-]+\]$" "$log" | sort -u || true)
   echo "dev.sh: clang-tidy warnings per file (full output in $log):" >&2
-  grep -oE "^/[^:]+:[0-9]+:[0-9]+: warning: .*\[[a-z0-9.,-]+\]$" "$log" | sort -u |
-    cut -d: -f1 | sed "s|^$PWD/||" | sort | uniq -c | sort -rn >&2
-  echo "dev.sh: total $(grep -cE '^/[^:]+:[0-9]+:[0-9]+: warning: ' "$log" || true) warnings" >&2
+  [[ -z $warnings ]] || cut -d: -f1 <<<"$warnings" | sed "s|^$PWD/||" | sort | uniq -c | sort -rn >&2
+  echo "dev.sh: total $(grep -c . <<<"$warnings" || true) warnings (each counted once)" >&2
 }
 
 cmd=${1:-run}
