@@ -32,7 +32,10 @@ execute_process(COMMAND ${BPF_CLANG} --version OUTPUT_VARIABLE _clang_version ER
 string(REGEX MATCH "version [0-9.]+" _clang_version "${_clang_version}")
 execute_process(COMMAND ${BPFTOOL} version OUTPUT_VARIABLE _bpftool_version ERROR_QUIET)
 string(REGEX MATCH "v[0-9.]+" _bpftool_version "${_bpftool_version}")
+execute_process(COMMAND uname -r OUTPUT_VARIABLE _kernel_version OUTPUT_STRIP_TRAILING_WHITESPACE
+                ERROR_QUIET)
 message(STATUS "BPF toolchain: clang ${_clang_version}, bpftool ${_bpftool_version}, libbpf ${LIBBPF_VERSION}")
+message(STATUS "C++ compiler: ${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}; kernel: ${_kernel_version}")
 
 # __TARGET_ARCH_* only selects bpf_tracing.h's register macros; vmlinux.h is arch-neutral.
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|amd64")

@@ -2,7 +2,13 @@
 # One entry point for a fresh Debian 12 machine, as root:
 #   scripts/dev.sh run [tcptrail options]   install what is missing, build, run tcptrail
 #   scripts/dev.sh test                     install what is missing, build, run every test
+#   scripts/dev.sh test --sanitize          the same in build-asan (ASan + UBSan, UB fails)
+#   scripts/dev.sh test --tsan              the same in build-tsan (ThreadSanitizer)
 #   scripts/dev.sh build                    install what is missing, build
+#   scripts/dev.sh fuzz [SECONDS]           build the libFuzzer targets (build-fuzz, clang) and
+#                                           run each for SECONDS (default 30); fails on a crash
+#   scripts/dev.sh tidy                     clang-tidy over userspace/, tests/, bench/ with
+#                                           .clang-tidy; prints warnings per file (report only)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -10,9 +16,12 @@ BUILD_DIR=${BUILD_DIR:-build}
 
 # Build and test dependencies (Debian 12 package names); iproute2/iptables/procps drive the
 # kernel tests' network namespaces and lossy links; libbpf-tools is the benchmark's baseline.
-PACKAGES=(build-essential cmake pkg-config clang clang-format llvm libbpf-dev bpftool libelf-dev zlib1g-dev
-  libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  iproute2 iptables procps python3)
+# libclang-rt-14-dev holds libFuzzer and clang's sanitizer runtimes (gcc's come with gcc);
+# clang-tidy is for `tidy`.
+PACKAGES=(build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
+  libbpf-dev bpftool libelf-dev zlib1g-dev libcli11-dev nlohmann-json3-dev libgtest-dev
+  libbenchmark-dev iproute2 iptables procps python3)
+FUZZERS=(decode json_writer sock_diag cpu_list port_range proc_link duration cidr options)
 
 install_dependencies() {
   local missing=()
@@ -32,9 +41,60 @@ install_dependencies() {
   fi
 }
 
+# Configure output goes to stderr so that `run` keeps stdout for records; it carries the
+# compiler, clang, bpftool, libbpf and kernel versions into the CI log.
 build() {
-  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >&2
   cmake --build "$BUILD_DIR" -j"$(nproc)"
+}
+
+run_tests() {
+  # Unit tests first (fast, no root); kernel tests run serially against the real kernel.
+  ctest --test-dir "$BUILD_DIR" --output-on-failure -L unit -j"$(nproc)"
+  ctest --test-dir "$BUILD_DIR" --output-on-failure -L kernel
+}
+
+fuzz() {
+  local seconds=${1:-30}
+  BUILD_DIR=build-fuzz
+  CC=clang CXX=clang++ build -DTCPTRAIL_FUZZ=ON
+  local failed=()
+  for name in "${FUZZERS[@]}"; do
+    # New inputs go to a scratch corpus; the checked-in seeds are only read. A crash leaves
+    # its input in build-fuzz/artifacts/ for the regression test.
+    local work=$BUILD_DIR/corpus/$name
+    mkdir -p "$work" "$BUILD_DIR/artifacts"
+    echo "dev.sh: fuzzing $name for ${seconds}s" >&2
+    if ! "$BUILD_DIR/tests/fuzz/${name}_fuzz" -max_total_time="$seconds" -timeout=10 \
+      -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$BUILD_DIR/artifacts/${name}-" \
+      "$work" "tests/fuzz/corpus/$name" 2>"$BUILD_DIR/$name.log"; then
+      tail -n 60 "$BUILD_DIR/$name.log" >&2
+      failed+=("$name")
+    fi
+    grep -E "^(#[0-9]+.*DONE|stat::number_of_executed_units)" "$BUILD_DIR/$name.log" >&2 || true
+  done
+  if ((${#failed[@]})); then
+    echo "dev.sh: fuzzers failed: ${failed[*]} (inputs in $BUILD_DIR/artifacts)" >&2
+    exit 1
+  fi
+}
+
+# Report only for now: the tree is not clean yet (see README). Needs build/compile_commands.json.
+tidy() {
+  [[ -f $BUILD_DIR/compile_commands.json ]] || build >/dev/null
+  local log=$BUILD_DIR/clang-tidy.log
+  find userspace tests bench -name '*.cpp' -not -path 'tests/fuzz/*' -print0 | sort -z |
+    xargs -0 -n 1 -P "$(nproc)" clang-tidy-14 -p "$BUILD_DIR" --quiet >"$log" 2>/dev/null || true
+  # The fuzz targets are only in build-fuzz's compile_commands.json (`dev.sh fuzz` makes it).
+  if [[ -f build-fuzz/compile_commands.json ]]; then
+    find tests/fuzz -name '*.cpp' -print0 | sort -z |
+      xargs -0 -n 1 -P "$(nproc)" clang-tidy-14 -p build-fuzz --quiet >>"$log" 2>/dev/null || true
+  fi
+  local warnings
+  warnings=$(grep -oE "^/[^:]+:[0-9]+:[0-9]+: warning: .*\[[a-z0-9.,-]+\]$" "$log" | sort -u || true)
+  echo "dev.sh: clang-tidy warnings per file (full output in $log):" >&2
+  [[ -z $warnings ]] || cut -d: -f1 <<<"$warnings" | sed "s|^$PWD/||" | sort | uniq -c | sort -rn >&2
+  echo "dev.sh: total $(grep -c . <<<"$warnings" || true) warnings (each counted once)" >&2
 }
 
 cmd=${1:-run}
@@ -51,13 +111,37 @@ case "$cmd" in
     ;;
   test)
     install_dependencies
-    build
-    # Unit tests first (fast, no root); kernel tests run serially against the real kernel.
-    ctest --test-dir "$BUILD_DIR" --output-on-failure -L unit -j"$(nproc)"
-    ctest --test-dir "$BUILD_DIR" --output-on-failure -L kernel
+    case "${1:-}" in
+      --sanitize)
+        BUILD_DIR=build-asan
+        build -DTCPTRAIL_SANITIZE=address -DTCPTRAIL_BUILD_BENCH=OFF
+        export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+        export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+        ;;
+      --tsan)
+        BUILD_DIR=build-tsan
+        build -DTCPTRAIL_SANITIZE=thread -DTCPTRAIL_BUILD_BENCH=OFF
+        export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+        ;;
+      "") build ;;
+      *)
+        echo "usage: scripts/dev.sh test [--sanitize | --tsan]" >&2
+        exit 2
+        ;;
+    esac
+    run_tests
+    ;;
+  fuzz)
+    install_dependencies
+    fuzz "$@"
+    ;;
+  tidy)
+    install_dependencies
+    tidy
     ;;
   *)
-    echo "usage: scripts/dev.sh run [tcptrail options] | test | build" >&2
+    echo "usage: scripts/dev.sh run [tcptrail options] | test [--sanitize | --tsan] | build |" \
+      "fuzz [SECONDS] | tidy" >&2
     exit 2
     ;;
 esac

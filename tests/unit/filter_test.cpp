@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string_view>
+
 #include "event_builder.hpp"
 
 namespace tcptrail {
@@ -17,6 +19,15 @@ Connection conn(const char* laddr, std::uint16_t lport, const char* raddr, std::
   c.rport = rport;
   c.owner = testing::owner(pid, comm);
   return c;
+}
+
+// Found by cidr_fuzz: inet_pton stopped at the NUL and accepted the address before it.
+TEST(Cidr, RejectsTextWithANul) {
+  using namespace std::string_view_literals;
+  EXPECT_FALSE(Cidr::parse("::\0\0\0\0\x13"sv));
+  EXPECT_FALSE(Cidr::parse("10.0.0.1\0/8"sv));
+  EXPECT_FALSE(Cidr::parse("10.0.0.0/8\0"sv));
+  EXPECT_TRUE(Cidr::parse("10.0.0.0/8"sv));
 }
 
 TEST(Cidr, ParsesAddressesAndPrefixes) {

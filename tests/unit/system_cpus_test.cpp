@@ -25,12 +25,14 @@ TEST(SystemCpus, RejectsMalformedText) {
   }
 }
 
-// Once looped forever: `cpu <= last` cannot end when last is UINT32_MAX.
-TEST(SystemCpus, RejectsIdsNoKernelHas) {
-  for (const char* text : {"0-4294967295", "4294967295", "4294967294-4294967295", "0-65536"}) {
+// Found by cpu_list_fuzz: the range loop's `cpu <= last` never failed for UINT32_MAX.
+TEST(SystemCpus, RejectsCpuNumbersBeyondAnyKernel) {
+  for (const char* text : {"0-4294967295", "4294967295", "4294967294-4294967295", "65536",
+                           "0-65536", "1,65536-70000"}) {
     EXPECT_FALSE(parse_cpu_list(text)) << '"' << text << '"';
   }
   EXPECT_EQ(parse_cpu_list("65535"), Cpus{65535});
+  EXPECT_EQ(parse_cpu_list("0-65535").value().size(), 65536U);
 }
 
 TEST(SystemCpus, ReadsTheOnlineCpus) {

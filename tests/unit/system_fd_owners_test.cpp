@@ -65,6 +65,16 @@ private:
   pid_t pid_;
 };
 
+TEST(SystemFdOwners, ParsesSocketLinks) {
+  EXPECT_EQ(parse_socket_link("socket:[12345]"), 12345U);
+  EXPECT_EQ(parse_socket_link("socket:[4294967295]"), 4294967295U);
+  for (const char* link :
+       {"socket:[]", "socket:[4294967296]", "socket:[1", "socket:1]", "pipe:[12345]",
+        "anon_inode:[eventpoll]", "/dev/null", "socket:[-1]", "socket:[ 1]"}) {
+    EXPECT_FALSE(parse_socket_link(link)) << link;
+  }
+}
+
 TEST(SystemFdOwners, ScanFindsThisProcessAndItsDuplicate) {
   UniqueFd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   ASSERT_TRUE(sock) << std::strerror(errno);

@@ -29,6 +29,10 @@ IpAddress unmapped(const IpAddress& addr) {
 }  // namespace
 
 std::optional<Cidr> Cidr::parse(std::string_view text) {
+  // inet_pton reads a C string: "::\0junk" would parse as "::".
+  if (text.find('\0') != std::string_view::npos) {
+    return std::nullopt;
+  }
   Cidr cidr;
   std::string address(text.substr(0, text.find('/')));
   if (inet_pton(AF_INET, address.c_str(), cidr.network.bytes.data()) == 1) {

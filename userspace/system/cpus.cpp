@@ -8,9 +8,9 @@
 namespace tcptrail::sys {
 namespace {
 
-// Far above any NR_CPUS (8192 at most in the kernel's Kconfig): a larger id is not a CPU, and
-// the bound keeps `cpu <= last` from wrapping at UINT32_MAX.
-constexpr std::uint32_t kMaxCpuId = 65535;
+// Above any kernel's NR_CPUS (at most 8192, arch/x86/Kconfig), so a real list always fits; it
+// keeps the range loop from wrapping at UINT32_MAX and a corrupt list from allocating gigabytes.
+constexpr std::uint32_t kMaxCpus = 1U << 16;
 
 }  // namespace
 
@@ -27,10 +27,8 @@ std::optional<std::vector<std::uint32_t>> parse_cpu_list(std::string_view text) 
     const std::size_t dash = item.find('-');
     const auto first = parse_u32(item.substr(0, dash));
     const auto last = dash == std::string_view::npos ? first : parse_u32(item.substr(dash + 1));
-    if (!first || !last || *last < *first || (!cpus.empty() && *first <= cpus.back())) {
-      return std::nullopt;
-    }
-    if (*last > kMaxCpuId) {
+    if (!first || !last || *last < *first || *last >= kMaxCpus ||
+        (!cpus.empty() && *first <= cpus.back())) {
       return std::nullopt;
     }
     for (std::uint32_t cpu = *first; cpu <= *last; ++cpu) {

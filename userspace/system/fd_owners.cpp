@@ -20,15 +20,6 @@ DirPtr open_proc() {
   return proc;
 }
 
-std::optional<std::uint32_t> socket_inode(std::string_view link) {
-  if (!link.starts_with(kSocketPrefix) || !link.ends_with(']')) {
-    return std::nullopt;
-  }
-  link.remove_prefix(kSocketPrefix.size());
-  link.remove_suffix(1);
-  return parse_u32(link);
-}
-
 std::string read_comm(int proc_fd, std::uint32_t pid) {
   const std::string path = std::to_string(pid) + "/comm";
   UniqueFd fd(::openat(proc_fd, path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -73,7 +64,7 @@ FdScan for_each_socket_fd(int proc_fd, std::uint32_t pid, OnSocket&& on_socket) 
       }
       continue;  // closed since readdir
     }
-    if (auto inode = socket_inode(std::string_view(link, static_cast<std::size_t>(len)))) {
+    if (auto inode = parse_socket_link(std::string_view(link, static_cast<std::size_t>(len)))) {
       on_socket(*inode, static_cast<int>(*fd));
     }
   }
@@ -81,6 +72,15 @@ FdScan for_each_socket_fd(int proc_fd, std::uint32_t pid, OnSocket&& on_socket) 
 }
 
 }  // namespace
+
+std::optional<std::uint32_t> parse_socket_link(std::string_view link) {
+  if (!link.starts_with(kSocketPrefix) || !link.ends_with(']')) {
+    return std::nullopt;
+  }
+  link.remove_prefix(kSocketPrefix.size());
+  link.remove_suffix(1);
+  return parse_u32(link);
+}
 
 FdOwnerIndex FdOwnerIndex::scan() {
   DirPtr proc = open_proc();

@@ -5,12 +5,17 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "tcptrail/records.hpp"
 
 namespace tcptrail::sys {
+
+// The inode in an fd link's target "socket:[INODE]"; nullopt for any other target.
+std::optional<std::uint32_t> parse_socket_link(std::string_view link);
 
 // A snapshot of socket inode -> holders for every process visible in /proc (the /proc mount
 // decides the pid namespace; inodes are unique across network namespaces).

@@ -15,7 +15,7 @@ struct PortRange {
   // Ports in the range. All of them are usable by connect(): since Linux 4.6 it tries the ports
   // of lo's parity first and the others after (__inet_hash_connect), which changes the order,
   // not the count. ip_local_reserved_ports is not subtracted.
-  std::uint32_t size() const { return std::uint32_t{hi} - lo + 1; }
+  [[nodiscard]] std::uint32_t size() const { return std::uint32_t{hi} - lo + 1; }
   bool operator==(const PortRange&) const = default;
 };
 
