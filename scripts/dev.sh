@@ -3,6 +3,8 @@
 #   scripts/dev.sh run [tcptrail options]   install what is missing, build, run tcptrail
 #   scripts/dev.sh test                     install what is missing, build, run every test
 #   scripts/dev.sh build                    install what is missing, build
+#   scripts/dev.sh vm-test [KERNEL...]      build, run the kernel tests under qemu on Debian kernels
+#                                           (default: the newest 6.1 and 6.12); under CI, test does too
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -13,10 +15,12 @@ BUILD_DIR=${BUILD_DIR:-build}
 PACKAGES=(build-essential cmake pkg-config clang clang-format llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 iptables procps python3)
+# The kernel matrix: qemu (TCG), a static busybox for the guest's init, depmod/modprobe.
+VM_PACKAGES=(qemu-system-x86 busybox-static kmod xz-utils)
 
 install_dependencies() {
   local missing=()
-  for pkg in "${PACKAGES[@]}"; do
+  for pkg in "${PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
       missing+=("$pkg")
   done
@@ -55,9 +59,18 @@ case "$cmd" in
     # Unit tests first (fast, no root); kernel tests run serially against the real kernel.
     ctest --test-dir "$BUILD_DIR" --output-on-failure -L unit -j"$(nproc)"
     ctest --test-dir "$BUILD_DIR" --output-on-failure -L kernel
+    if [[ ${CI:-} == true ]]; then
+      install_dependencies "${VM_PACKAGES[@]}"
+      scripts/vm-test.sh "$BUILD_DIR"
+    fi
+    ;;
+  vm-test)
+    install_dependencies "${VM_PACKAGES[@]}"
+    build
+    scripts/vm-test.sh "$BUILD_DIR" "$@"
     ;;
   *)
-    echo "usage: scripts/dev.sh run [tcptrail options] | test | build" >&2
+    echo "usage: scripts/dev.sh run [tcptrail options] | test | build | vm-test [KERNEL...]" >&2
     exit 2
     ;;
 esac
