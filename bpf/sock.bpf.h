@@ -81,8 +81,10 @@ static __always_inline void fill_full_sock(struct tcptrail_event *e, const struc
 	e->srtt_us = tp->srtt_us >> 3;
 	e->sk_err = sk->sk_err;
 	/* The cgroup the socket was created in (sock_cgroup_ptr()): the container or service it
-	 * belongs to, whichever task is on-CPU. */
-	if (sk->sk_cgrp_data.cgroup)
+	 * belongs to, whichever task is on-CPU. The member exists only with CONFIG_SOCK_CGROUP_DATA
+	 * and since 5.15 (8520e224f547 "bpf, cgroups: Fix cgroup v2 fallback on v1/v2 mixed mode";
+	 * before it the pointer hid in a tagged u64 union); without it cgroup_id stays 0. */
+	if (bpf_core_field_exists(sk->sk_cgrp_data.cgroup) && sk->sk_cgrp_data.cgroup)
 		e->cgroup_id = sk->sk_cgrp_data.cgroup->kn->id;
 
 	shutdown = BPF_CORE_READ_BITFIELD(sk, sk_shutdown);

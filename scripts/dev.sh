@@ -9,6 +9,8 @@
 #                                           run each for SECONDS (default 30); fails on a crash
 #   scripts/dev.sh tidy                     clang-tidy over userspace/, tests/, bench/ with
 #                                           .clang-tidy; prints warnings per file (report only)
+#   scripts/dev.sh vm-test [KERNEL...]      build, run the kernel tests under qemu on Debian kernels
+#                                           (default: the newest 6.1 and 6.12)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,10 +24,12 @@ PACKAGES=(build-essential cmake pkg-config clang clang-format clang-tidy libclan
   libbpf-dev bpftool libelf-dev zlib1g-dev libcli11-dev nlohmann-json3-dev libgtest-dev
   libbenchmark-dev iproute2 iptables procps python3)
 FUZZERS=(decode json_writer sock_diag cpu_list port_range proc_link duration cidr options)
+# The kernel matrix: qemu (TCG), a static busybox for the guest's init, depmod/modprobe.
+VM_PACKAGES=(qemu-system-x86 busybox-static kmod xz-utils)
 
 install_dependencies() {
   local missing=()
-  for pkg in "${PACKAGES[@]}"; do
+  for pkg in "${PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
       missing+=("$pkg")
   done
@@ -139,9 +143,14 @@ case "$cmd" in
     install_dependencies
     tidy
     ;;
+  vm-test)
+    install_dependencies "${VM_PACKAGES[@]}"
+    build
+    scripts/vm-test.sh "$BUILD_DIR" "$@"
+    ;;
   *)
     echo "usage: scripts/dev.sh run [tcptrail options] | test [--sanitize | --tsan] | build |" \
-      "fuzz [SECONDS] | tidy" >&2
+      "fuzz [SECONDS] | tidy | vm-test [KERNEL...]" >&2
     exit 2
     ;;
 esac
