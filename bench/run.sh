@@ -22,6 +22,8 @@ usage: bench/run.sh [options]
   --drain S           seconds between the storm's end and SIGINT to the tracer (default 1)
   --no-warmup         skip the discarded warm-up storm
   --keep DIR          keep every run's raw files in DIR
+  --tracer-cpu PCT    hold every tracer to PCT% of one CPU (cgroup v1 cpu quota), to emulate a
+                      machine whose storm is faster than the tracer (e.g. 50)
   -h, --help          this text
 
 Build first: cmake -S . -B build && cmake --build build -j2
@@ -44,6 +46,7 @@ attach_wait=1.5
 drain=1
 warmup=1
 keep_dir=""
+tracer_cpu=""
 
 while (($#)); do
   case "$1" in
@@ -58,6 +61,7 @@ while (($#)); do
     --drain) drain=${2:?}; shift 2 ;;
     --no-warmup) warmup=0; shift ;;
     --keep) keep_dir=${2:?}; shift 2 ;;
+    --tracer-cpu) tracer_cpu=${2:?}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -82,6 +86,20 @@ if [[ $build_dir != /* && ! -d $build_dir && -d $repo_root/$build_dir ]]; then
 fi
 [[ -n $storm_bin ]] || storm_bin=$build_dir/bench/tcptrail_storm
 [[ -n $tcptrail_bin ]] || tcptrail_bin=$build_dir/tcptrail
+cpu_cgroup=""
+if [[ -n $tracer_cpu ]]; then
+  if [[ ! $tracer_cpu =~ ^[0-9]+$ ]] || ((tracer_cpu < 1 || tracer_cpu > 100)); then
+    echo "run.sh: --tracer-cpu takes a percentage from 1 to 100" >&2
+    exit 2
+  fi
+  cpu_cgroup=/sys/fs/cgroup/cpu/tcptrail-bench.$$
+  if ! mkdir "$cpu_cgroup" 2>/dev/null; then
+    echo "run.sh: --tracer-cpu needs the cgroup v1 cpu controller at /sys/fs/cgroup/cpu" >&2
+    exit 1
+  fi
+  echo 100000 >"$cpu_cgroup/cpu.cfs_period_us"
+  echo $((tracer_cpu * 1000)) >"$cpu_cgroup/cpu.cfs_quota_us"
+fi
 [[ -x $storm_bin ]] || die "storm generator not found at $storm_bin; build it:" \
   "cmake -S . -B build && cmake --build build -j2 --target tcptrail_storm"
 
@@ -109,6 +127,7 @@ cleanup() {
   fi
   rm -rf "$tmp"
   [[ -n $bench_ns ]] && ip netns del "$bench_ns" 2>/dev/null
+  [[ -n $cpu_cgroup ]] && rmdir "$cpu_cgroup" 2>/dev/null
   if ((mounted_tracefs)); then
     umount /sys/kernel/tracing 2>/dev/null || log "could not unmount /sys/kernel/tracing (busy)"
   fi
@@ -259,7 +278,13 @@ run_one() {
   if ((${#tracer_cmd[@]})); then
     local stdout=$out
     [[ $mode == tcptrail ]] && stdout=$dir/stdout
-    python3 "$util" rusage "$rusage" -- "${tracer_cmd[@]}" >"$stdout" 2>"$err" &
+    if [[ -n $tracer_cpu ]]; then
+      # The wrapper joins the limited cgroup before it execs, so the tracer starts inside it.
+      sh -c 'echo $$ >"$1/tasks" && shift && exec "$@"' sh "$cpu_cgroup" \
+        python3 "$util" rusage "$rusage" -- "${tracer_cmd[@]}" >"$stdout" 2>"$err" &
+    else
+      python3 "$util" rusage "$rusage" -- "${tracer_cmd[@]}" >"$stdout" 2>"$err" &
+    fi
     tracer_pid=$!
     local ready=0
     if [[ $mode == tcptrail ]]; then
