@@ -6,17 +6,10 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.hpp"
 #include "tcptrail/filter.hpp"
 
-namespace {
-
-void check(bool ok) {
-  if (!ok) {
-    std::abort();
-  }
-}
-
-}  // namespace
+namespace {}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using tcptrail::Cidr;
@@ -26,11 +19,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   // Text with a NUL in it is not an address, whatever precedes the NUL.
-  check(text.find('\0') == std::string_view::npos);
-  check(cidr->network.family == 4 || cidr->network.family == 6);
-  check(cidr->prefix <= (cidr->network.family == 4 ? 32 : 128));
-  check(cidr->contains(cidr->network));
+  fuzz_check(text.find('\0') == std::string_view::npos);
+  fuzz_check(cidr->network.family == 4 || cidr->network.family == 6);
+  fuzz_check(cidr->prefix <= (cidr->network.family == 4 ? 32 : 128));
+  fuzz_check(cidr->contains(cidr->network));
   const auto back = Cidr::parse(cidr->network.to_string() + "/" + std::to_string(cidr->prefix));
-  check(back && back->network == cidr->network && back->prefix == cidr->prefix);
+  fuzz_check(back && back->network == cidr->network && back->prefix == cidr->prefix);
   return 0;
 }

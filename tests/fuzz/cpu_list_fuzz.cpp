@@ -6,17 +6,10 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.hpp"
 #include "system/cpus.hpp"
 
-namespace {
-
-void check(bool ok) {
-  if (!ok) {
-    std::abort();
-  }
-}
-
-}  // namespace
+namespace {}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
@@ -24,12 +17,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!cpus) {
     return 0;
   }
-  check(!cpus->empty());
+  fuzz_check(!cpus->empty());
   std::string canonical;
   for (std::size_t i = 0; i < cpus->size(); ++i) {
-    check(i == 0 || (*cpus)[i - 1] < (*cpus)[i]);
+    fuzz_check(i == 0 || (*cpus)[i - 1] < (*cpus)[i]);
     canonical += (i == 0 ? "" : ",") + std::to_string((*cpus)[i]);
   }
-  check(tcptrail::sys::parse_cpu_list(canonical) == cpus);
+  fuzz_check(tcptrail::sys::parse_cpu_list(canonical) == cpus);
   return 0;
 }

@@ -6,57 +6,50 @@
 #include <cstring>
 #include <span>
 
+#include "fuzz_check.hpp"
 #include "tcptrail/decode.hpp"
 #include "tcptrail/events.h"
 
-namespace {
-
-void check(bool ok) {
-  if (!ok) {
-    std::abort();
-  }
-}
-
-}  // namespace
+namespace {}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace tcptrail;  // NOLINT(google-build-using-namespace)
   DecodeStats stats;
   const auto event = decode_event(std::as_bytes(std::span(data, size)), stats);
-  check(stats.decoded + stats.rejected == 1);
-  check(event.has_value() == (stats.decoded == 1));
+  fuzz_check(stats.decoded + stats.rejected == 1);
+  fuzz_check(event.has_value() == (stats.decoded == 1));
   if (!event) {
     return 0;
   }
-  check(size == sizeof(tcptrail_event));
+  fuzz_check(size == sizeof(tcptrail_event));
   tcptrail_event raw;
   std::memcpy(&raw, data, sizeof(raw));
-  check(raw.kind >= TCPTRAIL_EV_STATE && raw.kind <= TCPTRAIL_EV_ERROR);
-  check(raw.family == 4 || raw.family == 6);
-  check(static_cast<unsigned>(event->kind) == raw.kind);
-  check(event->ts_ns == raw.ts_ns && event->sock_cookie == raw.sock_cookie);
-  check(event->bytes_acked == raw.bytes_acked && event->bytes_received == raw.bytes_received);
-  check(event->cgroup_id == raw.cgroup_id && event->total_retrans == raw.total_retrans);
-  check(event->srtt_us == raw.srtt_us && event->detail == raw.detail);
-  check(event->netns_ino == raw.netns_ino && event->sock_ino == raw.sock_ino);
-  check(event->lport == raw.sport && event->rport == raw.dport);
-  check(static_cast<unsigned>(event->old_state) == raw.old_state);
-  check(static_cast<unsigned>(event->new_state) == raw.new_state);
-  check(event->flags == raw.flags && event->sk_err == raw.sk_err);
-  check(event->owner.pid == raw.owner_pid);
-  check(std::memcmp(event->owner.comm.data(), raw.owner_comm, event->owner.comm.size()) == 0);
+  fuzz_check(raw.kind >= TCPTRAIL_EV_STATE && raw.kind <= TCPTRAIL_EV_ERROR);
+  fuzz_check(raw.family == 4 || raw.family == 6);
+  fuzz_check(static_cast<unsigned>(event->kind) == raw.kind);
+  fuzz_check(event->ts_ns == raw.ts_ns && event->sock_cookie == raw.sock_cookie);
+  fuzz_check(event->bytes_acked == raw.bytes_acked && event->bytes_received == raw.bytes_received);
+  fuzz_check(event->cgroup_id == raw.cgroup_id && event->total_retrans == raw.total_retrans);
+  fuzz_check(event->srtt_us == raw.srtt_us && event->detail == raw.detail);
+  fuzz_check(event->netns_ino == raw.netns_ino && event->sock_ino == raw.sock_ino);
+  fuzz_check(event->lport == raw.sport && event->rport == raw.dport);
+  fuzz_check(static_cast<unsigned>(event->old_state) == raw.old_state);
+  fuzz_check(static_cast<unsigned>(event->new_state) == raw.new_state);
+  fuzz_check(event->flags == raw.flags && event->sk_err == raw.sk_err);
+  fuzz_check(event->owner.pid == raw.owner_pid);
+  fuzz_check(std::memcmp(event->owner.comm.data(), raw.owner_comm, event->owner.comm.size()) == 0);
   const std::size_t used = raw.family == 4 ? 4 : 16;
   for (const auto* addr : {&event->laddr, &event->raddr}) {
-    check(addr->family == raw.family);
+    fuzz_check(addr->family == raw.family);
   }
-  check(std::memcmp(event->laddr.bytes.data(), raw.saddr, used) == 0);
-  check(std::memcmp(event->raddr.bytes.data(), raw.daddr, used) == 0);
+  fuzz_check(std::memcmp(event->laddr.bytes.data(), raw.saddr, used) == 0);
+  fuzz_check(std::memcmp(event->raddr.bytes.data(), raw.daddr, used) == 0);
   for (std::size_t i = used; i < 16; ++i) {
-    check(event->laddr.bytes[i] == 0 && event->raddr.bytes[i] == 0);
+    fuzz_check(event->laddr.bytes[i] == 0 && event->raddr.bytes[i] == 0);
   }
   // The names and address text must be defined for any value that decodes.
-  check(!state_name(event->old_state).empty() && !state_name(event->new_state).empty());
-  check(!owner_source_name(event->owner.source).empty());
-  check(!event->laddr.to_string().empty() && !event->raddr.to_string().empty());
+  fuzz_check(!state_name(event->old_state).empty() && !state_name(event->new_state).empty());
+  fuzz_check(!owner_source_name(event->owner.source).empty());
+  fuzz_check(!event->laddr.to_string().empty() && !event->raddr.to_string().empty());
   return 0;
 }

@@ -8,16 +8,9 @@
 #include <string_view>
 
 #include "cli/options.hpp"
+#include "fuzz_check.hpp"
 
-namespace {
-
-void check(bool ok) {
-  if (!ok) {
-    std::abort();
-  }
-}
-
-}  // namespace
+namespace {}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using tcptrail::parse_duration;
@@ -26,11 +19,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!ns) {
     return 0;
   }
-  check(*ns >= 1 && *ns <= 1'000'000'000'000'000'000ULL);
+  fuzz_check(*ns >= 1 && *ns <= 1'000'000'000'000'000'000ULL);
   if (*ns >= 1000) {
     const auto back = parse_duration(std::to_string(*ns / 1000) + "us");
     const std::uint64_t slack = 1000 + (*ns >> 51);
-    check(back && (*back <= *ns ? *ns - *back : *back - *ns) <= slack);
+    fuzz_check(back && (*back <= *ns ? *ns - *back : *back - *ns) <= slack);
   }
   return 0;
 }

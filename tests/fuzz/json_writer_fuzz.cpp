@@ -10,15 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fuzz_check.hpp"
 #include "sinks/json_writer.hpp"
 
 namespace {
-
-void check(bool ok) {
-  if (!ok) {
-    std::abort();
-  }
-}
 
 // Whether text is valid UTF-8 (the writer copies such text through, escaped or not).
 bool valid_utf8(std::string_view text) {
@@ -213,28 +208,29 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     writer.end_line();
 
     std::string_view text = writer.text();
-    check(text.size() >= 3 && text.back() == '\n');
+    fuzz_check(text.size() >= 3 && text.back() == '\n');
     text.remove_suffix(1);
-    check(text.find('\n') == std::string_view::npos);
+    fuzz_check(text.find('\n') == std::string_view::npos);
     // Throws (and so fails the run) on anything that is not one valid JSON value.
-    check(nlohmann::json::parse(text).is_object());
+    fuzz_check(nlohmann::json::parse(text).is_object());
     Tokens got;
-    check(nlohmann::json::sax_parse(text, &got));
-    check(got.tokens.size() == expected.size());
+    fuzz_check(nlohmann::json::sax_parse(text, &got));
+    fuzz_check(got.tokens.size() == expected.size());
     for (std::size_t i = 0; i < expected.size(); ++i) {
       const nlohmann::json& want = expected[i];
       const nlohmann::json& token = got.tokens[i];
       if (!want.is_array()) {
-        check(token == want);
+        fuzz_check(token == want);
       } else if (want[0] == "utf8") {
-        check(token.is_string());  // invalid UTF-8 in: U+FFFD out, valid as the parse checked
+        fuzz_check(token.is_string());  // invalid UTF-8 in: U+FFFD out, valid as the parse checked
       } else if (want[0] == "timestamp") {
-        check(token.is_string() && token.get<std::string>().size() == tcptrail::kRfc3339Length &&
-              token.get<std::string>().back() == 'Z');
+        fuzz_check(token.is_string() &&
+                   token.get<std::string>().size() == tcptrail::kRfc3339Length &&
+                   token.get<std::string>().back() == 'Z');
       } else if (want[0] == "number") {
-        check(token.is_number());
+        fuzz_check(token.is_number());
       } else {
-        check(token.is_number() && token.get<double>() == want[0].get<double>());
+        fuzz_check(token.is_number() && token.get<double>() == want[0].get<double>());
       }
     }
     writer.clear();

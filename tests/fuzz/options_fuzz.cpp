@@ -8,16 +8,9 @@
 #include <vector>
 
 #include "cli/options.hpp"
+#include "fuzz_check.hpp"
 
-namespace {
-
-void check(bool ok) {
-  if (!ok) {
-    std::abort();
-  }
-}
-
-}  // namespace
+namespace {}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace tcptrail;  // NOLINT(google-build-using-namespace)
@@ -41,19 +34,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   register_options(app, options);
   try {
     app.parse(static_cast<int>(argv.size()), argv.data());
-    const Durations durations = validate_options(options);
-    check(durations.close_wait_ns >= 1 && durations.fin_wait2_ns >= 1 &&
-          durations.syn_recv_ns >= 1);
+    const Validated validated = validate_options(options);
+    const Durations& durations = validated.durations;
+    fuzz_check(durations.close_wait_ns >= 1 && durations.fin_wait2_ns >= 1 &&
+               durations.syn_recv_ns >= 1);
     for (const auto& ports : {options.lports, options.rports, options.ports}) {
       for (const std::uint16_t port : ports) {
-        check(port >= 1);
+        fuzz_check(port >= 1);
       }
     }
     for (const std::uint32_t pid : options.pids) {
-      check(pid >= 1 && pid <= 4194304);
+      fuzz_check(pid >= 1 && pid <= 4194304);
     }
-    const Filter filter = make_filter(options);
-    check(filter.addrs.size() == options.addrs.size());
+    fuzz_check(validated.filter.addrs.size() == options.addrs.size());
+    fuzz_check(validated.output_mode >= 0600 && validated.output_mode <= 0666);
   } catch (const CLI::Error&) {
     // Bad usage, reported by main as exit 2.
   }

@@ -6,17 +6,10 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.hpp"
 #include "system/port_range.hpp"
 
-namespace {
-
-void check(bool ok) {
-  if (!ok) {
-    std::abort();
-  }
-}
-
-}  // namespace
+namespace {}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using tcptrail::sys::parse_port_range;
@@ -25,9 +18,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!range) {
     return 0;
   }
-  check(range->lo <= range->hi);
-  check(range->size() >= 1 && range->size() <= 65536);
-  check(parse_port_range(std::to_string(range->lo) + "\t" + std::to_string(range->hi) + "\n") ==
-        range);
+  fuzz_check(range->lo <= range->hi);
+  fuzz_check(range->size() >= 1 && range->size() <= 65536);
+  fuzz_check(parse_port_range(std::to_string(range->lo) + "\t" + std::to_string(range->hi) +
+                              "\n") == range);
   return 0;
 }
