@@ -63,12 +63,13 @@ run_kernel() {
   rm -rf "$out" && mkdir -p "$out"
   cat >"$out/guest.sh" <<GUEST
 set -u
-mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /tmp
+# /tmp stays the overlay's (writable already): a tmpfs there would hide a build under /tmp.
+mount -t tmpfs tmpfs /run
 mount -t bpf bpf /sys/fs/bpf; mount -t tracefs tracefs /sys/kernel/tracing
 mount -t debugfs debugfs /sys/kernel/debug; mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mkdir -p /lib/modules/$version && mount --bind $root/lib/modules/$version /lib/modules/$version
 ip link set lo up
-cd $build_dir && CI=true timeout $((guest_timeout - 60)) tests/tcptrail_kernel_tests \
+cd $build_dir 2>/vmout/log && CI=true timeout $((guest_timeout - 60)) tests/tcptrail_kernel_tests \
   ${VM_TEST_FILTER:+--gtest_filter=$VM_TEST_FILTER} >/vmout/log 2>&1
 echo \$? >/vmout/status
 sync; echo o >/proc/sysrq-trigger
