@@ -214,13 +214,13 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   background.add_stats(run);
   tracer.drain();
   run.lost = tracer.lost_events();
-  const std::uint64_t lost = run.lost;
   if (!output_closed) {
     collector.finish(monotonic_ns(), run);
   }
-  if (lost != 0) {
-    std::cerr << "tcptrail: warning: " << lost
-              << " events lost (ring buffer full); raise --ring-buffer-mib\n";
+  if (run.lost != 0) {
+    std::cerr << "tcptrail: warning: " << run.lost
+              << " events lost (a ring buffer full, or a program the kernel skipped because it "
+                 "was already running on that CPU); raise --ring-buffer-mib for the first\n";
   }
   if (run.scan_errors != 0) {
     std::cerr << "tcptrail: warning: " << run.scan_errors
