@@ -132,7 +132,4 @@ private:
   TableStats stats_;
 };
 
-// How a connection ended, from its path, resets and error (see README.md, "Close kinds").
-CloseKind decide_close(const Connection& conn);
-
 }  // namespace tcptrail

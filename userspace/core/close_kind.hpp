@@ -1,0 +1,11 @@
+// How a connection ended: a pure function of what the table learned of it.
+#pragma once
+
+#include "tcptrail/connection.hpp"
+
+namespace tcptrail {
+
+// How a connection ended, from its path, resets and error (see README.md, "Close kinds").
+CloseKind decide_close(const Connection& conn);
+
+}  // namespace tcptrail
