@@ -17,14 +17,18 @@ std::string_view role_name(Role role);
 // How a connection ended; README.md ("Close kinds") says how each is decided.
 enum class CloseKind : std::uint8_t {
   kUnknown,
-  kActive,         // we sent FIN first; the socket entered TIME_WAIT
-  kPassive,        // the peer's FIN came first
-  kSimultaneous,   // both FINs crossed (CLOSING)
-  kResetSent,      // we aborted with RST
-  kResetReceived,  // the peer's RST killed it
-  kRefused,        // RST answering our SYN
-  kTimeout,        // the kernel gave up (SYN, data or keepalive timeout)
-  kAborted,        // closed by the application before the handshake finished
+  kActive,           // we sent FIN first; the socket entered TIME_WAIT
+  kPassive,          // the peer's FIN came first
+  kSimultaneous,     // both FINs crossed (CLOSING)
+  kResetSent,        // we aborted with RST
+  kResetReceived,    // the peer's RST killed it
+  kRefused,          // RST answering our SYN
+  kTimeout,          // the kernel gave up (SYN, data or keepalive timeout)
+  kAborted,          // a server child closed before the handshake finished
+  kNoPort,           // connect() found no free local port (EADDRNOTAVAIL)
+  kHostUnreachable,  // ICMP host unreachable (EHOSTUNREACH)
+  kNetUnreachable,   // ICMP network unreachable (ENETUNREACH)
+  kCanceled,         // the application closed it in SYN_SENT
 };
 std::string_view close_kind_name(CloseKind kind);
 

@@ -112,7 +112,7 @@ TEST(LossyPathTest, SynBlackholeApplicationGivesUp) {
 
   const Json cl = only(stopped.records, conn, "client record");
   EXPECT_EQ(cl["pid"], client.pid());
-  EXPECT_EQ(cl["close"], "aborted");
+  EXPECT_EQ(cl["close"], "canceled");
   EXPECT_EQ(cl["error"], nullptr);
   EXPECT_EQ(cl["path"].get<std::vector<std::string>>(),
             (std::vector<std::string>{"SYN_SENT", "CLOSE"}));
@@ -229,6 +229,49 @@ TEST(LossyPathTest, LostFinalAckMeansSynAckRetransmits) {
     EXPECT_EQ(r["rport"], cport) << r;
   }
 }
+
+// The server's host answers the SYN with an ICMP error (iptables REJECT): tcp_v4_err makes it the
+// socket's error in SYN_SENT and closes it, and the record names the cause.
+struct IcmpCase {
+  const char* reject_with;
+  const char* errno_name;
+  const char* close;
+};
+
+class IcmpRejectTest : public ::testing::TestWithParam<IcmpCase> {};
+
+TEST_P(IcmpRejectTest, FailedConnectIsNamedByTheIcmpError) {
+  TT_REQUIRE_NETNS();
+  const IcmpCase& c = GetParam();
+  NetnsPair net("icmp");
+  Server server = start_server(net.server_addr(), {}, net.server_ns());
+  NetnsPair::exec(net.server_ns(),
+                  {"iptables", "-A", "INPUT", "-p", "tcp", "--syn", "--dport",
+                   std::to_string(server.port), "-j", "REJECT", "--reject-with", c.reject_with});
+  Tracer tracer({"--rport", std::to_string(server.port)});
+  Process client =
+      spawn_peer({"client", "--addr", net.server_addr(), "--port", std::to_string(server.port)},
+                 net.client_ns());
+  const Json failed = client.wait_event("connect_failed", 15s);
+  EXPECT_EQ(failed["errno"], c.errno_name) << failed;
+  expect_clean_exit(client);
+  auto conn = [&](const Json& r) { return r["type"] == "connection" && r["pid"] == client.pid(); };
+  tracer.settle(conn);
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0);
+
+  const Json cl = only(stopped.records, conn, "client record");
+  EXPECT_EQ(cl["close"], c.close) << cl;
+  EXPECT_EQ(cl["error"], c.errno_name) << cl;
+  EXPECT_EQ(cl["path"].get<std::vector<std::string>>(),
+            (std::vector<std::string>{"SYN_SENT", "CLOSE"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Veth, IcmpRejectTest,
+    ::testing::Values(IcmpCase{"icmp-host-unreachable", "EHOSTUNREACH", "host_unreachable"},
+                      IcmpCase{"icmp-net-unreachable", "ENETUNREACH", "net_unreachable"}),
+    [](const ::testing::TestParamInfo<IcmpCase>& info) { return std::string(info.param.close); });
 
 }  // namespace
 }  // namespace tt

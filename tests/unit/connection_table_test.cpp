@@ -243,9 +243,23 @@ TEST_F(ConnectionTableTest, SynTimeoutTakesSynRetransmitsFromTheKernelCount) {
   EXPECT_EQ(observer.retransmits.size(), 2u);
 }
 
-TEST_F(ConnectionTableTest, ConnectAbandonedByApplicationIsAborted) {
+TEST_F(ConnectionTableTest, ConnectAbandonedByApplicationIsCanceled) {
   feed({client.state(0, S::kClose, S::kSynSent), client.state(500, S::kSynSent, S::kClose)});
-  EXPECT_EQ(closed_one().close, CloseKind::kAborted);
+  const Connection& c = closed_one();
+  EXPECT_EQ(c.close, CloseKind::kCanceled);
+  EXPECT_EQ(c.error, 0);
+}
+
+TEST_F(ConnectionTableTest, ConnectWithoutALocalPortIsNoPortWithEaddrnotavail) {
+  // The kernel's SYN_SENT -> CLOSE when inet_hash_connect finds no port: microseconds apart,
+  // local port 0 in both, no socket error.
+  client.base().lport = 0;
+  feed({client.state(0, S::kClose, S::kSynSent), client.state(0.002, S::kSynSent, S::kClose)});
+  const Connection& c = closed_one();
+  EXPECT_EQ(c.close, CloseKind::kNoPort);
+  EXPECT_EQ(c.error, EADDRNOTAVAIL);
+  EXPECT_EQ(c.lport, 0);
+  EXPECT_EQ(c.rport, 8080);
 }
 
 TEST_F(ConnectionTableTest, PreexistingConnectionGetsNoInventedDurations) {

@@ -3,6 +3,7 @@
 // added to the sink without documenting it, or documented without being written, fails here.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -343,6 +344,18 @@ Connection refused_client() {
   return conn;
 }
 
+// connect() found no local port: the socket went back to CLOSE with port 0 and no error of its
+// own; the record names connect()'s EADDRNOTAVAIL.
+Connection no_port_client() {
+  Connection conn = refused_client();
+  conn.conn_id = 46;
+  conn.lport = 0;
+  conn.reset_received = false;
+  conn.error = EADDRNOTAVAIL;
+  conn.close = CloseKind::kNoPort;
+  return conn;
+}
+
 // A hostile process name, an errno without a name and more states than the path keeps.
 Connection odd_connection() {
   Connection conn = active_client();
@@ -388,6 +401,8 @@ std::string write_every_record() {
     sink.connection(refused, refused.end_ns);
     const Connection odd = odd_connection();
     sink.connection(odd, odd.end_ns);
+    const Connection no_port = no_port_client();
+    sink.connection(no_port, no_port.end_ns);
 
     sink.state_change(client, TcpState::kSynSent, TcpState::kEstablished, 25'100'000, true,
                       1025 * kMs);
@@ -550,6 +565,26 @@ TEST_F(RecordsSchemaTest, NullsAreWrittenWhereTheSchemaAllowsThem) {
   EXPECT_EQ(refused["error"], "ECONNREFUSED");
   EXPECT_EQ(find_connection("45")["error"], "E4000");
   EXPECT_EQ(find_connection("45")["path_truncated"], true);
+}
+
+TEST_F(RecordsSchemaTest, NoPortConnectNamesEaddrnotavail) {
+  const std::vector<Json> records = parse_lines(write_every_record());
+  const auto no_port = std::find_if(records.begin(), records.end(), [](const Json& r) {
+    return r["type"] == "connection" && r["conn_id"] == "46";
+  });
+  ASSERT_NE(no_port, records.end());
+  EXPECT_EQ((*no_port)["close"], "no_port");
+  EXPECT_EQ((*no_port)["error"], "EADDRNOTAVAIL");
+  EXPECT_EQ((*no_port)["lport"], 0);
+}
+
+TEST_F(RecordsSchemaTest, EveryCloseKindIsInTheSchema) {
+  const Json& names = schema_["$defs"]["close_kind"]["enum"];
+  for (int kind = 0; kind <= static_cast<int>(CloseKind::kCanceled); ++kind) {
+    const std::string_view name = close_kind_name(static_cast<CloseKind>(kind));
+    EXPECT_NE(std::find(names.begin(), names.end(), std::string(name)), names.end()) << name;
+  }
+  EXPECT_EQ(names.size(), static_cast<std::size_t>(CloseKind::kCanceled) + 1);
 }
 
 TEST_F(RecordsSchemaTest, ValidatorRejectsWhatTheSchemaDoesNot) {

@@ -22,13 +22,28 @@ CloseKind decide_close(const Connection& conn) {
   if (conn.reset_received || conn.error == ECONNRESET || conn.error == EPIPE) {
     return CloseKind::kResetReceived;
   }
+  // An ICMP error that the kernel made the socket's error: on a connect (tcp_v4_err in
+  // SYN_SENT), or as the soft error tcp_write_err reports instead of ETIMEDOUT.
+  if (conn.error == EHOSTUNREACH) {
+    return CloseKind::kHostUnreachable;
+  }
+  if (conn.error == ENETUNREACH) {
+    return CloseKind::kNetUnreachable;
+  }
   if (conn.error == ETIMEDOUT) {
     return CloseKind::kTimeout;
   }
   if (conn.reset_sent) {
     return CloseKind::kResetSent;
   }
-  if (from == TcpState::kSynSent || from == TcpState::kSynRecv) {
+  if (from == TcpState::kSynSent) {
+    // tcp_v4_connect/tcp_v6_connect enter SYN_SENT before inet_hash_connect picks the local
+    // port; when the search finds none they go back to CLOSE with the port still 0 and no socket
+    // error: EADDRNOTAVAIL reaches only the caller. A connect the application gave up on had its
+    // port.
+    return conn.lport == 0 ? CloseKind::kNoPort : CloseKind::kCanceled;
+  }
+  if (from == TcpState::kSynRecv) {
     return CloseKind::kAborted;
   }
   if (path_has(conn.path, TcpState::kClosing)) {
@@ -41,6 +56,10 @@ CloseKind decide_close(const Connection& conn) {
     return CloseKind::kPassive;
   }
   return CloseKind::kUnknown;
+}
+
+bool failed_connect(const Connection& conn) {
+  return conn.closed_from == TcpState::kSynSent;
 }
 
 }  // namespace tcptrail

@@ -1,6 +1,7 @@
 #include "tcptrail/connection_table.hpp"
 
 #include <algorithm>
+#include <cerrno>
 
 #include "core/close_kind.hpp"
 #include "tcptrail/events.h"
@@ -280,6 +281,9 @@ void ConnectionTable::apply_state(Connection& conn, const Event& e) {
 
 void ConnectionTable::finish(Connection& conn) {
   conn.close = decide_close(conn);
+  if (conn.close == CloseKind::kNoPort) {
+    conn.error = EADDRNOTAVAIL;  // what connect() returned; the socket itself has no error
+  }
   if (conn.close != CloseKind::kActive && conn.close != CloseKind::kSimultaneous) {
     conn.time_wait = false;
   }

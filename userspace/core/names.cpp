@@ -88,6 +88,14 @@ std::string_view close_kind_name(CloseKind kind) {
       return "timeout";
     case CloseKind::kAborted:
       return "aborted";
+    case CloseKind::kNoPort:
+      return "no_port";
+    case CloseKind::kHostUnreachable:
+      return "host_unreachable";
+    case CloseKind::kNetUnreachable:
+      return "net_unreachable";
+    case CloseKind::kCanceled:
+      return "canceled";
   }
   return "unknown";
 }
