@@ -66,6 +66,16 @@ TEST(Options, TraceSubcommandTakesTheSameOptions) {
   EXPECT_EQ(f.pids, std::vector<std::uint32_t>{static_cast<std::uint32_t>(getpid())});
 }
 
+TEST(Options, VersionNamesTheProjectVersion) {
+  try {
+    parse({"--version"});
+    FAIL() << "--version did not stop parsing";
+  } catch (const CLI::CallForVersion& e) {
+    EXPECT_EQ(std::string(e.what()), std::string("tcptrail ") + TCPTRAIL_VERSION);
+    EXPECT_EQ(e.get_exit_code(), 0);
+  }
+}
+
 TEST(Options, LeaksSubcommand) {
   Parsed p = parse({"leaks", "--close-wait-timeout", "10s"});
   EXPECT_EQ(p.options.command, Command::kLeaks);

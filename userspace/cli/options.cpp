@@ -202,6 +202,8 @@ what is missing). Once attached, only these three are kept, with no-new-privs.
 
 Exit status: 0 success (also when the reader of a stdout pipe leaves), 1 runtime failure
 (including any failed write to the output), 2 bad usage.)");
+  app.set_version_flag("--version", std::string("tcptrail ") + TCPTRAIL_VERSION,
+                       "print the version and exit");
   app.require_subcommand(0, 1);
   // The same options on the main app and on each subcommand, since `tcptrail` means
   // `tcptrail trace` and options may follow either name. (Fallthrough would hand "-4" to the
