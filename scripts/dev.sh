@@ -5,6 +5,7 @@
 #   scripts/dev.sh test --sanitize          the same in build-asan (ASan + UBSan, UB fails)
 #   scripts/dev.sh test --tsan              the same in build-tsan (ThreadSanitizer)
 #   scripts/dev.sh build                    install what is missing, build
+#   scripts/dev.sh package                  build, then the Debian package (CPack) in build/dist
 #   scripts/dev.sh fuzz [SECONDS]           build the libFuzzer targets (build-fuzz, clang) and
 #                                           run each for SECONDS (default 30); fails on a crash
 #   scripts/dev.sh tidy                     clang-tidy over userspace/, tests/, bench/ with
@@ -19,10 +20,11 @@ BUILD_DIR=${BUILD_DIR:-build}
 # Build and test dependencies (Debian 12 package names); iproute2/iptables/procps drive the
 # kernel tests' network namespaces and lossy links; libbpf-tools is the benchmark's baseline.
 # libclang-rt-14-dev holds libFuzzer and clang's sanitizer runtimes (gcc's come with gcc);
-# clang-tidy is for `tidy`.
+# clang-tidy is for `tidy`. The package test installs the .deb and checks it with man-db,
+# systemd-analyze (systemd), logrotate and setpriv (util-linux); deploy_test reads YAML.
 PACKAGES=(build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
   libbpf-dev bpftool libelf-dev zlib1g-dev libcli11-dev nlohmann-json3-dev libgtest-dev
-  libbenchmark-dev iproute2 iptables procps python3)
+  libbenchmark-dev iproute2 iptables procps python3 python3-yaml man-db systemd logrotate)
 FUZZERS=(decode json_writer sock_diag cpu_list port_range proc_link duration cidr options)
 # The kernel matrix: qemu (TCG), a static busybox for the guest's init, depmod/modprobe.
 VM_PACKAGES=(qemu-system-x86 busybox-static kmod xz-utils)
@@ -56,6 +58,12 @@ run_tests() {
   # Unit tests first (fast, no root); kernel tests run serially against the real kernel.
   ctest --test-dir "$BUILD_DIR" --output-on-failure -L unit -j"$(nproc)"
   ctest --test-dir "$BUILD_DIR" --output-on-failure -L kernel
+}
+
+# The Debian package of BUILD_DIR, in BUILD_DIR/dist; prints its path.
+package() {
+  cpack --config "$BUILD_DIR/CPackConfig.cmake" -B "$BUILD_DIR/dist" >&2
+  ls "$BUILD_DIR"/dist/*.deb
 }
 
 fuzz() {
@@ -113,6 +121,11 @@ case "$cmd" in
     install_dependencies
     build
     ;;
+  package)
+    install_dependencies
+    build >&2
+    package
+    ;;
   test)
     install_dependencies
     case "${1:-}" in
@@ -127,13 +140,20 @@ case "$cmd" in
         build -DTCPTRAIL_SANITIZE=thread -DTCPTRAIL_BUILD_BENCH=OFF
         export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
         ;;
-      "") build ;;
+      "")
+        build
+        with_package=1
+        ;;
       *)
         echo "usage: scripts/dev.sh test [--sanitize | --tsan]" >&2
         exit 2
         ;;
     esac
     run_tests
+    # Installs and purges the package built from this tree; not for the sanitizer builds.
+    if [[ -n ${with_package:-} ]]; then
+      ctest --test-dir "$BUILD_DIR" --output-on-failure -L package
+    fi
     ;;
   fuzz)
     install_dependencies
@@ -150,6 +170,7 @@ case "$cmd" in
     ;;
   *)
     echo "usage: scripts/dev.sh run [tcptrail options] | test [--sanitize | --tsan] | build |" \
+      "package |" \
       "fuzz [SECONDS] | tidy | vm-test [KERNEL...]" >&2
     exit 2
     ;;
