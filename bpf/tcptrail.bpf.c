@@ -1,23 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0
-/* TCP lifecycle tracing: every state change of a TCP socket and the events that explain how
- * it suffered or died (retransmits, resets, errors), streamed through one ring buffer per CPU.
+/* TCP lifecycle tracing. Each socket's lifecycle is folded here, in the `conns` map keyed by
+ * its cookie (include/tcptrail/fold.h says how): its owner, path, time per state and the
+ * counters its record needs. When it reaches CLOSE one record carries the whole connection.
+ * Only the events that explain how a connection suffered or died (retransmits, resets,
+ * errors) travel on their own, and every state change only when --transitions asks for it.
  *
  * A socket is named by its cookie, which the kernel never reuses and sock_diag reports too.
- * No per-socket state is kept here: the collector remembers each socket's owner, learned from
- * the transitions that only system calls make. */
+ * A hash map rather than socket storage: the measured cost of socket storage (a kernel
+ * allocation and an RCU free per socket) was ~14% of a connection storm, a hash ~2%. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_tracing.h>
 #include "tcptrail/events.h"
+#include "tcptrail/fold.h"
 #include "sock.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 /* Set through the skeleton's rodata before load. */
-const volatile __u8 target_family = 0;          /* 0: both, 4 or 6 */
+const volatile __u8 target_family = 0;     /* 0: both, 4 or 6 */
 const volatile __u32 wakeup_events = 2048; /* wake the collector once per this many, per CPU */
+const volatile __u8 emit_transitions = 0;  /* a record per state change (--transitions) */
+
+/* The last conn_id given out; the collector takes ids from it too, through the mmapped bss,
+ * for the sockets it seeds. */
+__u64 last_conn_id = 0;
 
 /* One ring buffer per CPU: a reservation takes only its own CPU's ring lock and producer
  * position, whose cache lines then stay on that CPU. With one ring shared by all CPUs they
@@ -35,6 +44,36 @@ struct {
 	__array(values, struct ring);
 } rings SEC(".maps");
 
+/* Live lifecycles by socket cookie. Bounded (the loader sets max_entries from
+ * --max-connections); an entry goes when its socket is destroyed. Not preallocated: the
+ * bound is for a busy host, and most hosts hold far fewer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 20);
+	__type(key, __u64);
+	__type(value, struct tcptrail_conn);
+} conns SEC(".maps");
+
+/* Owners of listening sockets by (netns inode << 16 | port): server children are born in
+ * softirq, where nothing tells who will accept them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct tcptrail_listener);
+} listeners SEC(".maps");
+
+/* Network namespaces already announced to the collector (which sweeps them). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} netns_seen SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TCPTRAIL_DROP_MAX);
@@ -44,12 +83,13 @@ struct {
 
 /* Per-CPU scratch. child_sk/child_ts_ns: the last server child created on this CPU, by address
  * (a key here, never sent); its first reported transition follows in the same softirq and carries
- * how long ago it was created. unwoken: events submitted since this CPU last woke the collector. */
+ * how long ago it was created. unwoken: records submitted since this CPU last woke the
+ * collector. last_netns: the namespace this CPU last announced or found announced. */
 struct cpu_state {
 	__u64 child_sk;
 	__u64 child_ts_ns;
 	__u32 unwoken;
-	__u32 pad;
+	__u32 last_netns;
 };
 
 struct {
@@ -79,19 +119,12 @@ static __always_inline bool family_wanted(int family)
 	return family && (!target_family || target_family == family);
 }
 
-static __always_inline void set_owner_current(struct tcptrail_event *e)
+static __always_inline __u64 listener_key(__u32 netns_ino, __u16 port)
 {
-	/* Plain loads through the trusted task pointer: bpf_get_current_comm() copies with
-	 * strscpy_pad() and cost more than the rest of the owner. The kernel keeps comm
-	 * NUL-padded, so 16 bytes copy it whole. */
-	struct task_struct *task = bpf_get_current_task_btf();
-
-	e->owner_pid = task->tgid;
-	e->owner_source = TCPTRAIL_OWNER_SYSCALL;
-	__builtin_memcpy(e->owner_comm, task->comm, sizeof(e->owner_comm));
+	return ((__u64)netns_ino << 16) | port;
 }
 
-static __always_inline void submit(struct tcptrail_event *e, struct cpu_state *cpu)
+static __always_inline void submit(void *record, struct cpu_state *cpu)
 {
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
@@ -103,13 +136,14 @@ static __always_inline void submit(struct tcptrail_event *e, struct cpu_state *c
 		cpu->unwoken = 0;
 		flags = BPF_RB_FORCE_WAKEUP;
 	}
-	bpf_ringbuf_submit(e, flags);
+	bpf_ringbuf_submit(record, flags);
 }
 
-static __always_inline struct tcptrail_event *reserve(int family, __u8 kind)
+/* A zeroed record of `size` bytes whose header is set; lost_as names the drop counter. */
+static __always_inline void *reserve(__u64 size, int family, __u8 kind, __u32 lost_as)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
-	struct tcptrail_event *e;
+	struct tcptrail_header *hdr;
 	void *ring;
 
 	/* The program cannot migrate while it runs, so this CPU's ring is its own until submit. */
@@ -118,18 +152,147 @@ static __always_inline struct tcptrail_event *reserve(int family, __u8 kind)
 		count_drop(TCPTRAIL_DROP_NO_RING);
 		return NULL;
 	}
-	e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
-	if (!e) {
-		count_drop(TCPTRAIL_DROP_RINGBUF);
+	hdr = bpf_ringbuf_reserve(ring, size, 0);
+	if (!hdr) {
+		count_drop(lost_as);
 		return NULL;
 	}
-	__builtin_memset(e, 0, sizeof(*e));
 	/* Stamped after the reservation: the collector's merge relies on a ring seen empty at
 	 * time t never receiving a record stamped before t. */
-	e->ts_ns = bpf_ktime_get_ns();
-	e->kind = kind;
-	e->family = family;
+	hdr->ts_ns = bpf_ktime_get_ns();
+	hdr->kind = kind;
+	hdr->family = family;
+	__builtin_memset(hdr->reserved, 0, sizeof(hdr->reserved));
+	return hdr;
+}
+
+static __always_inline struct tcptrail_event *reserve_event(int family, __u8 kind)
+{
+	struct tcptrail_event *e = reserve(sizeof(*e), family, kind, TCPTRAIL_DROP_RINGBUF);
+
+	if (e)
+		__builtin_memset(&e->sk, 0, sizeof(*e) - sizeof(e->hdr));
 	return e;
+}
+
+/* Tells the collector of a namespace the first time a socket is born or listens there. */
+static __always_inline void note_netns(__u32 netns_ino, int family, struct cpu_state *cpu)
+{
+	struct tcptrail_event *e;
+	__u8 one = 1;
+
+	if (cpu && cpu->last_netns == netns_ino)
+		return;
+	if (cpu)
+		cpu->last_netns = netns_ino;
+	if (bpf_map_lookup_elem(&netns_seen, &netns_ino))
+		return;
+	/* A full map announces again; the collector keeps each namespace once. */
+	bpf_map_update_elem(&netns_seen, &netns_ino, &one, BPF_NOEXIST);
+	e = reserve_event(family, TCPTRAIL_EV_NETNS);
+	if (!e)
+		return;
+	e->sk.netns_ino = netns_ino;
+	submit(e, cpu);
+}
+
+/* The task on-CPU as the owner. Plain loads through the trusted task pointer:
+ * bpf_get_current_comm() copies with strscpy_pad() and cost more than the rest of the owner.
+ * The kernel keeps comm NUL-padded, so 16 bytes copy it whole. */
+static __always_inline void set_owner_current(struct tcptrail_conn *c)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	c->owner_pid = task->tgid;
+	c->owner_source = TCPTRAIL_OWNER_SYSCALL;
+	__builtin_memcpy(c->owner_comm, task->comm, sizeof(c->owner_comm));
+}
+
+static __always_inline void on_listener(const struct sock *sk, int newstate,
+					struct cpu_state *cpu, int family)
+{
+	__u32 netns_ino = sk->__sk_common.skc_net.net->ns.inum;
+	__u64 key = listener_key(netns_ino, sk->__sk_common.skc_num);
+	struct task_struct *task;
+	struct tcptrail_listener owner;
+
+	if (newstate != TCP_LISTEN) {
+		bpf_map_delete_elem(&listeners, &key);
+		return;
+	}
+	task = bpf_get_current_task_btf();
+	owner.pid = task->tgid;
+	__builtin_memcpy(owner.comm, task->comm, sizeof(owner.comm));
+	bpf_map_update_elem(&listeners, &key, &owner, BPF_ANY);
+	note_netns(netns_ino, family, cpu);
+}
+
+/* Starts a lifecycle (see tcptrail_admit) in `old`'s place, or in a new entry. Returns the
+ * entry, or NULL when the map is full. *child_age_ns: how long ago a child was created. */
+static __always_inline struct tcptrail_conn *
+begin_conn(const struct sock *sk, __u64 cookie, struct tcptrail_conn *old, int admit, int keep_id,
+	   __u8 old_state, struct cpu_state *cpu, __u64 now, int family, __u64 *child_age_ns)
+{
+	struct tcptrail_conn fresh = {};
+	struct tcptrail_listener *listener;
+	__u64 key;
+
+	*child_age_ns = 0;
+	if (admit == TCPTRAIL_ADMIT_CHILD && cpu && cpu->child_sk == (__u64)sk) {
+		*child_age_ns = now - cpu->child_ts_ns;
+		cpu->child_sk = 0;
+	}
+	tcptrail_begin(&fresh, admit,
+		       keep_id && old ? old->conn_id : __sync_add_and_fetch(&last_conn_id, 1), now,
+		       old_state, *child_age_ns);
+	if (admit == TCPTRAIL_ADMIT_CHILD) {
+		key = listener_key(sk->__sk_common.skc_net.net->ns.inum, sk->__sk_common.skc_num);
+		listener = bpf_map_lookup_elem(&listeners, &key);
+		if (listener) {
+			fresh.owner_pid = listener->pid;
+			fresh.owner_source = TCPTRAIL_OWNER_LISTENER;
+			__builtin_memcpy(fresh.owner_comm, listener->comm, sizeof(fresh.owner_comm));
+		}
+	}
+	if (old) {
+		*old = fresh;
+		return old;
+	}
+	if (bpf_map_update_elem(&conns, &cookie, &fresh, BPF_NOEXIST) != 0) {
+		/* Sockets, not events: one turned away at birth is counted once. */
+		if (admit != TCPTRAIL_ADMIT_PREEXISTING)
+			count_drop(TCPTRAIL_DROP_TABLE_FULL);
+		return NULL;
+	}
+	if (admit != TCPTRAIL_ADMIT_PREEXISTING)
+		note_netns(sk->__sk_common.skc_net.net->ns.inum, family, cpu);
+	return bpf_map_lookup_elem(&conns, &cookie);
+}
+
+static __always_inline void copy_lifecycle(struct tcptrail_event *e, const struct tcptrail_conn *c)
+{
+	e->conn_id = c->conn_id;
+	e->owner_pid = c->owner_pid;
+	e->owner_source = c->owner_source;
+	e->role = c->role;
+	e->conn_flags = c->flags;
+	__builtin_memcpy(e->owner_comm, c->owner_comm, sizeof(e->owner_comm));
+}
+
+/* The connection's record, sent when it reaches CLOSE (or is destroyed without). */
+static __always_inline void emit_connection(const struct sock *sk, __u64 cookie,
+					    const struct tcptrail_conn *c, int family,
+					    struct cpu_state *cpu)
+{
+	struct tcptrail_conn_record *r;
+
+	r = reserve(sizeof(*r), family, TCPTRAIL_EV_CONNECTION, TCPTRAIL_DROP_CONNECTION);
+	if (!r)
+		return;
+	__builtin_memset(&r->sk, 0, sizeof(r->sk));
+	fill_sock(&r->sk, family, sk, cookie);
+	r->conn = *c;
+	submit(r, cpu);
 }
 
 SEC("tp_btf/inet_sock_set_state")
@@ -137,47 +300,104 @@ int BPF_PROG(tp_btf__inet_sock_set_state, const struct sock *sk, const int oldst
 	     const int newstate)
 {
 	int family = sock_family_to_abi(sk->__sk_common.skc_family);
+	struct tcptrail_conn *c;
 	struct cpu_state *cpu;
 	struct tcptrail_event *e;
-	__u64 age_ns;
+	struct tcp_sock *tp;
+	__u32 total_retrans = 0, srtt_us = 0;
+	__u64 cookie, now, ns_in_old, child_age_ns = 0;
+	int admit, keep_id, known;
 
 	if (sk->sk_protocol != IPPROTO_TCP || !family_wanted(family))
 		return 0;
 	/* inet_csk_clone_lock() fires this for a new server child before it has set the child's
-	 * ports, addresses and cookie (they are still the listener's). The child is reported from
+	 * ports, addresses and cookie (they are still the listener's). The child is folded from
 	 * its next transition on, which comes in the same softirq unless it is a fast-open one. */
 	cpu = this_cpu_state();
+	now = bpf_ktime_get_ns();
 	if (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV) {
 		if (cpu) {
 			cpu->child_sk = (__u64)sk;
-			cpu->child_ts_ns = bpf_ktime_get_ns();
+			cpu->child_ts_ns = now;
 		}
 		return 0;
 	}
-
-	e = reserve(family, TCPTRAIL_EV_STATE);
-	if (!e)
+	/* Listeners are not connections: they are kept only for their children's owner. */
+	if (newstate == TCP_LISTEN || oldstate == TCP_LISTEN) {
+		on_listener(sk, newstate, cpu, family);
 		return 0;
-	e->old_state = oldstate;
-	e->new_state = newstate;
-	if (oldstate == TCP_SYN_RECV && cpu && cpu->child_sk == (__u64)sk) {
-		age_ns = e->ts_ns - cpu->child_ts_ns;
-		e->detail = age_ns <= 0xffffffff ? age_ns : 0;
-		cpu->child_sk = 0;
 	}
-	/* Only system calls enter these states, so the task on-CPU is the owner: connect(),
-	 * listen(), and close()/shutdown() (which may come from another process than the one
-	 * that opened the socket, e.g. a worker that inherited the descriptor). */
-	if (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN || newstate == TCP_FIN_WAIT1 ||
-	    newstate == TCP_LAST_ACK)
-		set_owner_current(e);
-	fill_tuple(e, &sk->__sk_common);
-	fill_full_sock(e, sk);
-	/* The states a leak is reported from: its owners are found by this inode. */
+
+	cookie = socket_cookie(sk);
+	c = bpf_map_lookup_elem(&conns, &cookie);
+	admit = tcptrail_admit(c, oldstate, newstate, &keep_id);
+	if (admit == TCPTRAIL_ADMIT_LATE)
+		return 0;
+	if (admit != TCPTRAIL_ADMIT_CONTINUE) {
+		c = begin_conn(sk, cookie, c, admit, keep_id, oldstate, cpu, now, family,
+			       &child_age_ns);
+		if (!c)
+			return 0;
+	}
+	tp = bpf_skc_to_tcp_sock((void *)sk);
+	if (tp) {
+		total_retrans = tp->total_retrans;
+		srtt_us = tp->srtt_us >> 3;
+	}
+	if (sk->sk_err)
+		c->error = sk->sk_err;
+	/* Only system calls enter these states, so the task on-CPU is the owner: connect(), and
+	 * close()/shutdown() (which may come from another process than the one that opened the
+	 * socket, e.g. a worker that inherited the descriptor). */
+	if (newstate == TCP_SYN_SENT || newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK)
+		set_owner_current(c);
+	/* The states a leak is reported from: its holders are found by this inode. */
 	if (newstate == TCP_CLOSE_WAIT || newstate == TCP_FIN_WAIT2)
-		fill_inode(e, sk);
-	e->sock_cookie = socket_cookie(sk);
-	submit(e, cpu);
+		c->sock_ino = socket_inode(sk);
+	ns_in_old = tcptrail_fold_state(c, now, newstate, total_retrans, srtt_us, &known);
+
+	if (emit_transitions) {
+		e = reserve_event(family, TCPTRAIL_EV_STATE);
+		if (e) {
+			fill_sock(&e->sk, family, sk, cookie);
+			copy_lifecycle(e, c);
+			e->old_state = oldstate;
+			e->new_state = newstate;
+			e->ns_in_old = ns_in_old;
+			if (known)
+				e->sk.flags |= TCPTRAIL_F_NS_IN_OLD;
+			e->detail = child_age_ns <= 0xffffffff ? child_age_ns : 0;
+			submit(e, cpu);
+		}
+	}
+	if (newstate == TCP_CLOSE)
+		emit_connection(sk, cookie, c, family, cpu);
+	return 0;
+}
+
+/* The entry is kept after CLOSE until the socket goes, so that what the kernel does to a
+ * closed socket (the RST of an abortive close comes just after CLOSE) is still tied to its
+ * connection. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(tp_btf__tcp_destroy_sock, const struct sock *sk)
+{
+	/* An entry's creation generated the cookie: a socket without one has no entry. */
+	__u64 cookie = sk->__sk_common.skc_cookie.counter;
+	int family = sock_family_to_abi(sk->__sk_common.skc_family);
+	struct tcptrail_conn *c;
+	int known;
+
+	if (!cookie)
+		return 0;
+	c = bpf_map_lookup_elem(&conns, &cookie);
+	if (!c)
+		return 0;
+	/* Destroyed without a CLOSE seen (it came before tracing did): nothing is lost quietly. */
+	if (!(c->flags & TCPTRAIL_C_CLOSED) && family) {
+		tcptrail_fold_state(c, bpf_ktime_get_ns(), TCP_CLOSE, 0, 0, &known);
+		emit_connection(sk, cookie, c, family, this_cpu_state());
+	}
+	bpf_map_delete_elem(&conns, &cookie);
 	return 0;
 }
 
@@ -187,23 +407,46 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, __u
 	int family = sock_family_to_abi(sk->__sk_common.skc_family);
 	__u8 state = sk->__sk_common.skc_state;
 	struct tcptrail_event *e;
+	struct tcptrail_conn *c;
+	struct cpu_state *cpu;
+	__u64 cookie, child_age_ns;
+	int admit, keep_id;
 
 	/* Request and timewait sockets are not full sockets. */
 	if (state == TCP_NEW_SYN_RECV || state == TCP_TIME_WAIT || !family_wanted(family))
 		return 0;
-	if (sk->sk_protocol != IPPROTO_TCP)
+	if (sk->sk_protocol != IPPROTO_TCP || state == TCP_LISTEN)
 		return 0;
 
-	e = reserve(family, kind);
+	cpu = this_cpu_state();
+	cookie = socket_cookie(sk);
+	c = bpf_map_lookup_elem(&conns, &cookie);
+	if (!c) {
+		/* A socket older than tracing that the start-up snapshot missed. */
+		admit = tcptrail_admit(c, state, state, &keep_id);
+		if (admit == TCPTRAIL_ADMIT_LATE)
+			return 0;
+		c = begin_conn(sk, cookie, NULL, admit, 0, state, cpu, bpf_ktime_get_ns(), family,
+			       &child_age_ns);
+		if (!c)
+			return 0;
+	}
+	if (kind == TCPTRAIL_EV_RESET_SENT)
+		c->flags |= TCPTRAIL_C_RESET_SENT;
+	else if (kind == TCPTRAIL_EV_RESET_RECEIVED)
+		c->flags |= TCPTRAIL_C_RESET_RECEIVED;
+	else if (kind == TCPTRAIL_EV_ERROR && detail && !(c->flags & TCPTRAIL_C_CLOSED))
+		c->error = detail;
+
+	e = reserve_event(family, kind);
 	if (!e)
 		return 0;
 	e->old_state = state;
 	e->new_state = state;
 	e->detail = detail;
-	fill_tuple(e, &sk->__sk_common);
-	fill_full_sock(e, sk);
-	e->sock_cookie = socket_cookie(sk);
-	submit(e, this_cpu_state());
+	fill_sock(&e->sk, family, sk, cookie);
+	copy_lifecycle(e, c);
+	submit(e, cpu);
 	return 0;
 }
 
@@ -263,19 +506,29 @@ int BPF_PROG(tp_btf__tcp_retransmit_synack, const struct sock *listener,
 	     const struct request_sock *req)
 {
 	int family = sock_family_to_abi(req->__req_common.skc_family);
+	struct tcptrail_listener *owner;
 	struct tcptrail_event *e;
+	__u64 key;
 
 	if (!family_wanted(family))
 		return 0;
-	e = reserve(family, TCPTRAIL_EV_SYNACK_RETRANSMIT);
+	e = reserve_event(family, TCPTRAIL_EV_SYNACK_RETRANSMIT);
 	if (!e)
 		return 0;
 	e->old_state = TCP_SYN_RECV;
 	e->new_state = TCP_SYN_RECV;
 	e->detail = 1;
-	fill_tuple(e, &req->__req_common);
-	e->total_retrans = req->num_retrans;
-	e->sock_cookie = bpf_get_socket_cookie((void *)req);
+	fill_tuple(&e->sk, family, &req->__req_common);
+	e->sk.total_retrans = req->num_retrans;
+	e->sk.sock_cookie = bpf_get_socket_cookie((void *)req);
+	e->role = TCPTRAIL_ROLE_SERVER;
+	key = listener_key(e->sk.netns_ino, e->sk.sport);
+	owner = bpf_map_lookup_elem(&listeners, &key);
+	if (owner) {
+		e->owner_pid = owner->pid;
+		e->owner_source = TCPTRAIL_OWNER_LISTENER;
+		__builtin_memcpy(e->owner_comm, owner->comm, sizeof(e->owner_comm));
+	}
 	submit(e, this_cpu_state());
 	return 0;
 }

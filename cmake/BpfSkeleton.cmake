@@ -8,7 +8,7 @@ function(bpf_skeleton name)
     set(obj ${CMAKE_CURRENT_BINARY_DIR}/${base}.bpf.o)
     add_custom_command(
       OUTPUT ${obj}
-      COMMAND ${BPF_CLANG} -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_${BPF_TARGET_ARCH}
+      COMMAND ${BPF_CLANG} -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_${BPF_TARGET_ARCH}
               -I${VMLINUX_DIR} -I${CMAKE_SOURCE_DIR}/include -I${CMAKE_CURRENT_SOURCE_DIR}
               -MD -MF ${obj}.d -c ${CMAKE_CURRENT_SOURCE_DIR}/${src} -o ${obj}
       DEPENDS ${src}

@@ -1,5 +1,6 @@
 // The pipeline after the loader: bytes → decoder → connection table → filter and analyzers →
-// sink. Single-threaded; "now" always comes from the caller.
+// sink. Single-threaded (but for the LiveConnections it reads); "now" always comes from the
+// caller.
 #pragma once
 
 #include <cstdint>
@@ -29,12 +30,15 @@ struct CollectorConfig {
 
 class Collector : public RecordHandler, private TableObserver, private LeakObserver {
 public:
-  Collector(CollectorConfig config, RecordSink& sink, FdOwnerLookup& fd_owners);
+  // live: the lifecycles the kernel folds (the loader's, or a test's).
+  Collector(CollectorConfig config, RecordSink& sink, FdOwnerLookup& fd_owners,
+            LiveConnections& live);
   ~Collector() override;
 
   void on_record(std::span<const std::byte> bytes) override;
-  // Feeds an already decoded event (tests, replay).
+  // Feed an already decoded event or finished connection (tests, replay).
   void on_event(const Event& event);
+  void on_connection(const Connection& conn);
   void tick(std::uint64_t now_ns);
   // Sockets found in the kernel's table at start: tracked as preexisting from now_ns. The fd
   // owner lookup must already know their holders.

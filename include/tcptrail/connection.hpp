@@ -11,9 +11,6 @@
 
 namespace tcptrail {
 
-enum class Role : std::uint8_t { kUnknown, kClient, kServer };
-std::string_view role_name(Role role);
-
 // How a connection ended; README.md ("Close kinds") says how each is decided.
 enum class CloseKind : std::uint8_t {
   kUnknown,

@@ -1,4 +1,4 @@
-// Ring-buffer bytes to typed events. Pure: no I/O, no kernel.
+// Ring-buffer bytes to typed events and connections. Pure: no I/O, no kernel.
 #pragma once
 
 #include <cstddef>
@@ -6,13 +6,16 @@
 #include <optional>
 #include <span>
 
+#include "tcptrail/connection.hpp"
 #include "tcptrail/event.hpp"
+
+struct tcptrail_conn;
 
 namespace tcptrail {
 
 struct DecodeStats {
   std::uint64_t decoded = 0;
-  std::uint64_t rejected = 0;  // wrong size, unknown kind or family
+  std::uint64_t rejected = 0;  // wrong size, unknown kind, family or state path
 };
 
 // Receives raw ring-buffer records from the loader.
@@ -22,7 +25,21 @@ public:
   virtual void on_record(std::span<const std::byte> bytes) = 0;
 };
 
-// Decodes one ring-buffer record; counts and returns nullopt for anything malformed.
+// The record's kind (TCPTRAIL_EV_*), 0 if it is too short to have one.
+std::uint8_t record_kind(std::span<const std::byte> bytes);
+
+// Decodes an event record (every kind but TCPTRAIL_EV_CONNECTION); counts and returns nullopt
+// for anything malformed.
 std::optional<Event> decode_event(std::span<const std::byte> bytes, DecodeStats& stats);
+
+// Decodes a connection record into the finished connection (close and time_wait are left to
+// the connection table); counts and returns nullopt for anything malformed.
+std::optional<Connection> decode_connection(std::span<const std::byte> bytes, DecodeStats& stats);
+
+// The lifecycle part of a `conns` map entry onto conn (the rest is left as is); false if the
+// entry is malformed.
+bool decode_lifecycle(const tcptrail_conn& raw, Connection& conn);
+// The entry the kernel would hold for conn, for a socket the collector seeds.
+tcptrail_conn encode_lifecycle(const Connection& conn);
 
 }  // namespace tcptrail

@@ -36,6 +36,7 @@ enum class EventKind : std::uint8_t {
   kResetSent = 4,
   kResetReceived = 5,
   kError = 6,
+  kNetns = 7,  // a namespace's first birth or listener: only netns_ino is set
 };
 
 // How the owner of a socket was learned.
@@ -46,6 +47,10 @@ enum class OwnerSource : std::uint8_t {
   kFdScan = 3,    // a process found holding its descriptor in /proc/PID/fd
 };
 std::string_view owner_source_name(OwnerSource source);
+
+// Values as TCPTRAIL_ROLE_* (events.h).
+enum class Role : std::uint8_t { kUnknown = 0, kClient = 1, kServer = 2 };
+std::string_view role_name(Role role);
 
 struct IpAddress {
   std::uint8_t family = 4;               // 4 or 6
@@ -64,10 +69,14 @@ struct Owner {
   bool known() const { return pid != 0; }
 };
 
+// A kernel event on a live socket (retransmit, reset, error, and with --transitions each state
+// change). The owner, role and conn_id are its lifecycle's, as the kernel folds it.
 struct Event {
   EventKind kind = EventKind::kState;
   std::uint64_t ts_ns = 0;        // CLOCK_MONOTONIC
   std::uint64_t sock_cookie = 0;  // the socket's identity
+  std::uint64_t conn_id = 0;      // 0: no lifecycle (the kernel's table was full)
+  std::uint64_t ns_in_old = 0;    // state changes: time spent in old_state, if ns_in_old_known
   std::uint64_t bytes_acked = 0;
   std::uint64_t bytes_received = 0;
   std::uint64_t cgroup_id = 0;  // cgroup v2 id, 0 if unknown
@@ -75,7 +84,6 @@ struct Event {
   std::uint32_t srtt_us = 0;
   std::uint32_t detail = 0;  // segments for retransmits, errno for errors
   std::uint32_t netns_ino = 0;
-  std::uint32_t sock_ino = 0;
   IpAddress laddr;
   IpAddress raddr;
   std::uint16_t lport = 0;
@@ -84,6 +92,9 @@ struct Event {
   TcpState new_state = TcpState::kClose;
   std::uint8_t flags = 0;  // TCPTRAIL_F_*
   std::uint16_t sk_err = 0;
+  Role role = Role::kUnknown;
+  std::uint8_t conn_flags = 0;  // TCPTRAIL_C_*
+  bool ns_in_old_known = false;
   Owner owner;
 };
 

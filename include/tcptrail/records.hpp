@@ -42,7 +42,9 @@ struct CountRow {
 // What the run loop counts outside the collector: losses on the kernel side, and how steadily
 // the rings were drained and the socket tables swept.
 struct RunStats {
-  std::uint64_t lost = 0;  // events the kernel side could not queue or deliver
+  std::uint64_t lost = 0;              // events the kernel side could not queue or deliver
+  std::uint64_t lost_connections = 0;  // connection records among them
+  std::uint64_t overflow = 0;          // sockets born while the kernel's table was full: not traced
   std::uint64_t sweeps = 0;
   std::uint64_t longest_sweep_interval_ns = 0;  // between the starts of two sweeps
   std::uint64_t longest_sweep_ns = 0;           // one sweep of every namespace

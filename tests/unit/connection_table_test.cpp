@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "event_builder.hpp"
+#include "kernel_model.hpp"
 
 namespace tcptrail {
 namespace {
@@ -47,7 +48,7 @@ class ConnectionTableTest : public ::testing::Test {
 protected:
   void feed(const std::vector<Event>& events) {
     for (const Event& e : events) {
-      table.on_event(e);
+      kernel.feed(e, table);
     }
   }
   // Ends every grace period and returns the one reported connection.
@@ -64,7 +65,8 @@ protected:
   }
 
   RecordingObserver observer;
-  ConnectionTable table{TableConfig{}, observer};
+  testing::KernelModel kernel;
+  ConnectionTable table{TableConfig{}, kernel, observer};
   SocketEvents client{1,     testing::owner(100, "curl"), testing::ipv4("127.0.0.1"),
                       40000, testing::ipv4("127.0.0.1"),  8080};
   // Events of a server child name no owner: they fire in softirq.
@@ -169,8 +171,8 @@ TEST_F(ConnectionTableTest, ChildOwnerIsTheListenersUntilItsOwnerCloses) {
   Event close_call = child.state(20, S::kCloseWait, S::kLastAck);
   close_call.owner = testing::owner(300, "worker");
   feed({listener.state(0, S::kClose, S::kListen), child.state(1, S::kSynRecv, S::kEstablished)});
-  ASSERT_NE(table.find(2), nullptr);
-  EXPECT_EQ(table.find(2)->owner.source, OwnerSource::kListener);
+  ASSERT_TRUE(kernel.find(2).has_value());
+  EXPECT_EQ(kernel.find(2)->owner.source, OwnerSource::kListener);
   feed({child.state(10, S::kEstablished, S::kCloseWait), close_call,
         child.state(21, S::kLastAck, S::kClose)});
   const Connection& c = closed_one();
@@ -346,16 +348,23 @@ TEST_F(ConnectionTableTest, ListenersAreNotConnections) {
 }
 
 TEST_F(ConnectionTableTest, FullTableCountsOverflowInsteadOfGrowing) {
-  ConnectionTable small{TableConfig{.max_connections = 1}, observer};
+  testing::KernelModel one{1};
+  ConnectionTable small{TableConfig{}, one, observer};
   SocketEvents other{7, testing::owner(1, "x"),     testing::ipv4("127.0.0.1"),
                      1, testing::ipv4("127.0.0.1"), 2};
-  small.on_event(client.state(0, S::kClose, S::kSynSent));
-  small.on_event(other.state(0, S::kClose, S::kSynSent));
+  one.feed(client.state(0, S::kClose, S::kSynSent), small);
+  one.feed(other.state(0, S::kClose, S::kSynSent), small);
   EXPECT_EQ(small.live(), 1u);
-  EXPECT_EQ(small.stats().overflow, 1u);
+  EXPECT_EQ(one.overflow(), 1u);
   // Sockets, not events: the turned-away socket's later events are not counted again.
-  small.on_event(other.state(1, S::kSynSent, S::kEstablished));
-  small.on_event(other.other(2, EventKind::kResetReceived, S::kEstablished));
+  one.feed(other.state(1, S::kSynSent, S::kEstablished), small);
+  one.feed(other.other(2, EventKind::kResetReceived, S::kEstablished), small);
+  EXPECT_EQ(one.overflow(), 1u);
+  // A socket found at start that does not fit is counted by the table.
+  Connection found;
+  found.sock_cookie = 8;
+  found.state = S::kEstablished;
+  EXPECT_FALSE(small.add_preexisting(found));
   EXPECT_EQ(small.stats().overflow, 1u);
 }
 
@@ -367,7 +376,7 @@ TEST_F(ConnectionTableTest, BirthQueuedDuringTheStartupSnapshotReplacesItsSnapsh
   found.first_ns = 50 * kMs;
   found.state_since_ns = 50 * kMs;
   ASSERT_TRUE(table.add_preexisting(found));
-  const std::uint64_t id = table.find(1)->conn_id;
+  const std::uint64_t id = kernel.find(1)->conn_id;
   feed({client.state(10, S::kClose, S::kSynSent), client.state(11, S::kSynSent, S::kEstablished),
         client.state(60, S::kEstablished, S::kFinWait1),
         client.state(61, S::kFinWait1, S::kClose)});

@@ -10,7 +10,7 @@
 namespace tcptrail {
 namespace {
 
-std::vector<std::byte> bytes_of(const tcptrail_event& raw) {
+template <typename Raw> std::vector<std::byte> bytes_of(const Raw& raw) {
   std::vector<std::byte> out(sizeof(raw));
   std::memcpy(out.data(), &raw, sizeof(raw));
   return out;
@@ -18,32 +18,84 @@ std::vector<std::byte> bytes_of(const tcptrail_event& raw) {
 
 tcptrail_event sample() {
   tcptrail_event raw{};
-  raw.ts_ns = 123;
-  raw.sock_cookie = (1ull << 60) + 7;
-  raw.kind = TCPTRAIL_EV_STATE;
-  raw.family = 4;
+  raw.hdr.ts_ns = 123;
+  raw.hdr.kind = TCPTRAIL_EV_STATE;
+  raw.hdr.family = 4;
+  raw.sk.sock_cookie = (1ull << 60) + 7;
+  raw.sk.saddr[0] = 127;
+  raw.sk.saddr[3] = 1;
+  raw.sk.sport = 8080;
+  raw.sk.sk_err = 104;
+  raw.sk.flags = TCPTRAIL_F_NS_IN_OLD;
+  raw.conn_id = 9;
+  raw.ns_in_old = 5000;
   raw.old_state = 1;
   raw.new_state = 4;
-  raw.saddr[0] = 127;
-  raw.saddr[3] = 1;
-  raw.sport = 8080;
+  raw.role = TCPTRAIL_ROLE_SERVER;
+  raw.conn_flags = TCPTRAIL_C_ESTABLISHED;
   raw.owner_pid = 42;
   raw.owner_source = TCPTRAIL_OWNER_SYSCALL;
   std::memcpy(raw.owner_comm, "0123456789abcdef", 16);  // full 16 bytes, no NUL
-  raw.sk_err = 104;
   return raw;
 }
 
-TEST(Decode, DecodesEveryField) {
+tcptrail_conn_record sample_connection() {
+  tcptrail_conn_record raw{};
+  raw.hdr.ts_ns = 900;
+  raw.hdr.kind = TCPTRAIL_EV_CONNECTION;
+  raw.hdr.family = 6;
+  raw.sk.sock_cookie = 77;
+  raw.sk.saddr[15] = 1;
+  raw.sk.daddr[15] = 2;
+  raw.sk.sport = 443;
+  raw.sk.dport = 50000;
+  raw.sk.bytes_acked = 1000;
+  raw.sk.bytes_received = 2000;
+  raw.sk.total_retrans = 3;
+  raw.sk.srtt_us = 250;
+  raw.sk.netns_ino = 4026531840u;
+  raw.sk.cgroup_id = 11;
+  raw.sk.flags = TCPTRAIL_F_ORPHAN;
+  raw.sk.sk_err = 104;
+  raw.conn.conn_id = 12;
+  raw.conn.first_ns = 100;
+  raw.conn.state_since_ns = 800;
+  raw.conn.end_ns = 890;
+  raw.conn.state_ns[2] = 700;  // ESTABLISHED
+  raw.conn.handshake_us = 40;
+  raw.conn.syn_retransmits = 1;
+  raw.conn.state = 7;
+  raw.conn.closed_from = 9;
+  raw.conn.role = TCPTRAIL_ROLE_SERVER;
+  raw.conn.owner_pid = 5;
+  raw.conn.owner_source = TCPTRAIL_OWNER_LISTENER;
+  std::memcpy(raw.conn.owner_comm, "nginx", 5);
+  raw.conn.flags =
+      TCPTRAIL_C_CLOSED | TCPTRAIL_C_ESTABLISHED | TCPTRAIL_C_HANDSHAKE | TCPTRAIL_C_RESET_SENT;
+  const std::uint8_t path[] = {3, 1, 8, 9, 7};
+  std::memcpy(raw.conn.path, path, sizeof(path));
+  raw.conn.path_len = sizeof(path);
+  return raw;
+}
+
+TEST(Decode, DecodesEveryEventField) {
   DecodeStats stats;
-  auto e = decode_event(bytes_of(sample()), stats);
+  const auto bytes = bytes_of(sample());
+  EXPECT_EQ(record_kind(bytes), TCPTRAIL_EV_STATE);
+  auto e = decode_event(bytes, stats);
   ASSERT_TRUE(e);
+  EXPECT_EQ(e->ts_ns, 123u);
   EXPECT_EQ(e->sock_cookie, (1ull << 60) + 7);
   EXPECT_EQ(e->kind, EventKind::kState);
   EXPECT_EQ(e->old_state, TcpState::kEstablished);
   EXPECT_EQ(e->new_state, TcpState::kFinWait1);
   EXPECT_EQ(e->laddr.to_string(), "127.0.0.1");
   EXPECT_EQ(e->lport, 8080);
+  EXPECT_EQ(e->conn_id, 9u);
+  EXPECT_EQ(e->ns_in_old, 5000u);
+  EXPECT_TRUE(e->ns_in_old_known);
+  EXPECT_EQ(e->role, Role::kServer);
+  EXPECT_EQ(e->conn_flags, TCPTRAIL_C_ESTABLISHED);
   EXPECT_EQ(e->owner.pid, 42u);
   EXPECT_EQ(e->owner.source, OwnerSource::kSyscall);
   EXPECT_EQ(e->owner.comm_view(), "0123456789abcdef");
@@ -51,7 +103,7 @@ TEST(Decode, DecodesEveryField) {
   EXPECT_EQ(stats.decoded, 1u);
 }
 
-TEST(Decode, RejectsWrongSizeKindAndFamily) {
+TEST(Decode, RejectsWrongSizeKindFamilyRoleAndOwnerSource) {
   DecodeStats stats;
   auto good = bytes_of(sample());
   EXPECT_FALSE(decode_event(std::span(good).first(good.size() - 1), stats));
@@ -59,22 +111,112 @@ TEST(Decode, RejectsWrongSizeKindAndFamily) {
   longer.push_back(std::byte{0});
   EXPECT_FALSE(decode_event(longer, stats));
   tcptrail_event raw = sample();
-  raw.kind = 77;
+  raw.hdr.kind = 77;
   EXPECT_FALSE(decode_event(bytes_of(raw), stats));
   raw = sample();
-  raw.family = 5;
+  raw.hdr.family = 5;
   EXPECT_FALSE(decode_event(bytes_of(raw), stats));
-  EXPECT_EQ(stats.rejected, 4u);
+  raw = sample();
+  raw.role = 3;
+  EXPECT_FALSE(decode_event(bytes_of(raw), stats));
+  raw = sample();
+  raw.owner_source = 200;
+  EXPECT_FALSE(decode_event(bytes_of(raw), stats));
+  EXPECT_EQ(stats.rejected, 6u);
   EXPECT_EQ(stats.decoded, 0u);
+  EXPECT_EQ(record_kind(std::span(good).first(8)), 0) << "too short for a header";
 }
 
-TEST(Decode, UnknownOwnerSourceBecomesUnknown) {
+TEST(Decode, DecodesEveryConnectionField) {
   DecodeStats stats;
-  tcptrail_event raw = sample();
-  raw.owner_source = 200;
-  auto e = decode_event(bytes_of(raw), stats);
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->owner.source, OwnerSource::kUnknown);
+  const auto bytes = bytes_of(sample_connection());
+  EXPECT_EQ(record_kind(bytes), TCPTRAIL_EV_CONNECTION);
+  auto c = decode_connection(bytes, stats);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->conn_id, 12u);
+  EXPECT_EQ(c->sock_cookie, 77u);
+  EXPECT_EQ(c->laddr.to_string(), "::1");
+  EXPECT_EQ(c->raddr.to_string(), "::2");
+  EXPECT_EQ(c->lport, 443);
+  EXPECT_EQ(c->rport, 50000);
+  EXPECT_EQ(c->tx_bytes, 1000u);
+  EXPECT_EQ(c->rx_bytes, 2000u);
+  EXPECT_EQ(c->retransmits, 3u);
+  EXPECT_EQ(c->syn_retransmits, 1u);
+  EXPECT_EQ(c->srtt_us, 250u);
+  EXPECT_EQ(c->netns_ino, 4026531840u);
+  EXPECT_EQ(c->cgroup_id, 11u);
+  EXPECT_TRUE(c->orphan);
+  EXPECT_EQ(c->error, 104) << "the socket's error when the lifecycle had none";
+  EXPECT_EQ(c->first_ns, 100u);
+  EXPECT_EQ(c->end_ns, 890u);
+  EXPECT_EQ(c->state_ns[2], 700u);
+  EXPECT_EQ(c->handshake_us, 40u);
+  EXPECT_TRUE(c->has_handshake);
+  EXPECT_TRUE(c->established);
+  EXPECT_TRUE(c->reset_sent);
+  EXPECT_FALSE(c->reset_received);
+  EXPECT_FALSE(c->preexisting);
+  EXPECT_EQ(c->role, Role::kServer);
+  EXPECT_EQ(c->closed_from, TcpState::kLastAck);
+  EXPECT_EQ(c->owner.source, OwnerSource::kListener);
+  EXPECT_EQ(c->owner.comm_view(), "nginx");
+  ASSERT_EQ(c->path.size, 5);
+  EXPECT_EQ(c->path.states[0], TcpState::kSynRecv);
+  EXPECT_EQ(c->path.states[4], TcpState::kClose);
+  EXPECT_FALSE(c->path.truncated);
+}
+
+TEST(Decode, RejectsMalformedConnections) {
+  DecodeStats stats;
+  tcptrail_conn_record raw = sample_connection();
+  raw.conn.path_len = TCPTRAIL_PATH_MAX + 1;
+  EXPECT_FALSE(decode_connection(bytes_of(raw), stats));
+  raw = sample_connection();
+  raw.conn.flags &= ~TCPTRAIL_C_CLOSED;
+  EXPECT_FALSE(decode_connection(bytes_of(raw), stats)) << "only closed connections travel";
+  raw = sample_connection();
+  raw.conn.conn_id = 0;
+  EXPECT_FALSE(decode_connection(bytes_of(raw), stats));
+  raw = sample_connection();
+  raw.hdr.family = 0;
+  EXPECT_FALSE(decode_connection(bytes_of(raw), stats));
+  EXPECT_FALSE(decode_connection(bytes_of(sample()), stats)) << "an event is not a connection";
+  EXPECT_EQ(stats.rejected, 5u);
+  raw = sample_connection();
+  raw.conn.path_len = TCPTRAIL_PATH_MAX | TCPTRAIL_PATH_TRUNCATED;
+  auto c = decode_connection(bytes_of(raw), stats);
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->path.truncated);
+  EXPECT_EQ(c->path.size, TCPTRAIL_PATH_MAX);
+}
+
+TEST(Decode, LifecycleRoundTripsThroughTheMapEntry) {
+  Connection conn;
+  conn.conn_id = 3;
+  conn.sock_cookie = 4;
+  conn.first_ns = 10;
+  conn.state_since_ns = 20;
+  conn.state = TcpState::kCloseWait;
+  conn.role = Role::kClient;
+  conn.preexisting = true;
+  conn.sock_ino = 55;
+  conn.owner.pid = 7;
+  conn.owner.source = OwnerSource::kFdScan;
+  conn.path.push(TcpState::kCloseWait);
+  Connection back;
+  ASSERT_TRUE(decode_lifecycle(encode_lifecycle(conn), back));
+  EXPECT_EQ(back.conn_id, 3u);
+  EXPECT_EQ(back.first_ns, 10u);
+  EXPECT_EQ(back.state_since_ns, 20u);
+  EXPECT_EQ(back.state, TcpState::kCloseWait);
+  EXPECT_EQ(back.role, Role::kClient);
+  EXPECT_TRUE(back.preexisting);
+  EXPECT_EQ(back.sock_ino, 55u);
+  EXPECT_EQ(back.owner.pid, 7u);
+  EXPECT_EQ(back.owner.source, OwnerSource::kFdScan);
+  ASSERT_EQ(back.path.size, 1);
+  EXPECT_EQ(back.path.states[0], TcpState::kCloseWait);
 }
 
 }  // namespace

@@ -49,7 +49,6 @@ public:
     base_.lport = lport;
     base_.rport = rport;
     base_.netns_ino = 4026531840u;
-    base_.sock_ino = static_cast<std::uint32_t>(cookie + 5000);
   }
 
   Event state(double at_ms, TcpState from, TcpState to, std::uint8_t flags = 0) const {

@@ -422,6 +422,7 @@ TEST(JsonSink, StopRecord) {
   info.ts_ns = 3000 * kMs;
   info.events = 100;
   info.run.lost = 2;
+  info.run.lost_connections = 1;
   info.rejected = 1;
   info.connections = 10;
   info.live = 4;
@@ -433,13 +434,15 @@ TEST(JsonSink, StopRecord) {
   info.run.longest_ring_pause_ns = 456'000;
   info.per_process = {{"1234 curl", 10, 2, 1, 0}};
   const auto line = one([&](JsonSink& sink) { sink.stop(info); });
-  EXPECT_EQ(keys(line), (std::vector<std::string>{
-                            "type", "ts", "events", "lost", "rejected", "connections", "live",
-                            "overflow", "sweeps", "longest_sweep_interval_ms", "longest_sweep_ms",
-                            "scan_errors", "longest_ring_pause_ms", "per_process", "per_peer"}));
+  EXPECT_EQ(keys(line),
+            (std::vector<std::string>{
+                "type", "ts", "events", "lost", "lost_connections", "rejected", "connections",
+                "live", "overflow", "sweeps", "longest_sweep_interval_ms", "longest_sweep_ms",
+                "scan_errors", "longest_ring_pause_ms", "per_process", "per_peer"}));
   EXPECT_EQ(line["type"], "stop");
   EXPECT_EQ(line["events"], 100);
   EXPECT_EQ(line["lost"], 2);
+  EXPECT_EQ(line["lost_connections"], 1);
   EXPECT_EQ(line["overflow"], 5);
   EXPECT_EQ(line["sweeps"], 7);
   EXPECT_DOUBLE_EQ(line["longest_sweep_interval_ms"].get<double>(), 1000.25);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "event_builder.hpp"
+#include "kernel_model.hpp"
 
 namespace tcptrail {
 namespace {
@@ -65,34 +66,49 @@ Connection server_conn(std::uint64_t id, std::uint32_t inode) {
 
 class LeakDetectorTest : public ::testing::Test {
 protected:
+  static constexpr std::uint32_t kNetns = 7;
   LeakDetectorTest() {
     config.close_wait_ns = 30 * kSec;
     config.fin_wait2_ns = 60 * kSec;
     config.syn_recv_ns = 10 * kSec;
     config.time_wait_warn = 0.5;
   }
-  std::function<const Connection*(std::uint64_t)> finder() {
-    return [this](std::uint64_t id) -> const Connection* {
-      auto it = live.find(id);
-      return it == live.end() ? nullptr : &it->second;
-    };
+  // conn in `state` since since_ns, as the kernel folds it; returns it as a sweep sees it.
+  SocketSnapshot hold(Connection conn, TcpState state, std::uint64_t since_ns) {
+    conn.state = state;
+    conn.state_since_ns = since_ns;
+    kernel.destroy(conn.sock_cookie);
+    kernel.seed(conn);
+    SocketSnapshot s;
+    s.state = state;
+    s.cookie = conn.sock_cookie;
+    s.inode = conn.sock_ino;
+    s.laddr = conn.laddr;
+    s.raddr = conn.raddr;
+    s.lport = conn.lport;
+    s.rport = conn.rport;
+    return s;
+  }
+  void sweep(std::vector<SocketSnapshot> sockets, std::uint64_t now_ns) {
+    detector.on_sweep(digest_sweep(kNetns, sockets, 0, &kernel), now_ns);
   }
 
   LeakConfig config;
   FakeFdOwners fd_owners;
   RecordingLeaks observer;
-  std::map<std::uint64_t, Connection> live;
+  testing::KernelModel kernel;
+  LeakDetector detector{config, fd_owners, kernel, observer};
 };
 
 TEST_F(LeakDetectorTest, CloseWaitPastThresholdIsReportedOnceWithFdHolders) {
-  LeakDetector detector(config, fd_owners, observer);
-  live[1] = server_conn(1, 777);
+  const SocketSnapshot seen = hold(server_conn(1, 777), TcpState::kCloseWait, 5 * kSec);
   fd_owners.by_inode[777] = {FdOwner{51, "worker", 9}};
-  detector.on_state(live[1], TcpState::kCloseWait, 5 * kSec);
-  detector.tick(34 * kSec, finder());
+  sweep({seen}, 6 * kSec);
+  detector.tick(34 * kSec);
   EXPECT_TRUE(observer.leaks.empty()) << "29 s is below the 30 s threshold";
-  detector.tick(35 * kSec, finder());
-  detector.tick(36 * kSec, finder());
+  detector.tick(35 * kSec);
+  sweep({seen}, 35 * kSec);
+  detector.tick(36 * kSec);
   ASSERT_EQ(observer.leaks.size(), 1u);
   const Leak& leak = observer.leaks[0].second;
   EXPECT_EQ(leak.kind, LeakKind::kCloseWait);
@@ -103,24 +119,40 @@ TEST_F(LeakDetectorTest, CloseWaitPastThresholdIsReportedOnceWithFdHolders) {
   EXPECT_EQ(leak.owners[0].comm, "worker");
   EXPECT_EQ(leak.owners[0].fd, 9);
   EXPECT_FALSE(leak.orphan);
+  EXPECT_EQ(observer.leaks[0].first.lport, 8080);
+  EXPECT_EQ(observer.leaks[0].first.owner.pid, 50u);
   EXPECT_EQ(fd_owners.scans_requested, 0);
 
-  detector.on_state(live[1], TcpState::kLastAck, 100 * kSec);
+  // The application closes: the next sweep no longer finds it in CLOSE_WAIT.
+  const SocketSnapshot closing = hold(server_conn(1, 777), TcpState::kLastAck, 100 * kSec);
+  sweep({closing}, 100 * kSec);
   ASSERT_EQ(observer.resolved.size(), 1u);
   EXPECT_EQ(observer.resolved[0].second.age_ns, 95 * kSec);
 }
 
+TEST_F(LeakDetectorTest, ItsConnectionRecordResolvesALeak) {
+  Connection conn = server_conn(1, 777);
+  sweep({hold(conn, TcpState::kCloseWait, 0)}, kSec);
+  detector.tick(30 * kSec);
+  ASSERT_EQ(observer.leaks.size(), 1u);
+  conn.conn_id = kernel.find(1)->conn_id;
+  conn.state = TcpState::kClose;
+  conn.end_ns = 31 * kSec;
+  detector.on_closed(conn, 31 * kSec);
+  ASSERT_EQ(observer.resolved.size(), 1u);
+  EXPECT_EQ(observer.resolved[0].second.age_ns, 31 * kSec);
+  EXPECT_EQ(observer.resolved[0].first.state, TcpState::kClose);
+}
+
 TEST_F(LeakDetectorTest, WaitsForHoldersScannedAfterTheStateWasEntered) {
-  LeakDetector detector(config, fd_owners, observer);
-  live[1] = server_conn(1, 777);
   fd_owners.scanned_at = 4 * kSec;  // before the socket entered CLOSE_WAIT
-  detector.on_state(live[1], TcpState::kCloseWait, 5 * kSec);
-  detector.tick(35 * kSec, finder());
+  sweep({hold(server_conn(1, 777), TcpState::kCloseWait, 5 * kSec)}, 6 * kSec);
+  detector.tick(35 * kSec);
   EXPECT_TRUE(observer.leaks.empty()) << "a descriptor passed on since would be missed";
   EXPECT_EQ(fd_owners.scans_requested, 1);
   fd_owners.scanned_at = 35 * kSec;
   fd_owners.by_inode[777] = {FdOwner{51, "worker", 9}};
-  detector.tick(35 * kSec + kMs, finder());
+  detector.tick(35 * kSec + kMs);
   ASSERT_EQ(observer.leaks.size(), 1u);
   EXPECT_EQ(observer.leaks[0].second.age_ns, 30 * kSec + kMs);
   ASSERT_EQ(observer.leaks[0].second.owners.size(), 1u);
@@ -128,12 +160,11 @@ TEST_F(LeakDetectorTest, WaitsForHoldersScannedAfterTheStateWasEntered) {
 }
 
 TEST_F(LeakDetectorTest, SocketAcceptedAfterEnteringCloseWaitIsFoundByCookie) {
-  LeakDetector detector(config, fd_owners, observer);
-  live[4] = server_conn(4, 0);  // still in the accept queue when the peer's FIN came
+  // Still in the accept queue when the peer's FIN came: no inode then, nor at the sweep.
   fd_owners.inode_by_cookie[4] = 888;
   fd_owners.by_inode[888] = {FdOwner{52, "server", 5}};
-  detector.on_state(live[4], TcpState::kCloseWait, 0);
-  detector.tick(30 * kSec, finder());
+  sweep({hold(server_conn(4, 0), TcpState::kCloseWait, 0)}, kSec);
+  detector.tick(30 * kSec);
   ASSERT_EQ(observer.leaks.size(), 1u);
   ASSERT_EQ(observer.leaks[0].second.owners.size(), 1u);
   EXPECT_EQ(observer.leaks[0].second.owners[0].pid, 52u);
@@ -141,40 +172,50 @@ TEST_F(LeakDetectorTest, SocketAcceptedAfterEnteringCloseWaitIsFoundByCookie) {
 }
 
 TEST_F(LeakDetectorTest, PromptCloseIsNeverReported) {
-  LeakDetector detector(config, fd_owners, observer);
-  live[1] = server_conn(1, 777);
-  detector.on_state(live[1], TcpState::kCloseWait, 0);
-  detector.on_state(live[1], TcpState::kLastAck, 1 * kMs);
-  detector.tick(100 * kSec, finder());
+  sweep({hold(server_conn(1, 777), TcpState::kCloseWait, 0)}, kMs);
+  // Closed after the sweep saw it, before the threshold, and before the next sweep.
+  hold(server_conn(1, 777), TcpState::kLastAck, 2 * kMs);
+  detector.tick(100 * kSec);
   EXPECT_TRUE(observer.leaks.empty());
   EXPECT_TRUE(observer.resolved.empty());
 }
 
+TEST_F(LeakDetectorTest, SocketGoneBeforeItsThresholdIsNeverReported) {
+  sweep({hold(server_conn(1, 777), TcpState::kCloseWait, 0)}, kMs);
+  kernel.destroy(1);
+  detector.tick(100 * kSec);
+  EXPECT_TRUE(observer.leaks.empty());
+}
+
 TEST_F(LeakDetectorTest, FinWait2WithoutHolderIsOrphan) {
-  LeakDetector detector(config, fd_owners, observer);
-  live[2] = server_conn(2, 0);
-  detector.on_state(live[2], TcpState::kFinWait2, 0);
-  detector.tick(60 * kSec, finder());
+  sweep({hold(server_conn(2, 0), TcpState::kFinWait2, 0)}, kSec);
+  detector.tick(60 * kSec);
   ASSERT_EQ(observer.leaks.size(), 1u);
   EXPECT_EQ(observer.leaks[0].second.kind, LeakKind::kFinWait2);
   EXPECT_TRUE(observer.leaks[0].second.orphan);
+  EXPECT_TRUE(observer.leaks[0].first.orphan);
 }
 
 TEST_F(LeakDetectorTest, PreexistingCloseWaitAgesFromFirstSight) {
-  LeakDetector detector(config, fd_owners, observer);
-  live[3] = server_conn(3, 5);
-  live[3].state = TcpState::kCloseWait;
-  live[3].preexisting = true;
-  detector.on_preexisting(live[3], 1000 * kSec);
-  detector.tick(1029 * kSec, finder());
+  Connection conn = server_conn(3, 5);
+  conn.preexisting = true;
+  sweep({hold(conn, TcpState::kCloseWait, 1000 * kSec)}, 1000 * kSec);
+  detector.tick(1029 * kSec);
   EXPECT_TRUE(observer.leaks.empty());
-  detector.tick(1030 * kSec, finder());
+  detector.tick(1030 * kSec);
   ASSERT_EQ(observer.leaks.size(), 1u);
   EXPECT_TRUE(observer.leaks[0].first.preexisting);
 }
 
+TEST_F(LeakDetectorTest, SocketsTheKernelDoesNotFollowAreNotWatched) {
+  SocketSnapshot stranger = hold(server_conn(5, 9), TcpState::kCloseWait, 0);
+  kernel.destroy(5);
+  sweep({stranger}, kSec);
+  detector.tick(100 * kSec);
+  EXPECT_TRUE(observer.leaks.empty());
+}
+
 TEST_F(LeakDetectorTest, HalfOpenRequestSocketsComeFromSweeps) {
-  LeakDetector detector(config, fd_owners, observer);
   SocketSnapshot listener;
   listener.state = TcpState::kListen;
   listener.laddr = testing::ipv4("0.0.0.0");
@@ -190,25 +231,24 @@ TEST_F(LeakDetectorTest, HalfOpenRequestSocketsComeFromSweeps) {
   request.cookie = 1234;
   fd_owners.by_inode[99] = {FdOwner{60, "nginx", 6}};
   std::vector<SocketSnapshot> both{listener, request};
-  detector.on_sweep(digest_sweep(7, both, 1000), 0);
-  detector.on_sweep(digest_sweep(7, both, 1000), 9 * kSec);
+  detector.on_sweep(digest_sweep(7, both, 1000, &kernel), 0);
+  detector.on_sweep(digest_sweep(7, both, 1000, &kernel), 9 * kSec);
   EXPECT_TRUE(observer.leaks.empty());
-  detector.on_sweep(digest_sweep(7, both, 1000), 10 * kSec);
+  detector.on_sweep(digest_sweep(7, both, 1000, &kernel), 10 * kSec);
   ASSERT_EQ(observer.leaks.size(), 1u);
   EXPECT_EQ(observer.leaks[0].second.kind, LeakKind::kSynRecv);
   EXPECT_EQ(observer.leaks[0].first.owner.pid, 60u);
   EXPECT_EQ(observer.leaks[0].first.rport, 5555);
   // A sweep of another namespace does not resolve it; one of its own without it does.
-  detector.on_sweep(digest_sweep(8, {}, 1000), 11 * kSec);
+  detector.on_sweep(digest_sweep(8, {}, 1000, &kernel), 11 * kSec);
   EXPECT_TRUE(observer.resolved.empty());
   std::vector<SocketSnapshot> only_listener{listener};
-  detector.on_sweep(digest_sweep(7, only_listener, 1000), 12 * kSec);
+  detector.on_sweep(digest_sweep(7, only_listener, 1000, &kernel), 12 * kSec);
   ASSERT_EQ(observer.resolved.size(), 1u);
   EXPECT_EQ(observer.resolved[0].second.age_ns, 12 * kSec);
 }
 
 TEST_F(LeakDetectorTest, TimeWaitPressureWarnsPerDestinationAndRepeatsSlowly) {
-  LeakDetector detector(config, fd_owners, observer);
   std::vector<SocketSnapshot> sockets;
   for (int i = 0; i < 60; ++i) {
     SocketSnapshot tw;
@@ -220,17 +260,17 @@ TEST_F(LeakDetectorTest, TimeWaitPressureWarnsPerDestinationAndRepeatsSlowly) {
     tw.rport = i < 50 ? 80 : 81;  // 50 to :80, 10 to :81
     sockets.push_back(tw);
   }
-  detector.on_sweep(digest_sweep(7, sockets, 100), 0);
+  detector.on_sweep(digest_sweep(7, sockets, 100, &kernel), 0);
   ASSERT_EQ(observer.pressure.size(), 1u);
   EXPECT_EQ(observer.pressure[0].rport, 80);
   EXPECT_EQ(observer.pressure[0].count, 50u);
   EXPECT_EQ(observer.pressure[0].port_range, 100u);
   EXPECT_DOUBLE_EQ(observer.pressure[0].ratio, 0.5);
-  detector.on_sweep(digest_sweep(7, sockets, 100), 1 * kSec);
+  detector.on_sweep(digest_sweep(7, sockets, 100, &kernel), 1 * kSec);
   EXPECT_EQ(observer.pressure.size(), 1u) << "not again within the repeat interval";
-  detector.on_sweep(digest_sweep(7, sockets, 100), 10 * kSec);
+  detector.on_sweep(digest_sweep(7, sockets, 100, &kernel), 10 * kSec);
   EXPECT_EQ(observer.pressure.size(), 2u);
-  detector.on_sweep(digest_sweep(7, sockets, 0), 30 * kSec);
+  detector.on_sweep(digest_sweep(7, sockets, 0, &kernel), 30 * kSec);
   EXPECT_EQ(observer.pressure.size(), 2u) << "unknown port range: no warning";
 }
 

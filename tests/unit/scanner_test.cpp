@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "kernel_model.hpp"
 #include "system/netns.hpp"
 #include "system/unique_fd.hpp"
 #include "tcptrail/records.hpp"
@@ -57,10 +58,33 @@ TEST(Scanner, SweepsTheOwnNamespaceAndScansHoldersOnRequest) {
   const std::uint32_t inode = inode_of(listener.get());
   const std::uint32_t own = sys::current_netns_ino();
   const std::uint64_t before = monotonic_ns();
-  Scanner scanner(own, 50'000'000);
+  // A socket left in CLOSE_WAIT: the peer closed, this end did not.
+  sockaddr_in addr{};
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  sys::UniqueFd peer(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(connect(peer.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const sys::UniqueFd accepted(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(accepted);
+  peer = sys::UniqueFd();
+  std::uint64_t cookie = 0;
+  socklen_t cookie_len = sizeof(cookie);
+  ASSERT_EQ(getsockopt(accepted.get(), SOL_SOCKET, SO_COOKIE, &cookie, &cookie_len), 0);
+  testing::KernelModel kernel;
+  Connection folded;
+  folded.sock_cookie = cookie;
+  folded.state = TcpState::kCloseWait;
+  folded.state_since_ns = 123;
+  ASSERT_EQ(kernel.seed(folded), LiveConnections::Seeded::kAdded);
+  Scanner scanner(own, 50'000'000, &kernel);
 
+  bool held = false;
   EXPECT_TRUE(take_until(scanner, [&](const ScanBatch& batch) {
     for (const SweepDigest& d : batch.digests) {
+      for (const Connection& c : d.held) {
+        held = held || (c.sock_cookie == cookie && c.state_since_ns == 123 &&
+                        c.sock_ino == inode_of(accepted.get()) && c.netns_ino == own);
+      }
       for (const SocketSnapshot& l : d.listeners) {
         if (d.netns_ino == own && l.inode == inode && d.port_range > 0) {
           return true;
@@ -69,6 +93,7 @@ TEST(Scanner, SweepsTheOwnNamespaceAndScansHoldersOnRequest) {
     }
     return false;
   })) << "no sweep of the own namespace showed the listener";
+  EXPECT_TRUE(held) << "the CLOSE_WAIT socket's lifecycle did not come with the sweep";
 
   scanner.request_holders();
   std::shared_ptr<const HolderSnapshot> holders;
@@ -95,7 +120,7 @@ TEST(Scanner, SweepsTheOwnNamespaceAndScansHoldersOnRequest) {
 TEST(Scanner, ANamespaceThatIsGoneIsCountedThenDropped) {
   constexpr std::uint32_t kNoSuchNetns = 1;  // no nsfs inode is 1
   const std::uint32_t own = sys::current_netns_ino();
-  Scanner scanner(own, 20'000'000);
+  Scanner scanner(own, 20'000'000, nullptr);
   bool own_swept = false;
   EXPECT_TRUE(take_until(scanner,
                          [&](const ScanBatch& batch) {

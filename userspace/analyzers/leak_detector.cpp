@@ -53,8 +53,9 @@ Owner owner_from_holders(const std::vector<FdOwner>& holders) {
   return owner;
 }
 
-LeakDetector::LeakDetector(LeakConfig config, FdOwnerLookup& lookup, LeakObserver& observer)
-    : config_(config), lookup_(lookup), observer_(observer) {}
+LeakDetector::LeakDetector(LeakConfig config, FdOwnerLookup& lookup, LiveConnections& live,
+                           LeakObserver& observer)
+    : config_(config), lookup_(lookup), live_(live), observer_(observer) {}
 
 std::uint64_t LeakDetector::threshold(LeakKind kind) const {
   switch (kind) {
@@ -70,57 +71,86 @@ std::uint64_t LeakDetector::threshold(LeakKind kind) const {
   return 0;
 }
 
-void LeakDetector::resolve(const Connection& conn, std::uint64_t now_ns) {
-  auto it = watches_.find(conn.sock_cookie);
-  if (it == watches_.end()) {
-    return;
-  }
-  if (it->second.reported) {
-    const Watch& w = it->second;
-    observer_.on_leak_resolved(conn,
+void LeakDetector::resolve(std::unordered_map<std::uint64_t, Watch>::iterator it,
+                           std::uint64_t now_ns) {
+  const Watch& w = it->second;
+  if (w.reported) {
+    observer_.on_leak_resolved(*w.conn,
                                make_leak(w.kind, now_ns, w.since_ns, threshold(w.kind), w.owners));
   }
   watches_.erase(it);
 }
 
-void LeakDetector::on_state(const Connection& conn, TcpState new_state, std::uint64_t ts_ns) {
-  resolve(conn, ts_ns);
-  if (auto kind = leak_kind_of(new_state)) {
-    watches_[conn.sock_cookie] = Watch{*kind, ts_ns, false, {}, nullptr};
+void LeakDetector::on_closed(const Connection& conn, std::uint64_t ts_ns) {
+  auto it = watches_.find(conn.sock_cookie);
+  if (it != watches_.end() && it->second.conn->conn_id == conn.conn_id) {
+    *it->second.conn = conn;
+    resolve(it, ts_ns);
   }
 }
 
-void LeakDetector::on_preexisting(const Connection& conn, std::uint64_t since_ns) {
-  if (auto kind = leak_kind_of(conn.state)) {
-    watches_[conn.sock_cookie] = Watch{*kind, since_ns, false, {}, nullptr};
+void LeakDetector::sweep_held(const SweepDigest& digest, std::uint64_t now_ns) {
+  std::unordered_set<std::uint64_t> present;
+  for (const Connection& conn : digest.held) {
+    const auto kind = leak_kind_of(conn.state);
+    if (!kind) {
+      continue;
+    }
+    present.insert(conn.sock_cookie);
+    auto it = watches_.find(conn.sock_cookie);
+    if (it != watches_.end() && it->second.since_ns != conn.state_since_ns) {
+      resolve(it, now_ns);  // it left the state and came to another since the last sweep
+      it = watches_.end();
+    }
+    if (it == watches_.end()) {
+      watches_.emplace(
+          conn.sock_cookie,
+          Watch{*kind, conn.state_since_ns, false, {}, std::make_unique<Connection>(conn)});
+    } else if (!it->second.reported) {
+      *it->second.conn = conn;
+    }
+  }
+  // What this namespace's sweep no longer shows in a leak state has left it.
+  for (auto it = watches_.begin(); it != watches_.end();) {
+    auto next = std::next(it);
+    if (it->second.conn->netns_ino == digest.netns_ino && !present.contains(it->first)) {
+      resolve(it, now_ns);
+    }
+    it = next;
   }
 }
 
-void LeakDetector::tick(std::uint64_t now_ns,
-                        const std::function<const Connection*(std::uint64_t)>& find) {
-  for (auto& [sock_cookie, watch] : watches_) {
+void LeakDetector::tick(std::uint64_t now_ns) {
+  for (auto it = watches_.begin(); it != watches_.end();) {
+    Watch& watch = it->second;
     if (watch.reported || now_ns < watch.since_ns ||
-        now_ns - watch.since_ns < threshold(watch.kind)) {
+        now_ns - watch.since_ns < threshold(watch.kind) ||
+        // The holders must have been read after the socket entered the state, or a
+        // descriptor passed on since (to a worker, say) would be missed.
+        !lookup_.fresh_since(watch.since_ns)) {
+      ++it;
       continue;
     }
-    const Connection* conn = find(sock_cookie);
-    // The holders must have been read after the socket entered the state, or a descriptor
-    // passed on since (to a worker, say) would be missed.
-    if (conn == nullptr || !lookup_.fresh_since(watch.since_ns)) {
+    // The last sweep may be up to a second old: only a socket still in the state it was seen
+    // in is reported.
+    const std::optional<Connection> now = live_.find(it->first);
+    if (!now || now->state != watch.conn->state || now->state_since_ns != watch.since_ns) {
+      it = watches_.erase(it);
       continue;
     }
+    Connection& conn = *watch.conn;
     const std::uint32_t inode =
-        conn->sock_ino != 0 ? conn->sock_ino : lookup_.inode_of(sock_cookie, conn->netns_ino);
+        conn.sock_ino != 0 ? conn.sock_ino : lookup_.inode_of(it->first, conn.netns_ino);
     watch.owners = inode != 0 ? lookup_.owners(inode) : std::vector<FdOwner>{};
     watch.reported = true;
-    watch.conn = std::make_unique<Connection>(*conn);
     observer_.on_leak(
-        *conn, make_leak(watch.kind, now_ns, watch.since_ns, threshold(watch.kind), watch.owners));
+        conn, make_leak(watch.kind, now_ns, watch.since_ns, threshold(watch.kind), watch.owners));
+    ++it;
   }
 }
 
 SweepDigest digest_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                         std::uint32_t port_range) {
+                         std::uint32_t port_range, const LiveConnections* live) {
   SweepDigest digest;
   digest.netns_ino = netns_ino;
   digest.port_range = port_range;
@@ -133,6 +163,22 @@ SweepDigest digest_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot
       digest.listeners.push_back(s);
     } else if (s.kind == SnapshotKind::kTimeWait && s.state == TcpState::kTimeWait) {
       ++time_wait[{s.laddr, s.raddr, s.rport}];
+    } else if (s.kind == SnapshotKind::kFull && leak_kind_of(s.state) && live != nullptr) {
+      if (std::optional<Connection> conn = live->find(s.cookie)) {
+        conn->laddr = s.laddr;
+        conn->raddr = s.raddr;
+        conn->lport = s.lport;
+        conn->rport = s.rport;
+        conn->netns_ino = netns_ino;
+        if (s.inode != 0) {
+          conn->sock_ino = s.inode;
+        }
+        conn->tx_bytes = s.bytes_acked;
+        conn->rx_bytes = s.bytes_received;
+        conn->retransmits = s.total_retrans;
+        conn->orphan = s.inode == 0;
+        digest.held.push_back(*conn);
+      }
     }
   }
   digest.time_wait.reserve(time_wait.size());
@@ -144,6 +190,7 @@ SweepDigest digest_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot
 }
 
 void LeakDetector::on_sweep(const SweepDigest& digest, std::uint64_t now_ns, bool at_start) {
+  sweep_held(digest, now_ns);
   sweep_minisocks(digest, now_ns, at_start);
   sweep_time_wait(digest, now_ns);
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tcptrail/connection.hpp"
+#include "tcptrail/live_connections.hpp"
 #include "tcptrail/records.hpp"
 #include "tcptrail/socket_snapshot.hpp"
 
@@ -61,9 +62,13 @@ struct SweepDigest {
   std::vector<SocketSnapshot> minisocks;
   std::vector<SocketSnapshot> listeners;  // their holders will accept the request sockets
   std::vector<TimeWaitCount> time_wait;   // by destination
+  // Full sockets in a state a leak is reported from (CLOSE_WAIT, FIN_WAIT2, SYN_RECV), with
+  // their lifecycles as the kernel folds them; sockets it does not follow are left out.
+  std::vector<Connection> held;
 };
+// live: where the lifecycles of held sockets are looked up (nullptr: none are).
 SweepDigest digest_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                         std::uint32_t port_range);
+                         std::uint32_t port_range, const LiveConnections* live);
 
 // The first holder of a descriptor as a socket's owner (learned by fd scan); unknown if none.
 Owner owner_from_holders(const std::vector<FdOwner>& holders);
@@ -85,17 +90,18 @@ struct Suspect {
 
 class LeakDetector {
 public:
-  LeakDetector(LeakConfig config, FdOwnerLookup& lookup, LeakObserver& observer);
+  // live: asked, when a suspect crosses its threshold, whether it is still where the last sweep
+  // saw it.
+  LeakDetector(LeakConfig config, FdOwnerLookup& lookup, LiveConnections& live,
+               LeakObserver& observer);
 
-  // A tracked connection changed state (or ended: new_state CLOSE).
-  void on_state(const Connection& conn, TcpState new_state, std::uint64_t ts_ns);
-  // A connection found in the socket table at start, already in its current state.
-  void on_preexisting(const Connection& conn, std::uint64_t since_ns);
-  // Reports suspects past their threshold; `find` gives the live connection of a cookie.
-  void tick(std::uint64_t now_ns, const std::function<const Connection*(std::uint64_t)>& find);
-  // A sweep of one namespace's socket table: half-open request sockets and TIME_WAIT
-  // population against that namespace's port range. at_start: the snapshot taken when
-  // tracing began; what it finds is preexisting.
+  // A connection ended (its record is final).
+  void on_closed(const Connection& conn, std::uint64_t ts_ns);
+  // Reports suspects past their threshold.
+  void tick(std::uint64_t now_ns);
+  // A sweep of one namespace's socket table: sockets held in leak states, half-open request
+  // sockets, and TIME_WAIT population against that namespace's port range. at_start: the
+  // snapshot taken when tracing began; the minisocks it finds are preexisting.
   void on_sweep(const SweepDigest& digest, std::uint64_t now_ns, bool at_start = false);
 
   // Leaks reported and not yet resolved, aged as of now_ns.
@@ -107,14 +113,13 @@ private:
     std::uint64_t since_ns;
     bool reported = false;
     std::vector<FdOwner> owners;
-    // A copy of the connection once reported, and always for sockets the table does not
-    // track (request sockets, timewait minisocks); most watches never need one.
-    std::unique_ptr<Connection> conn;
+    std::unique_ptr<Connection> conn;  // as last seen
   };
   using Destination = std::tuple<std::uint32_t, IpAddress, IpAddress, std::uint16_t>;
 
   std::uint64_t threshold(LeakKind kind) const;
-  void resolve(const Connection& conn, std::uint64_t now_ns);
+  void resolve(std::unordered_map<std::uint64_t, Watch>::iterator it, std::uint64_t now_ns);
+  void sweep_held(const SweepDigest& digest, std::uint64_t now_ns);
   void sweep_minisocks(const SweepDigest& digest, std::uint64_t now_ns, bool at_start);
   void report_minisock(Watch& watch, const SweepDigest& digest, std::uint64_t now_ns);
   void resolve_minisocks(const SweepDigest& digest, std::uint64_t now_ns);
@@ -122,8 +127,9 @@ private:
 
   LeakConfig config_;
   FdOwnerLookup& lookup_;
+  LiveConnections& live_;
   LeakObserver& observer_;
-  std::unordered_map<std::uint64_t, Watch> watches_;  // by socket cookie
+  std::unordered_map<std::uint64_t, Watch> watches_;  // full sockets, by cookie
   // Request sockets and orphaned FIN_WAIT2 timewait socks, by cookie (unique across
   // namespaces); the connection table never sees them.
   std::unordered_map<std::uint64_t, Watch> requests_;

@@ -40,8 +40,8 @@ scan_holders(std::uint64_t ts_ns, std::unordered_map<std::uint64_t, std::uint32_
   return holders;
 }
 
-Scanner::Scanner(std::uint32_t own_netns, std::uint64_t interval_ns)
-    : own_netns_(own_netns), interval_ns_(interval_ns), thread_([this] { run(); }) {}
+Scanner::Scanner(std::uint32_t own_netns, std::uint64_t interval_ns, const LiveConnections* live)
+    : own_netns_(own_netns), interval_ns_(interval_ns), live_(live), thread_([this] { run(); }) {}
 
 Scanner::~Scanner() {
   stop();
@@ -117,7 +117,8 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
           inodes.emplace(s.cookie, s.inode);
         }
       }
-      batch.digests.push_back(digest_sweep(netns, sockets, sys::read_port_range(netns).size()));
+      batch.digests.push_back(
+          digest_sweep(netns, sockets, sys::read_port_range(netns).size(), live_));
       std::erase(missing_, netns);
     } catch (const std::system_error& e) {
       errors_.fetch_add(1);

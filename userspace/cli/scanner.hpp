@@ -40,7 +40,8 @@ struct ScanBatch {
 // comes with a sweep of its own right away. Failures are counted and retried, never raised.
 class Scanner {
 public:
-  Scanner(std::uint32_t own_netns, std::uint64_t interval_ns);
+  // live: where the sweeps look up the lifecycles of sockets in leak states (nullptr: nowhere).
+  Scanner(std::uint32_t own_netns, std::uint64_t interval_ns, const LiveConnections* live);
   ~Scanner();  // stops and joins the thread
   Scanner(const Scanner&) = delete;
   Scanner& operator=(const Scanner&) = delete;
@@ -63,6 +64,7 @@ private:
 
   const std::uint32_t own_netns_;
   const std::uint64_t interval_ns_;
+  const LiveConnections* const live_;
   std::atomic<bool> holders_wanted_{false};
   std::atomic<bool> stopping_{false};
 

@@ -111,7 +111,6 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   }
 
   config.filter = validated.filter;
-  config.table.max_connections = options.max_connections;
   config.transitions = options.transitions;
   config.lifecycle_records = !leaks_mode;
   // Set once the programs are attached; until then nothing asks for a scan.
@@ -121,7 +120,6 @@ int run_trace(const Options& options, const Validated& validated, const std::str
       scanner->request_holders();
     }
   });
-  Collector collector(config, *sink, fd_owners);
 
   LoaderConfig loader;
   loader.family = config.filter.family;
@@ -134,8 +132,11 @@ int run_trace(const Options& options, const Validated& validated, const std::str
                                  ? std::size_t{options.ring_buffer_mib} << 20
                                  : default_ring_buffer_bytes(loader.cpus.size());
   loader.verbose = options.verbose;
+  loader.max_connections = static_cast<std::uint32_t>(options.max_connections);
+  loader.transitions = config.lifecycle_records && config.transitions;
   install_signal_handlers(output.is_file());
-  BpfTracer tracer(loader, collector);
+  BpfTracer tracer(loader);
+  Collector collector(config, *sink, fd_owners, tracer.connections());
   output.open();
   const std::vector<std::string> degraded = report_degraded();
 
@@ -163,7 +164,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   }
   // Before the scanner thread starts: capabilities and no-new-privs are per thread.
   drop_privileges();
-  Scanner background(own_netns, kSweepIntervalNs);
+  Scanner background(own_netns, kSweepIntervalNs, &tracer.connections());
   scanner = &background;
 
   const std::uint64_t started = monotonic_ns();
@@ -175,7 +176,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   RunStats run;
   bool output_closed = false;
   while (!g_stop.load()) {
-    tracer.poll(kPollTimeoutMs);
+    tracer.poll(collector, kPollTimeoutMs);
     const std::uint64_t drained = monotonic_ns();
     if (auto batch = background.take(collector.namespaces())) {
       if (batch->holders) {
@@ -212,8 +213,10 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   }
   background.stop();
   background.add_stats(run);
-  tracer.drain();
+  tracer.drain(collector);
   run.lost = tracer.lost_events();
+  run.lost_connections = tracer.lost_connections();
+  run.overflow = tracer.overflow();
   if (!output_closed) {
     collector.finish(monotonic_ns(), run);
   }

@@ -3,17 +3,24 @@
 #include <algorithm>
 
 #include "analyzers/summary.hpp"
+#include "tcptrail/events.h"
 
 namespace tcptrail {
 
-Collector::Collector(CollectorConfig config, RecordSink& sink, FdOwnerLookup& fd_owners)
-    : config_(std::move(config)), sink_(sink), fd_owners_(fd_owners), table_(config_.table, *this),
-      leaks_(config_.leaks, fd_owners, *this), summary_(std::make_unique<Summary>()) {}
+Collector::Collector(CollectorConfig config, RecordSink& sink, FdOwnerLookup& fd_owners,
+                     LiveConnections& live)
+    : config_(std::move(config)), sink_(sink), fd_owners_(fd_owners),
+      table_(config_.table, live, *this), leaks_(config_.leaks, fd_owners, live, *this),
+      summary_(std::make_unique<Summary>()) {}
 
 Collector::~Collector() = default;
 
 void Collector::on_record(std::span<const std::byte> bytes) {
-  if (auto event = decode_event(bytes, decode_stats_)) {
+  if (record_kind(bytes) == TCPTRAIL_EV_CONNECTION) {
+    if (auto conn = decode_connection(bytes, decode_stats_)) {
+      table_.on_connection(*conn);
+    }
+  } else if (auto event = decode_event(bytes, decode_stats_)) {
     on_decoded(*event);
   }
 }
@@ -23,10 +30,15 @@ void Collector::on_event(const Event& event) {
   on_decoded(event);
 }
 
+void Collector::on_connection(const Connection& conn) {
+  ++decode_stats_.decoded;
+  table_.on_connection(conn);
+}
+
 void Collector::on_decoded(const Event& event) {
-  // Births name the namespaces worth sweeping for TIME_WAIT and half-open sockets.
-  if (event.kind == EventKind::kState &&
-      (event.new_state == TcpState::kListen || event.new_state == TcpState::kSynSent)) {
+  // The kernel names each namespace where sockets are born or listen: those are swept for
+  // leaks, TIME_WAIT and half-open sockets.
+  if (event.kind == EventKind::kNetns) {
     note_namespace(event.netns_ino);
   }
   table_.on_event(event);
@@ -41,13 +53,12 @@ void Collector::note_namespace(std::uint32_t netns_ino) {
 
 void Collector::tick(std::uint64_t now_ns) {
   table_.tick(now_ns);
-  leaks_.tick(now_ns, [this](std::uint64_t id) { return table_.find(id); });
+  leaks_.tick(now_ns);
 }
 
 void Collector::add_preexisting(std::span<const SocketSnapshot> sockets, std::uint32_t netns_ino,
                                 std::uint64_t now_ns) {
   note_namespace(netns_ino);
-  leaks_.on_sweep(digest_sweep(netns_ino, sockets, 0), now_ns, true);
   // A connection on a port something listens on was accepted there.
   std::vector<std::uint16_t> listening;
   auto holder = [&](std::uint32_t inode) {
@@ -85,10 +96,10 @@ void Collector::add_preexisting(std::span<const SocketSnapshot> sockets, std::ui
                     ? Role::kServer
                     : Role::kClient;
     conn.owner = holder(s.inode);
-    if (table_.add_preexisting(conn)) {
-      leaks_.on_preexisting(*table_.find(s.cookie), now_ns);
-    }
+    table_.add_preexisting(conn);
   }
+  // After seeding: the sockets in leak states are watched from now.
+  leaks_.on_sweep(digest_sweep(netns_ino, sockets, 0, &table_.connections()), now_ns, true);
 }
 
 void Collector::on_sweep(const SweepDigest& digest, std::uint64_t now_ns) {
@@ -108,7 +119,6 @@ std::vector<Suspect> Collector::suspects(std::uint64_t now_ns) const {
 void Collector::on_state_change(const Connection& conn, TcpState old_state, TcpState new_state,
                                 std::uint64_t ns_in_old, bool ns_in_old_known,
                                 std::uint64_t ts_ns) {
-  leaks_.on_state(conn, new_state, ts_ns);
   if (config_.lifecycle_records && config_.transitions && config_.filter.matches(conn)) {
     sink_.state_change(conn, old_state, new_state, ns_in_old, ns_in_old_known, ts_ns);
   }
@@ -135,6 +145,7 @@ void Collector::on_reset(const Connection& conn, ResetDirection direction, TcpSt
 }
 
 void Collector::on_closed(const Connection& conn, std::uint64_t ts_ns) {
+  leaks_.on_closed(conn, ts_ns);
   if (config_.filter.matches(conn)) {
     ++connections_reported_;
     summary_->count_connection(conn);
@@ -190,7 +201,7 @@ void Collector::finish(std::uint64_t now_ns, const RunStats& run) {
   info.rejected = decode_stats_.rejected;
   info.connections = connections_reported_;
   info.live = table_.live();
-  info.overflow = table_.stats().overflow;
+  info.overflow = table_.stats().overflow + run.overflow;
   info.per_process = summary_->per_process(config_.summary_rows);
   info.per_peer = summary_->per_peer(config_.summary_rows);
   sink_.stop(info);

@@ -65,7 +65,7 @@ void BpfTracer::SkelDeleter::operator()(tcptrail_bpf* skel) const {
   tcptrail_bpf__destroy(skel);
 }
 
-BpfTracer::BpfTracer(const LoaderConfig& config, RecordHandler& handler) : handler_(handler) {
+BpfTracer::BpfTracer(const LoaderConfig& config) {
   g_verbose = config.verbose;
   libbpf_set_print(print_libbpf);
 
@@ -84,6 +84,10 @@ BpfTracer::BpfTracer(const LoaderConfig& config, RecordHandler& handler) : handl
   bpf_program__set_autoload(skel_->progs.tp_btf__tcp_retransmit_skb_err, retransmit_err);
   skel_->rodata->target_family = config.family;
   skel_->rodata->wakeup_events = config.wakeup_events;
+  skel_->rodata->emit_transitions = config.transitions ? 1 : 0;
+  if (bpf_map__set_max_entries(skel_->maps.conns, config.max_connections) != 0) {
+    throw TraceError("cannot size the connection table", EINVAL);
+  }
   const int possible_cpus = libbpf_num_possible_cpus();
   if (possible_cpus <= 0) {
     throw TraceError("cannot count the possible CPUs", -possible_cpus);
@@ -147,6 +151,8 @@ BpfTracer::BpfTracer(const LoaderConfig& config, RecordHandler& handler) : handl
        "tcp:tcp_receive_reset"},
       {skel_->progs.tp_btf__inet_sk_error_report, &skel_->links.tp_btf__inet_sk_error_report,
        "sock:inet_sk_error_report"},
+      {skel_->progs.tp_btf__tcp_destroy_sock, &skel_->links.tp_btf__tcp_destroy_sock,
+       "tcp:tcp_destroy_sock"},
   };
   for (const Attach& a : attaches) {
     *a.link = bpf_program__attach(a.prog);
@@ -163,32 +169,47 @@ BpfTracer::BpfTracer(const LoaderConfig& config, RecordHandler& handler) : handl
     fds.push_back(ring.get());
   }
   rings_ = std::make_unique<RingSet>(fds, config.ring_buffer_bytes);
+  connections_ = std::make_unique<KernelConnections>(bpf_map__fd(skel_->maps.conns),
+                                                     bpf_map__fd(skel_->maps.listeners),
+                                                     &skel_->bss->last_conn_id);
 }
 
 BpfTracer::~BpfTracer() = default;
 
-std::size_t BpfTracer::poll(int timeout_ms) {
+std::size_t BpfTracer::poll(RecordHandler& handler, int timeout_ms) {
   // Records are submitted without a wakeup until a CPU has queued enough, so a timeout does not
   // mean the ring is empty: read whatever is there either way.
   rings_->wait(timeout_ms);
-  return rings_->consume(handler_);
+  return rings_->consume(handler);
 }
 
-std::size_t BpfTracer::drain() {
-  return rings_->consume_all(handler_);
+std::size_t BpfTracer::drain(RecordHandler& handler) {
+  return rings_->consume_all(handler);
 }
 
-std::uint64_t BpfTracer::lost_events() const {
+std::uint64_t BpfTracer::drops(std::uint32_t index) const {
   const int ncpus = libbpf_num_possible_cpus();
   std::vector<__u64> per_cpu(static_cast<std::size_t>(ncpus > 0 ? ncpus : 1));
   std::uint64_t sum = 0;
-  for (__u32 key = 0; key < TCPTRAIL_DROP_MAX; ++key) {
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.drops), &key, per_cpu.data()) == 0) {
-      for (__u64 v : per_cpu) {
-        sum += v;
-      }
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.drops), &index, per_cpu.data()) == 0) {
+    for (__u64 v : per_cpu) {
+      sum += v;
     }
   }
+  return sum;
+}
+
+std::uint64_t BpfTracer::lost_connections() const {
+  return drops(TCPTRAIL_DROP_CONNECTION);
+}
+
+std::uint64_t BpfTracer::overflow() const {
+  return drops(TCPTRAIL_DROP_TABLE_FULL);
+}
+
+std::uint64_t BpfTracer::lost_events() const {
+  std::uint64_t sum =
+      drops(TCPTRAIL_DROP_RINGBUF) + drops(TCPTRAIL_DROP_NO_RING) + drops(TCPTRAIL_DROP_CONNECTION);
   // The kernel skips a program that fires while it already runs on the same CPU (a softirq
   // interrupting it in process context, bpf_trace_run's recursion check): its events are lost
   // too, and counted only here.
@@ -202,6 +223,52 @@ std::uint64_t BpfTracer::lost_events() const {
     }
   }
   return sum;
+}
+
+LiveConnections::Seeded KernelConnections::seed(Connection& conn) {
+  conn.conn_id = __atomic_add_fetch(last_conn_id_, 1, __ATOMIC_RELAXED);
+  const tcptrail_conn raw = encode_lifecycle(conn);
+  const __u64 key = conn.sock_cookie;
+  if (bpf_map_update_elem(conns_fd_, &key, &raw, BPF_NOEXIST) == 0) {
+    return Seeded::kAdded;
+  }
+  return errno == EEXIST ? Seeded::kKnown : Seeded::kFull;
+}
+
+void KernelConnections::seed_listener(std::uint32_t netns_ino, std::uint16_t port,
+                                      const Owner& owner) {
+  const __u64 key = (__u64{netns_ino} << 16) | port;
+  tcptrail_listener value{};
+  value.pid = owner.pid;
+  std::memcpy(value.comm, owner.comm.data(), sizeof(value.comm));
+  // A listener that (re)started since the snapshot is known better by the kernel.
+  bpf_map_update_elem(listeners_fd_, &key, &value, BPF_NOEXIST);
+}
+
+std::optional<Connection> KernelConnections::find(std::uint64_t sock_cookie) const {
+  tcptrail_conn raw;
+  const __u64 key = sock_cookie;
+  Connection conn;
+  conn.sock_cookie = sock_cookie;
+  if (bpf_map_lookup_elem(conns_fd_, &key, &raw) != 0 || !decode_lifecycle(raw, conn)) {
+    return std::nullopt;
+  }
+  return conn;
+}
+
+std::size_t KernelConnections::open() const {
+  std::size_t count = 0;
+  __u64 key = 0;
+  __u64 next = 0;
+  tcptrail_conn raw;
+  for (const __u64* prev = nullptr; bpf_map_get_next_key(conns_fd_, prev, &next) == 0;
+       prev = &key) {
+    key = next;
+    if (bpf_map_lookup_elem(conns_fd_, &key, &raw) == 0 && !(raw.flags & TCPTRAIL_C_CLOSED)) {
+      ++count;
+    }
+  }
+  return count;
 }
 
 }  // namespace tcptrail

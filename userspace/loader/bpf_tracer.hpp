@@ -2,6 +2,8 @@
 // counters of what the kernel side could not deliver.
 #pragma once
 
+#include <linux/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -10,6 +12,7 @@
 
 #include "loader/ring_reader.hpp"
 #include "tcptrail/decode.hpp"
+#include "tcptrail/live_connections.hpp"
 
 struct tcptrail_bpf;
 
@@ -20,25 +23,48 @@ struct LoaderConfig {
   std::vector<std::uint32_t> cpus;           // online CPUs: each gets a ring buffer
   std::size_t ring_buffer_bytes = 8u << 20;  // per CPU, a power of two
   std::uint32_t wakeup_events = 2048;        // events per CPU that wake the collector early
+  std::uint32_t max_connections = 1 << 20;   // lifecycles the kernel folds at once
+  bool transitions = false;                  // a record per state change
   bool verbose = false;                      // libbpf's messages to stderr
+};
+
+// The kernel's `conns` and `listeners` maps, and its conn_id counter.
+class KernelConnections : public LiveConnections {
+public:
+  KernelConnections(int conns_fd, int listeners_fd, __u64* last_conn_id)
+      : conns_fd_(conns_fd), listeners_fd_(listeners_fd), last_conn_id_(last_conn_id) {}
+  Seeded seed(Connection& conn) override;
+  void seed_listener(std::uint32_t netns_ino, std::uint16_t port, const Owner& owner) override;
+  std::optional<Connection> find(std::uint64_t sock_cookie) const override;
+  std::size_t open() const override;
+
+private:
+  int conns_fd_;
+  int listeners_fd_;
+  __u64* last_conn_id_;  // in the mmapped .bss, shared with the programs
 };
 
 class BpfTracer {
 public:
   // Loads and attaches every program; throws TraceError naming what failed and why.
-  BpfTracer(const LoaderConfig& config, RecordHandler& handler);
+  explicit BpfTracer(const LoaderConfig& config);
   ~BpfTracer();
   BpfTracer(const BpfTracer&) = delete;
   BpfTracer& operator=(const BpfTracer&) = delete;
 
   // Waits up to timeout_ms for a wakeup, then hands every queued record to the handler.
   // Returns the count.
-  std::size_t poll(int timeout_ms);
+  std::size_t poll(RecordHandler& handler, int timeout_ms);
   // At the end: hands over every record queued now, without waiting.
-  std::size_t drain();
-  // Events the kernel side could not queue (a ring buffer full, a CPU without one) or that it
+  std::size_t drain(RecordHandler& handler);
+  // Records the kernel side could not queue (a ring buffer full, a CPU without one) or that it
   // skipped (a program that fired again on a CPU where it was running).
   std::uint64_t lost_events() const;
+  // Connection records among them.
+  std::uint64_t lost_connections() const;
+  // Sockets born while the kernel's table was full.
+  std::uint64_t overflow() const;
+  LiveConnections& connections() { return *connections_; }
 
 private:
   struct SkelDeleter {
@@ -47,7 +73,8 @@ private:
   std::unique_ptr<tcptrail_bpf, SkelDeleter> skel_;
   std::vector<sys::UniqueFd> ring_fds_;  // one ring buffer map per online CPU
   std::unique_ptr<RingSet> rings_;
-  RecordHandler& handler_;
+  std::unique_ptr<KernelConnections> connections_;
+  std::uint64_t drops(std::uint32_t index) const;
 };
 
 }  // namespace tcptrail

@@ -186,6 +186,7 @@ void JsonSink::stop(const StopInfo& info) {
   writer_.key("ts").timestamp(clock_.to_unix_ns(info.ts_ns));
   writer_.key("events").number(info.events);
   writer_.key("lost").number(info.run.lost);
+  writer_.key("lost_connections").number(info.run.lost_connections);
   writer_.key("rejected").number(info.rejected);
   writer_.key("connections").number(info.connections);
   writer_.key("live").number(info.live);

@@ -1,0 +1,206 @@
+// The kernel side over memory, for unit tests: what bpf/tcptrail.bpf.c does with each
+// tracepoint's event. The lifecycle fold is the kernel's own code (tcptrail/fold.h); the map
+// handling around it follows the program's, and a test that changes one changes the other.
+#pragma once
+
+#include <cstring>
+#include <map>
+#include <optional>
+
+#include "tcptrail/connection_table.hpp"
+#include "tcptrail/decode.hpp"
+#include "tcptrail/events.h"
+#include "tcptrail/fold.h"
+#include "tcptrail/live_connections.hpp"
+
+namespace tcptrail::testing {
+
+class KernelModel : public LiveConnections {
+public:
+  explicit KernelModel(std::size_t max_connections = 1 << 20, bool transitions = true)
+      : max_(max_connections), transitions_(transitions) {}
+
+  // One tracepoint firing, described by a synthetic event: what the programs would send goes
+  // to the table. For a server child's first change, e.detail is how long ago it was created.
+  void feed(const Event& e, ConnectionTable& table) {
+    const auto old_state = static_cast<std::uint8_t>(e.old_state);
+    const auto new_state = static_cast<std::uint8_t>(e.new_state);
+    if (e.kind == EventKind::kSynackRetransmit) {
+      Event out = e;
+      out.role = Role::kServer;
+      out.owner = listener(e.netns_ino, e.lport);
+      table.on_event(out);
+      return;
+    }
+    if (e.kind == EventKind::kState && (new_state == TT_LISTEN || old_state == TT_LISTEN)) {
+      if (new_state == TT_LISTEN) {
+        listeners_[key(e.netns_ino, e.lport)] = e.owner;
+      } else {
+        listeners_.erase(key(e.netns_ino, e.lport));
+      }
+      return;
+    }
+    auto found = conns_.find(e.sock_cookie);
+    tcptrail_conn* c = found != conns_.end() ? &found->second : nullptr;
+    int keep_id = 0;
+    std::uint64_t child_age_ns = 0;
+    if (e.kind != EventKind::kState) {
+      if (c == nullptr) {
+        const int admit = tcptrail_admit(nullptr, old_state, old_state, &keep_id);
+        if (admit == TCPTRAIL_ADMIT_LATE || (c = begin(e, nullptr, admit, 0, 0)) == nullptr) {
+          return;
+        }
+      }
+      if (e.kind == EventKind::kResetSent) {
+        c->flags |= TCPTRAIL_C_RESET_SENT;
+      } else if (e.kind == EventKind::kResetReceived) {
+        c->flags |= TCPTRAIL_C_RESET_RECEIVED;
+      } else if (e.kind == EventKind::kError && e.detail != 0 && !(c->flags & TCPTRAIL_C_CLOSED)) {
+        c->error = static_cast<std::uint16_t>(e.detail);
+      }
+      table.on_event(with_lifecycle(e, *c));
+      return;
+    }
+    const int admit = tcptrail_admit(c, old_state, new_state, &keep_id);
+    if (admit == TCPTRAIL_ADMIT_LATE) {
+      return;
+    }
+    if (admit != TCPTRAIL_ADMIT_CONTINUE) {
+      if (admit == TCPTRAIL_ADMIT_CHILD) {
+        child_age_ns = e.detail;
+      }
+      if ((c = begin(e, c, admit, keep_id, child_age_ns)) == nullptr) {
+        return;
+      }
+    }
+    if (e.sk_err != 0) {
+      c->error = e.sk_err;
+    }
+    if ((new_state == TT_SYN_SENT || new_state == TT_FIN_WAIT1 || new_state == TT_LAST_ACK) &&
+        e.owner.known()) {
+      c->owner_pid = e.owner.pid;
+      c->owner_source = TCPTRAIL_OWNER_SYSCALL;
+      std::memcpy(c->owner_comm, e.owner.comm.data(), sizeof(c->owner_comm));
+    }
+    int known = 0;
+    const std::uint64_t ns_in_old =
+        tcptrail_fold_state(c, e.ts_ns, new_state, e.total_retrans, e.srtt_us, &known);
+    if (transitions_) {
+      Event out = with_lifecycle(e, *c);
+      out.ns_in_old = ns_in_old;
+      out.ns_in_old_known = known != 0;
+      out.detail = static_cast<std::uint32_t>(child_age_ns);
+      table.on_event(out);
+    }
+    if (new_state == TT_CLOSE) {
+      Connection conn;
+      decode_lifecycle(*c, conn);
+      conn.sock_cookie = e.sock_cookie;
+      conn.laddr = e.laddr;
+      conn.raddr = e.raddr;
+      conn.lport = e.lport;
+      conn.rport = e.rport;
+      conn.netns_ino = e.netns_ino;
+      conn.cgroup_id = e.cgroup_id;
+      conn.tx_bytes = e.bytes_acked;
+      conn.rx_bytes = e.bytes_received;
+      conn.retransmits = e.total_retrans;
+      conn.srtt_us = e.srtt_us;
+      conn.orphan = (e.flags & TCPTRAIL_F_ORPHAN) != 0;
+      if (conn.error == 0) {
+        conn.error = e.sk_err;
+      }
+      table.on_connection(conn);
+    }
+  }
+
+  // tcp_destroy_sock: the entry goes.
+  void destroy(std::uint64_t sock_cookie) { conns_.erase(sock_cookie); }
+
+  Seeded seed(Connection& conn) override {
+    if (conns_.contains(conn.sock_cookie)) {
+      return Seeded::kKnown;
+    }
+    if (conns_.size() >= max_) {
+      return Seeded::kFull;
+    }
+    conn.conn_id = ++last_conn_id_;
+    conns_[conn.sock_cookie] = encode_lifecycle(conn);
+    return Seeded::kAdded;
+  }
+  void seed_listener(std::uint32_t netns_ino, std::uint16_t port, const Owner& owner) override {
+    listeners_.try_emplace(key(netns_ino, port), owner);
+  }
+  std::optional<Connection> find(std::uint64_t sock_cookie) const override {
+    auto it = conns_.find(sock_cookie);
+    Connection conn;
+    conn.sock_cookie = sock_cookie;
+    if (it == conns_.end() || !decode_lifecycle(it->second, conn)) {
+      return std::nullopt;
+    }
+    return conn;
+  }
+  std::size_t open() const override {
+    std::size_t count = 0;
+    for (const auto& [cookie, c] : conns_) {
+      count += (c.flags & TCPTRAIL_C_CLOSED) ? 0 : 1;
+    }
+    return count;
+  }
+  std::uint64_t overflow() const { return overflow_; }
+
+private:
+  static std::uint64_t key(std::uint32_t netns_ino, std::uint16_t port) {
+    return (std::uint64_t{netns_ino} << 16) | port;
+  }
+  Owner listener(std::uint32_t netns_ino, std::uint16_t port) const {
+    auto it = listeners_.find(key(netns_ino, port));
+    if (it == listeners_.end()) {
+      return {};
+    }
+    Owner owner = it->second;
+    owner.source = OwnerSource::kListener;
+    return owner;
+  }
+  tcptrail_conn* begin(const Event& e, tcptrail_conn* old, int admit, int keep_id,
+                       std::uint64_t child_age_ns) {
+    tcptrail_conn fresh{};
+    tcptrail_begin(&fresh, admit, keep_id && old ? old->conn_id : ++last_conn_id_, e.ts_ns,
+                   static_cast<std::uint8_t>(e.old_state), child_age_ns);
+    if (admit == TCPTRAIL_ADMIT_CHILD) {
+      const Owner owner = listener(e.netns_ino, e.lport);
+      fresh.owner_pid = owner.pid;
+      fresh.owner_source = owner.known() ? TCPTRAIL_OWNER_LISTENER : TCPTRAIL_OWNER_UNKNOWN;
+      std::memcpy(fresh.owner_comm, owner.comm.data(), sizeof(fresh.owner_comm));
+    }
+    if (old != nullptr) {
+      *old = fresh;
+      return old;
+    }
+    if (conns_.size() >= max_) {
+      if (admit != TCPTRAIL_ADMIT_PREEXISTING) {
+        ++overflow_;
+      }
+      return nullptr;
+    }
+    return &(conns_[e.sock_cookie] = fresh);
+  }
+  static Event with_lifecycle(Event e, const tcptrail_conn& c) {
+    e.conn_id = c.conn_id;
+    e.role = static_cast<Role>(c.role);
+    e.conn_flags = c.flags;
+    e.owner.pid = c.owner_pid;
+    e.owner.source = static_cast<OwnerSource>(c.owner_source);
+    std::memcpy(e.owner.comm.data(), c.owner_comm, e.owner.comm.size());
+    return e;
+  }
+
+  std::size_t max_;
+  bool transitions_;
+  std::map<std::uint64_t, tcptrail_conn> conns_;
+  std::map<std::uint64_t, Owner> listeners_;
+  std::uint64_t last_conn_id_ = 0;
+  std::uint64_t overflow_ = 0;
+};
+
+}  // namespace tcptrail::testing
