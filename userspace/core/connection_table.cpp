@@ -1,5 +1,7 @@
 #include "tcptrail/connection_table.hpp"
 
+#include <cerrno>
+
 #include "core/close_kind.hpp"
 #include "tcptrail/events.h"
 
@@ -154,6 +156,9 @@ void ConnectionTable::finish(Connection& conn) {
       conn.error == 0 && !conn.reset_received &&
       (from == TcpState::kFinWait1 || from == TcpState::kFinWait2 || from == TcpState::kClosing);
   conn.close = decide_close(conn);
+  if (conn.close == CloseKind::kNoPort) {
+    conn.error = EADDRNOTAVAIL;  // what connect() returned; the socket itself has no error
+  }
   if (conn.close != CloseKind::kActive && conn.close != CloseKind::kSimultaneous) {
     conn.time_wait = false;
   }
