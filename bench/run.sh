@@ -14,8 +14,10 @@ usage: bench/run.sh [options]
   --duration S        storm seconds per run, fractional ok (default 5)
   --threads N         storm threads (default 2)
   --build-dir DIR     CMake build directory (default build; relative to the repo root)
-  --modes LIST        comma-separated subset of untraced,tcptrail,tcplife,tcpstates
-                      (default: all that are available; untraced is always run)
+  --modes LIST        comma-separated subset of untraced,empty,tcptrail,tcptrail-transitions,
+                      tcplife,tcpstates (default: all that are available; untraced is always
+                      run). empty: a tp_btf program on inet_sock_set_state that does nothing,
+                      the floor any tracer pays; tcptrail-transitions: with --transitions
   --tcptrail PATH     tcptrail binary (default BUILD_DIR/tcptrail)
   --storm PATH        storm binary (default BUILD_DIR/bench/tcptrail_storm)
   --attach-wait S     seconds to let tcplife/tcpstates attach before the storm (default 1.5)
@@ -86,6 +88,7 @@ if [[ $build_dir != /* && ! -d $build_dir && -d $repo_root/$build_dir ]]; then
 fi
 [[ -n $storm_bin ]] || storm_bin=$build_dir/bench/tcptrail_storm
 [[ -n $tcptrail_bin ]] || tcptrail_bin=$build_dir/tcptrail
+empty_bin=$build_dir/bench/tcptrail_empty_tracer
 cpu_cgroup=""
 if [[ -n $tracer_cpu ]]; then
   if [[ ! $tracer_cpu =~ ^[0-9]+$ ]] || ((tracer_cpu < 1 || tracer_cpu > 100)); then
@@ -140,15 +143,25 @@ want_mode() { [[ -z $modes_arg || ,$modes_arg, == *,$1,* ]]; }
 modes=(untraced)
 is_root=0
 [[ $(id -u) == 0 ]] && is_root=1
-if want_mode tcptrail; then
-  if [[ ! -x $tcptrail_bin ]]; then
-    echo "tcptrail: not built, skipped ($tcptrail_bin missing)"
+if want_mode empty; then
+  if [[ ! -x $empty_bin ]]; then
+    echo "empty: not built, skipped ($empty_bin missing)"
   elif ((!is_root)); then
-    echo "tcptrail: needs root, skipped"
+    echo "empty: needs root, skipped"
   else
-    modes+=(tcptrail)
+    modes+=(empty)
   fi
 fi
+for mode in tcptrail tcptrail-transitions; do
+  want_mode "$mode" || continue
+  if [[ ! -x $tcptrail_bin ]]; then
+    echo "$mode: not built, skipped ($tcptrail_bin missing)"
+  elif ((!is_root)); then
+    echo "$mode: needs root, skipped"
+  else
+    modes+=("$mode")
+  fi
+done
 baselines=()
 for tool in tcplife tcpstates; do
   want_mode "$tool" || continue
@@ -256,6 +269,25 @@ stop_tracer() {
   tracer_pid=""
 }
 
+# The memory of tcptrail's BPF maps now (bpftool's bytes_memlock: the kernel's own account of
+# each map's use): the maps its programs use, and its ring buffers (inner maps, which no program
+# names).
+tcptrail_map_bytes() {
+  command -v bpftool >/dev/null || return 0
+  python3 -c '
+import json, subprocess, sys
+def show(kind):
+    try:
+        return json.loads(subprocess.run(["bpftool", "-j", kind, "show"], capture_output=True,
+                                         text=True).stdout)
+    except ValueError:
+        sys.exit(0)
+ids = {i for p in show("prog") if p.get("name", "").startswith("tp_btf__")
+       for i in p.get("map_ids", [])}
+print(sum(m.get("bytes_memlock", 0) for m in show("map")
+          if m["id"] in ids or m.get("name") == "tcptrail_ring"))'
+}
+
 # run_one MODE ROUND: one storm under MODE, one result line appended to $results.
 run_one() {
   local mode=$1 round=$2
@@ -270,14 +302,19 @@ run_one() {
       note=$(foreign_tracing_progs)
       [[ -n $note ]] && note="BPF tracing programs of another tool were loaded: $note"
       ;;
+    empty) tracer_cmd=("$empty_bin") ;;
     tcptrail) tracer_cmd=("$tcptrail_bin" trace --json --output "$out"); record=$dir/record ;;
+    tcptrail-transitions)
+      tracer_cmd=("$tcptrail_bin" trace --json --transitions --output "$out")
+      record=$dir/record
+      ;;
     tcplife) tracer_cmd=(/usr/sbin/tcplife); record=$dir/record ;;
     tcpstates) tracer_cmd=(/usr/sbin/tcpstates) ;;
   esac
 
   if ((${#tracer_cmd[@]})); then
     local stdout=$out
-    [[ $mode == tcptrail ]] && stdout=$dir/stdout
+    [[ $mode == tcptrail* || $mode == empty ]] && stdout=$dir/stdout
     if [[ -n $tracer_cpu ]]; then
       # The wrapper joins the limited cgroup before it execs, so the tracer starts inside it.
       sh -c 'echo $$ >"$1/tasks" && shift && exec "$@"' sh "$cpu_cgroup" \
@@ -287,7 +324,7 @@ run_one() {
     fi
     tracer_pid=$!
     local ready=0
-    if [[ $mode == tcptrail ]]; then
+    if [[ $mode == tcptrail* ]]; then
       wait_start "$out" "$tracer_pid" && ready=1
     else
       sleep "$attach_wait"
@@ -304,6 +341,13 @@ run_one() {
   fi
 
   local storm_rc=0
+  # The maps at their fullest: sampled late in the storm, while connections are open.
+  local sampler=""
+  if [[ $mode == tcptrail* ]]; then
+    (sleep "$(awk -v d="$duration" 'BEGIN { print d * 0.8 }')" && tcptrail_map_bytes \
+      >"$dir/map_bytes") &
+    sampler=$!
+  fi
   if [[ -n $record ]]; then
     run_storm "$dir" --record "$record" || storm_rc=$?
   else
@@ -313,6 +357,11 @@ run_one() {
     log "$mode round $round: storm failed (exit $storm_rc): $(tail -n 3 "$dir/storm.err")"
   fi
 
+  local map_bytes=""
+  if [[ -n $sampler ]]; then
+    wait "$sampler"
+    map_bytes=$(cat "$dir/map_bytes" 2>/dev/null)
+  fi
   if [[ -n $tracer_pid ]]; then
     sleep "$drain"
     stop_tracer
@@ -323,6 +372,7 @@ run_one() {
     --stderr "$err")
   [[ -n $record ]] && args+=(--record "$record")
   [[ -n $note ]] && args+=(--note "$note")
+  [[ -n $map_bytes ]] && args+=(--map-bytes "$map_bytes")
   python3 "$util" result "${args[@]}" >>"$results" || die "cannot score $mode round $round"
   [[ $mode == untraced && $storm_rc != 0 ]] && die "the untraced storm failed: setup problem"
   # Tracer outputs run to hundreds of MB (tcpstates: ~10 lines per connection).
