@@ -28,6 +28,7 @@
 #include "system/socket_table.hpp"
 #include "tcptrail/collector.hpp"
 #include "tcptrail/error.hpp"
+#include "tcptrail/events.h"
 
 namespace tcptrail {
 
@@ -63,11 +64,26 @@ std::string kernel_release() {
   return uname(&u) == 0 ? u.release : "unknown";
 }
 
-// 32 MiB shared out among the CPUs, from 1 to 8 MiB each: at a storm's ~15 MB/s per CPU, 8 MiB
-// is half a second of slack for the collector.
-std::size_t default_ring_buffer_bytes(std::size_t cpus) {
+// Each CPU's ring holds what the fastest storm measured writes to it in kDrainBudgetNs, rounded
+// up to a power of two, and the rings together at most 256 MiB. The fastest storm (issue 9):
+// 113k connections/s on 2 CPUs, so 56.5k per CPU; each connection is two connection records (one
+// per end), and with --transitions also nine state records. The ring thread drains every ring
+// at least every kPollTimeoutMs (50 ms), and its longest pause under that storm was 0.23 ms:
+// 200 ms leaves room for a stalled or descheduled ring thread. That makes 8 MiB per CPU (about
+// 270 ms of that storm), or 32 MiB with --transitions (about 300 ms).
+constexpr double kFastestConnectionsPerCpu = 56'500;
+constexpr double kDrainBudgetSeconds = 0.2;
+constexpr std::size_t kRingRecordHeader = 8;  // BPF_RINGBUF_HDR_SZ
+
+std::size_t default_ring_buffer_bytes(std::size_t cpus, bool transitions) {
   constexpr std::size_t kMiB = std::size_t{1} << 20;
-  return std::clamp(std::bit_floor(32 * kMiB / std::max<std::size_t>(cpus, 1)), kMiB, 8 * kMiB);
+  const double per_connection =
+      2.0 * (TCPTRAIL_CONN_RECORD_SIZE + kRingRecordHeader) +
+      (transitions ? 9.0 * (TCPTRAIL_EVENT_SIZE + kRingRecordHeader) : 0.0);
+  const auto budget =
+      static_cast<std::size_t>(kFastestConnectionsPerCpu * per_connection * kDrainBudgetSeconds);
+  const std::size_t cap = std::bit_floor(256 * kMiB / std::max<std::size_t>(cpus, 1));
+  return std::clamp(std::bit_ceil(budget), kMiB, std::max(cap, kMiB));
 }
 
 constexpr int kPollTimeoutMs = 50;
@@ -133,9 +149,10 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   } catch (const std::system_error& e) {
     throw TraceError(std::string("cannot list the online CPUs: ") + e.what(), e.code().value());
   }
-  loader.ring_buffer_bytes = options.ring_buffer_mib != 0
-                                 ? std::size_t{options.ring_buffer_mib} << 20
-                                 : default_ring_buffer_bytes(loader.cpus.size());
+  loader.ring_buffer_bytes =
+      options.ring_buffer_mib != 0
+          ? std::size_t{options.ring_buffer_mib} << 20
+          : default_ring_buffer_bytes(loader.cpus.size(), config.transitions);
   loader.verbose = options.verbose;
   loader.max_connections = static_cast<std::uint32_t>(options.max_connections);
   loader.transitions = config.lifecycle_records && config.transitions;
