@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -86,16 +87,24 @@ struct Leak {
   std::vector<FdOwner> owners;  // processes holding the descriptor
 };
 
-// TIME_WAIT population towards one destination against the local port range.
+// Local ports towards one destination (namespace, local address, remote address and port)
+// running out: how many are taken, against the namespace's range, and how soon none is left.
 struct TimeWaitPressure {
   std::uint64_t ts_ns = 0;
   IpAddress laddr;
   IpAddress raddr;
   std::uint16_t rport = 0;
   std::uint32_t netns_ino = 0;
-  std::uint32_t count = 0;
-  std::uint32_t port_range = 0;  // size of ip_local_port_range in that namespace
-  double ratio = 0;              // count / port_range
+  std::string netns_name;                        // under /run/netns, "" if none
+  std::uint32_t count = 0;                       // TIME_WAIT sockets towards it
+  std::uint32_t live = 0;                        // connections towards it from a port of the range
+  std::uint32_t taken = 0;                       // ports connect() cannot use towards it now
+  std::uint32_t port_range = 0;                  // size of ip_local_port_range in that namespace
+  double ratio = 0;                              // taken / port_range
+  double growth_per_s = 0;                       // of taken
+  std::optional<std::uint64_t> exhausted_in_ns;  // at that growth; nullopt if not growing
+  std::uint8_t tw_reuse = 0;                     // the namespace's net.ipv4.tcp_tw_reuse
+  bool reusable = false;  // connect() may take TIME_WAIT ports back towards it (tcp_tw_reuse)
 };
 
 // Every output format implements this. Calls come from one thread, in event order.

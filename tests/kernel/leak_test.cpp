@@ -232,64 +232,6 @@ TEST(LeakTest, HalfOpenSynRecvNamesTheListenerOwner) {
   EXPECT_EQ(leak["pid"], server.process.pid()) << leak;
 }
 
-std::string utc_now_rfc3339() {
-  const auto now = std::chrono::system_clock::now();
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch());
-  const std::time_t secs = static_cast<std::time_t>(ns.count() / 1'000'000'000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char text[64];
-  std::snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(ns.count() % 1'000'000'000));
-  return text;
-}
-
-TEST(LeakTest, TimeWaitPressureWarnedBeforeConnectFails) {
-  TT_REQUIRE_NETNS();
-  NetnsPair net("twpress");
-  NetnsPair::exec(net.client_ns(),
-                  {"sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=40000 40099"});
-  // Reads until EOF, then closes: the client closes first and keeps the TIME_WAIT.
-  Server server = start_server(net.server_addr(), {"--count", "1000", "--close-first", "client"},
-                               net.server_ns());
-  Tracer tracer(std::vector<std::string>{});
-  const std::vector<std::string> client_args = {
-      "client",        "--addr", net.server_addr(), "--port", std::to_string(server.port),
-      "--close-first", "client"};
-  auto with_count = [&](int n) {
-    std::vector<std::string> a = client_args;
-    a.insert(a.end(), {"--count", std::to_string(n)});
-    return a;
-  };
-  Process first = spawn_peer(with_count(60), net.client_ns());
-  const Json done = first.wait_event("done", 20s);
-  ASSERT_EQ(done["failures"], 0) << first.out();
-  expect_clean_exit(first);
-  auto pressure = [&](const Json& r) {
-    return r.value("type", "") == "leak" && r.value("kind", "") == "time_wait" &&
-           r.value("raddr", "") == net.server_addr() && r.contains("rport") &&
-           r["rport"] == server.port;
-  };
-  // A sweep (every >= 1 s) sees the 60 TIME_WAIT sockets.
-  tracer.settle(pressure, 1, 2500ms);
-  const std::string before_failure = utc_now_rfc3339();
-  Process second = spawn_peer(with_count(100), net.client_ns());
-  const Json failed = second.wait_event("connect_failed", 20s);
-  EXPECT_EQ(failed["errno"], "EADDRNOTAVAIL") << failed;
-  const auto warnings = tracer.wait_for(pressure, "time_wait pressure", 1, 1s);
-  const Json& w = warnings.front();
-  EXPECT_EQ(w["laddr"], net.client_addr()) << w;
-  EXPECT_EQ(w["port_range"], 100) << w;
-  EXPECT_GE(w["count"].get<int>(), 50) << w;
-  EXPECT_LT(w["count"].get<int>(), 100) << "warned before the range ran out: " << w;
-  EXPECT_NEAR(w["ratio"].get<double>(), w["count"].get<double>() / 100.0, 1e-6) << w;
-  EXPECT_TRUE(w["netns"].is_number_integer()) << w;
-  EXPECT_TRUE(is_rfc3339_utc_ns(w["ts"])) << w;
-  EXPECT_LT(w["ts"].get<std::string>(), before_failure)
-      << "the warning must come before connect() fails";
-}
-
 TEST(LeakTest, LeaksCommandPidFilterShowsOnlyThatProcessesSockets) {
   TT_REQUIRE_KERNEL();
   LeakingPair a = leaking_pair();

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/environment.hpp"
@@ -64,6 +65,65 @@ TEST(PortExhaustionTest, ConnectWithoutAFreePortIsNoPortWithEaddrnotavail) {
     return to_server(r) && r["role"] == "client" && r["close"] == "active";
   });
   EXPECT_EQ(made.size(), 2U) << dump_lines(stopped.records);
+}
+
+// A client that closes first, as fast as it can, against a 200-port range: the ports run out
+// within about a second, faster than the sweeps look. The warning must come before the first
+// connect() that finds no port, and name the namespace.
+TEST(PortExhaustionTest, BurstIsWarnedBeforeTheFirstEaddrnotavail) {
+  TT_REQUIRE_NETNS();
+  NetnsPair net("twburst");
+  NetnsPair::exec(net.client_ns(),
+                  {"sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=40000 40199"});
+  Server server =
+      start_server(net.server_addr(), {"--count", "1000", "--close-first", "client", "--no-wait"},
+                   net.server_ns());
+  Tracer tracer(std::vector<std::string>{});
+  auto to_server = [&](const Json& r) {
+    return r.value("raddr", "") == net.server_addr() && r.contains("rport") &&
+           r["rport"] == server.port;
+  };
+  auto pressure = [&](const Json& r) {
+    return r["type"] == "leak" && r["kind"] == "time_wait" && to_server(r);
+  };
+  auto no_port = [&](const Json& r) {
+    return r["type"] == "connection" && r["close"] == "no_port" && to_server(r);
+  };
+  // The scanner's first sweep of the new namespace tells its range.
+  tracer.settle([](const Json&) { return false; }, 1, 1500ms);
+  Process client = spawn_peer(client_args(net, server.port, 260), net.client_ns());
+  // The server prints three lines per connection: read them, or it blocks on a full pipe.
+  const auto deadline = Clock::now() + 20s;
+  while (client.running() && Clock::now() < deadline) {
+    server.process.out();
+    client.out();
+    std::this_thread::sleep_for(5ms);
+  }
+  const Json failed = client.wait_event("connect_failed", 1s);
+  EXPECT_EQ(failed["errno"], "EADDRNOTAVAIL") << failed;
+  const Json done = client.wait_event("done", 1s);
+  expect_clean_exit(client);
+  tracer.settle(no_port, 1, 3s);
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0);
+
+  const auto failures = select(stopped.records, no_port);
+  ASSERT_EQ(static_cast<int>(failures.size()), done["failures"].get<int>())
+      << dump_lines(stopped.records);
+  const auto warnings = select(stopped.records, pressure);
+  ASSERT_FALSE(warnings.empty()) << "no warning at all";
+  const Json& w = warnings.front();
+  EXPECT_LT(w["ts"].get<std::string>(), failures.front()["start"].get<std::string>())
+      << "the warning must come before connect() fails: " << w;
+  EXPECT_EQ(w["laddr"], net.client_addr()) << w;
+  EXPECT_EQ(w["port_range"], 200) << w;
+  EXPECT_LT(w["taken"].get<int>(), 200) << w;
+  EXPECT_GE(w["taken"].get<int>(), 20) << w;
+  EXPECT_EQ(w["netns_name"], net.client_ns()) << w;
+  EXPECT_TRUE(w["netns"].is_number_integer()) << w;
+  EXPECT_EQ(w["reusable"], false) << "a veth address, not loopback: " << w;
+  EXPECT_TRUE(w["exhausted_in_ms"].is_number()) << w;
+  EXPECT_LT(w["exhausted_in_ms"].get<double>(), 10'000) << w;
 }
 
 }  // namespace

@@ -401,12 +401,27 @@ TEST(JsonSink, TimeWaitPressureRecord) {
   pressure.raddr = ipv4(10, 0, 0, 2);
   pressure.rport = 80;
   pressure.netns_ino = 4026531840u;
+  pressure.netns_name = "client";
   pressure.count = 25000;
+  pressure.live = 12;
+  pressure.taken = 25012;
   pressure.port_range = 28232;
-  pressure.ratio = 25000.0 / 28232;
+  pressure.ratio = 25012.0 / 28232;
+  pressure.growth_per_s = 400;
+  pressure.exhausted_in_ns = 8'050 * kMs;
+  pressure.tw_reuse = 2;
   const auto line = one([&](JsonSink& sink) { sink.time_wait_pressure(pressure); });
-  EXPECT_EQ(keys(line), (std::vector<std::string>{"type", "kind", "ts", "laddr", "raddr", "rport",
-                                                  "netns", "count", "port_range", "ratio"}));
+  EXPECT_EQ(keys(line),
+            (std::vector<std::string>{"type", "kind", "ts", "laddr", "raddr", "rport", "netns",
+                                      "netns_name", "count", "live", "taken", "port_range", "ratio",
+                                      "growth_per_s", "exhausted_in_ms", "tw_reuse", "reusable"}));
+  EXPECT_EQ(line["netns_name"], "client");
+  EXPECT_EQ(line["live"], 12);
+  EXPECT_EQ(line["taken"], 25012);
+  EXPECT_DOUBLE_EQ(line["growth_per_s"].get<double>(), 400);
+  EXPECT_DOUBLE_EQ(line["exhausted_in_ms"].get<double>(), 8050);
+  EXPECT_EQ(line["tw_reuse"], 2);
+  EXPECT_EQ(line["reusable"], false);
   EXPECT_EQ(line["type"], "leak");
   EXPECT_EQ(line["kind"], "time_wait");
   EXPECT_EQ(line["laddr"], "10.0.0.1");
@@ -414,7 +429,13 @@ TEST(JsonSink, TimeWaitPressureRecord) {
   EXPECT_EQ(line["rport"], 80);
   EXPECT_EQ(line["count"], 25000);
   EXPECT_EQ(line["port_range"], 28232);
-  EXPECT_DOUBLE_EQ(line["ratio"].get<double>(), 25000.0 / 28232);
+  EXPECT_DOUBLE_EQ(line["ratio"].get<double>(), 25012.0 / 28232);
+
+  pressure.netns_name.clear();
+  pressure.exhausted_in_ns.reset();
+  const auto unnamed = one([&](JsonSink& sink) { sink.time_wait_pressure(pressure); });
+  EXPECT_TRUE(unnamed["netns_name"].is_null());
+  EXPECT_TRUE(unnamed["exhausted_in_ms"].is_null());
 }
 
 TEST(JsonSink, StopRecord) {

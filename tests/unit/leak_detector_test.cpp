@@ -64,6 +64,12 @@ Connection server_conn(std::uint64_t id, std::uint32_t inode) {
   return c;
 }
 
+// A range of `size` ports from 40000, without tcp_tw_reuse.
+NamespacePorts ports(std::uint32_t size) {
+  return {40000, static_cast<std::uint16_t>(40000 + std::max<std::uint32_t>(size, 1) - 1), size, 0,
+          ""};
+}
+
 class LeakDetectorTest : public ::testing::Test {
 protected:
   static constexpr std::uint32_t kNetns = 7;
@@ -71,7 +77,7 @@ protected:
     config.close_wait_ns = 30 * kSec;
     config.fin_wait2_ns = 60 * kSec;
     config.syn_recv_ns = 10 * kSec;
-    config.time_wait_warn = 0.5;
+    config.ports.warn = 0.5;
   }
   // conn in `state` since since_ns, as the kernel folds it; returns it as a sweep sees it.
   SocketSnapshot hold(Connection conn, TcpState state, std::uint64_t since_ns) {
@@ -90,7 +96,7 @@ protected:
     return s;
   }
   void sweep(std::vector<SocketSnapshot> sockets, std::uint64_t now_ns) {
-    detector.on_sweep(digest_sweep(kNetns, sockets, 0, &kernel), now_ns);
+    detector.on_sweep(digest_sweep(kNetns, sockets, ports(0), now_ns, &kernel), now_ns);
   }
 
   LeakConfig config;
@@ -231,19 +237,19 @@ TEST_F(LeakDetectorTest, HalfOpenRequestSocketsComeFromSweeps) {
   request.cookie = 1234;
   fd_owners.by_inode[99] = {FdOwner{60, "nginx", 6}};
   std::vector<SocketSnapshot> both{listener, request};
-  detector.on_sweep(digest_sweep(7, both, 1000, &kernel), 0);
-  detector.on_sweep(digest_sweep(7, both, 1000, &kernel), 9 * kSec);
+  detector.on_sweep(digest_sweep(7, both, ports(1000), 0, &kernel), 0);
+  detector.on_sweep(digest_sweep(7, both, ports(1000), 9 * kSec, &kernel), 9 * kSec);
   EXPECT_TRUE(observer.leaks.empty());
-  detector.on_sweep(digest_sweep(7, both, 1000, &kernel), 10 * kSec);
+  detector.on_sweep(digest_sweep(7, both, ports(1000), 10 * kSec, &kernel), 10 * kSec);
   ASSERT_EQ(observer.leaks.size(), 1u);
   EXPECT_EQ(observer.leaks[0].second.kind, LeakKind::kSynRecv);
   EXPECT_EQ(observer.leaks[0].first.owner.pid, 60u);
   EXPECT_EQ(observer.leaks[0].first.rport, 5555);
   // A sweep of another namespace does not resolve it; one of its own without it does.
-  detector.on_sweep(digest_sweep(8, {}, 1000, &kernel), 11 * kSec);
+  detector.on_sweep(digest_sweep(8, {}, ports(1000), 11 * kSec, &kernel), 11 * kSec);
   EXPECT_TRUE(observer.resolved.empty());
   std::vector<SocketSnapshot> only_listener{listener};
-  detector.on_sweep(digest_sweep(7, only_listener, 1000, &kernel), 12 * kSec);
+  detector.on_sweep(digest_sweep(7, only_listener, ports(1000), 12 * kSec, &kernel), 12 * kSec);
   ASSERT_EQ(observer.resolved.size(), 1u);
   EXPECT_EQ(observer.resolved[0].second.age_ns, 12 * kSec);
 }
@@ -260,17 +266,17 @@ TEST_F(LeakDetectorTest, TimeWaitPressureWarnsPerDestinationAndRepeatsSlowly) {
     tw.rport = i < 50 ? 80 : 81;  // 50 to :80, 10 to :81
     sockets.push_back(tw);
   }
-  detector.on_sweep(digest_sweep(7, sockets, 100, &kernel), 0);
+  detector.on_sweep(digest_sweep(7, sockets, ports(100), 0, &kernel), 0);
   ASSERT_EQ(observer.pressure.size(), 1u);
   EXPECT_EQ(observer.pressure[0].rport, 80);
   EXPECT_EQ(observer.pressure[0].count, 50u);
   EXPECT_EQ(observer.pressure[0].port_range, 100u);
   EXPECT_DOUBLE_EQ(observer.pressure[0].ratio, 0.5);
-  detector.on_sweep(digest_sweep(7, sockets, 100, &kernel), 1 * kSec);
+  detector.on_sweep(digest_sweep(7, sockets, ports(100), 1 * kSec, &kernel), 1 * kSec);
   EXPECT_EQ(observer.pressure.size(), 1u) << "not again within the repeat interval";
-  detector.on_sweep(digest_sweep(7, sockets, 100, &kernel), 10 * kSec);
+  detector.on_sweep(digest_sweep(7, sockets, ports(100), 10 * kSec, &kernel), 10 * kSec);
   EXPECT_EQ(observer.pressure.size(), 2u);
-  detector.on_sweep(digest_sweep(7, sockets, 0, &kernel), 30 * kSec);
+  detector.on_sweep(digest_sweep(7, sockets, ports(0), 30 * kSec, &kernel), 30 * kSec);
   EXPECT_EQ(observer.pressure.size(), 2u) << "unknown port range: no warning";
 }
 

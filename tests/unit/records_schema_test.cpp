@@ -450,11 +450,18 @@ std::string write_every_record() {
     pressure.rport = 80;
     pressure.netns_ino = 4026532177U;
     pressure.count = 25'000;
+    pressure.taken = 25'000;
     pressure.port_range = 28'232;
     pressure.ratio = 25'000.0 / 28'232;
-    sink.time_wait_pressure(pressure);
+    sink.time_wait_pressure(pressure);  // no name, not growing
+    pressure.netns_name = "client";
     pressure.count = pressure.port_range;
+    pressure.taken = pressure.port_range;
     pressure.ratio = 1.0;  // written as 1, which JSON readers see as an integer
+    pressure.growth_per_s = 400;
+    pressure.exhausted_in_ns = 0;
+    pressure.tw_reuse = 1;
+    pressure.reusable = true;
     sink.time_wait_pressure(pressure);
 
     StopInfo stop;

@@ -86,7 +86,7 @@ TEST(Scanner, SweepsTheOwnNamespaceAndScansHoldersOnRequest) {
                         c.sock_ino == inode_of(accepted.get()) && c.netns_ino == own);
       }
       for (const SocketSnapshot& l : d.listeners) {
-        if (d.netns_ino == own && l.inode == inode && d.port_range > 0) {
+        if (d.netns_ino == own && l.inode == inode && d.ports.size > 0 && d.ts_ns > 0) {
           return true;
         }
       }

@@ -115,6 +115,11 @@ TEST(SystemNetns, ReadsAndDumpsAnotherNamespace) {
   EXPECT_EQ(range, (PortRange{40000, 40099}));
   EXPECT_EQ(range.size(), 100U);
   EXPECT_EQ(read_port_range(), own_range);
+  ASSERT_EQ(run("ip netns exec " + ns.name() + " sysctl -w net.ipv4.tcp_tw_reuse=1"), 0);
+  const PortSettings settings = read_port_settings(ns.ino());
+  EXPECT_EQ(settings.range, range);
+  EXPECT_EQ(settings.tw_reuse, 1);
+  EXPECT_EQ(netns_name(ns.ino()), ns.name());
 
   // A listener created inside the namespace appears in its dump and not in ours.
   UniqueFd ns_fd = open_netns(ns.ino());

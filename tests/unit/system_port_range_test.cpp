@@ -32,6 +32,15 @@ TEST(SystemPortRange, RejectsMalformedText) {
   }
 }
 
+TEST(SystemPortRange, ParsesTwReuse) {
+  EXPECT_EQ(parse_tw_reuse("0\n"), 0);
+  EXPECT_EQ(parse_tw_reuse("1"), 1);
+  EXPECT_EQ(parse_tw_reuse("2\n"), 2);
+  for (const char* text : {"", "\n", "3", "12", " 1", "1 ", "x", "-1"}) {
+    EXPECT_FALSE(parse_tw_reuse(text)) << '"' << text << '"';
+  }
+}
+
 TEST(SystemPortRange, ReadsTheCurrentNamespace) {
   std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
   std::stringstream text;

@@ -161,9 +161,14 @@ void feed(TextSink& sink) {
   pressure.raddr = ipv4(10, 0, 0, 2);
   pressure.rport = 80;
   pressure.netns_ino = 4026531840u;
+  pressure.netns_name = "ci\x1b[2J";
   pressure.count = 25000;
+  pressure.live = 12;
+  pressure.taken = 25012;
   pressure.port_range = 28232;
-  pressure.ratio = 25000.0 / 28232;
+  pressure.ratio = 25012.0 / 28232;
+  pressure.growth_per_s = 400;
+  pressure.exhausted_in_ns = 8'050 * kMs;
   sink.time_wait_pressure(pressure);
   StopInfo stop;
   stop.ts_ns = 70'000 * kMs;

@@ -1,6 +1,8 @@
 #include "analyzers/leak_detector.hpp"
 
 #include <algorithm>
+#include <map>
+#include <tuple>
 #include <unordered_set>
 
 #include "tcptrail/connection_table.hpp"
@@ -55,7 +57,9 @@ Owner owner_from_holders(const std::vector<FdOwner>& holders) {
 
 LeakDetector::LeakDetector(LeakConfig config, FdOwnerLookup& lookup, LiveConnections& live,
                            LeakObserver& observer)
-    : config_(config), lookup_(lookup), live_(live), observer_(observer) {}
+    : config_(config), lookup_(lookup), live_(live), observer_(observer),
+      ports_(config.ports,
+             [this](const TimeWaitPressure& p) { observer_.on_time_wait_pressure(p); }) {}
 
 std::uint64_t LeakDetector::threshold(LeakKind kind) const {
   switch (kind) {
@@ -82,6 +86,10 @@ void LeakDetector::resolve(std::unordered_map<std::uint64_t, Watch>::iterator it
 }
 
 void LeakDetector::on_closed(const Connection& conn, std::uint64_t ts_ns) {
+  // Port pressure is the namespace's, whoever owns the connection.
+  if (conn.time_wait) {
+    ports_.on_time_wait(conn);
+  }
   auto it = watches_.find(conn.sock_cookie);
   if (it != watches_.end() && it->second.conn->conn_id == conn.conn_id) {
     *it->second.conn = conn;
@@ -150,11 +158,19 @@ void LeakDetector::tick(std::uint64_t now_ns) {
 }
 
 SweepDigest digest_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                         std::uint32_t port_range, const LiveConnections* live) {
+                         NamespacePorts ports, std::uint64_t ts_ns, const LiveConnections* live) {
   SweepDigest digest;
+  digest.ts_ns = ts_ns;
   digest.netns_ino = netns_ino;
-  digest.port_range = port_range;
-  std::map<std::tuple<IpAddress, IpAddress, std::uint16_t>, std::uint32_t> time_wait;
+  digest.ports = std::move(ports);
+  std::map<std::tuple<IpAddress, IpAddress, std::uint16_t>, DestinationCount> destinations;
+  auto destination = [&](const SocketSnapshot& s) -> DestinationCount& {
+    DestinationCount& c = destinations[{s.laddr, s.raddr, s.rport}];
+    c.laddr = s.laddr;
+    c.raddr = s.raddr;
+    c.rport = s.rport;
+    return c;
+  };
   for (const SocketSnapshot& s : sockets) {
     if (s.kind == SnapshotKind::kRequest ||
         (s.kind == SnapshotKind::kTimeWait && s.state == TcpState::kFinWait2)) {
@@ -162,7 +178,7 @@ SweepDigest digest_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot
     } else if (s.kind == SnapshotKind::kFull && s.state == TcpState::kListen && s.inode != 0) {
       digest.listeners.push_back(s);
     } else if (s.kind == SnapshotKind::kTimeWait && s.state == TcpState::kTimeWait) {
-      ++time_wait[{s.laddr, s.raddr, s.rport}];
+      ++destination(s).time_wait;
     } else if (s.kind == SnapshotKind::kFull && leak_kind_of(s.state) && live != nullptr) {
       if (std::optional<Connection> conn = live->find(s.cookie)) {
         conn->laddr = s.laddr;
@@ -179,12 +195,15 @@ SweepDigest digest_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot
         conn->orphan = s.inode == 0;
         digest.held.push_back(*conn);
       }
+    } else if (s.kind == SnapshotKind::kFull && s.state != TcpState::kClose &&
+               digest.ports.size != 0 && s.lport >= digest.ports.lo && s.lport <= digest.ports.hi) {
+      // A server's children use its service port, outside the range: only clients count.
+      ++destination(s).live;
     }
   }
-  digest.time_wait.reserve(time_wait.size());
-  for (const auto& [dest, count] : time_wait) {
-    const auto& [laddr, raddr, rport] = dest;
-    digest.time_wait.push_back({laddr, raddr, rport, count});
+  digest.destinations.reserve(destinations.size());
+  for (const auto& [key, count] : destinations) {
+    digest.destinations.push_back(count);
   }
   return digest;
 }
@@ -192,7 +211,7 @@ SweepDigest digest_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot
 void LeakDetector::on_sweep(const SweepDigest& digest, std::uint64_t now_ns, bool at_start) {
   sweep_held(digest, now_ns);
   sweep_minisocks(digest, now_ns, at_start);
-  sweep_time_wait(digest, now_ns);
+  ports_.on_sweep(digest);
 }
 
 void LeakDetector::sweep_minisocks(const SweepDigest& digest, std::uint64_t now_ns, bool at_start) {
@@ -262,32 +281,6 @@ void LeakDetector::resolve_minisocks(const SweepDigest& digest, std::uint64_t no
       observer_.on_leak_resolved(*w.conn, leak);
     }
     it = requests_.erase(it);
-  }
-}
-
-void LeakDetector::sweep_time_wait(const SweepDigest& digest, std::uint64_t now_ns) {
-  if (digest.port_range == 0) {
-    return;
-  }
-  for (const TimeWaitCount& tw : digest.time_wait) {
-    const double ratio = static_cast<double>(tw.count) / digest.port_range;
-    if (ratio < config_.time_wait_warn) {
-      continue;
-    }
-    const Destination dest{digest.netns_ino, tw.laddr, tw.raddr, tw.rport};
-    auto warned = time_wait_warned_.find(dest);
-    if (warned != time_wait_warned_.end() &&
-        now_ns - warned->second < config_.time_wait_repeat_ns) {
-      continue;
-    }
-    time_wait_warned_[dest] = now_ns;
-    TimeWaitPressure p;
-    p.ts_ns = now_ns;
-    std::tie(p.netns_ino, p.laddr, p.raddr, p.rport) = dest;
-    p.count = tw.count;
-    p.port_range = digest.port_range;
-    p.ratio = ratio;
-    observer_.on_time_wait_pressure(p);
   }
 }
 

@@ -5,13 +5,13 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <span>
-#include <tuple>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "analyzers/port_pressure.hpp"
 #include "tcptrail/connection.hpp"
 #include "tcptrail/live_connections.hpp"
 #include "tcptrail/records.hpp"
@@ -23,9 +23,7 @@ struct LeakConfig {
   std::uint64_t close_wait_ns = 30'000'000'000;
   std::uint64_t fin_wait2_ns = 60'000'000'000;
   std::uint64_t syn_recv_ns = 10'000'000'000;
-  double time_wait_warn = 0.5;  // fraction of the port range
-  // A destination still above the warning is reported again after this long.
-  std::uint64_t time_wait_repeat_ns = 10'000'000'000;
+  PortPressureConfig ports;
 };
 
 // Who holds a socket's descriptor, as of the last scan of /proc and of the socket tables.
@@ -43,32 +41,44 @@ public:
   virtual std::uint32_t inode_of(std::uint64_t sock_cookie, std::uint32_t netns_ino) = 0;
 };
 
-// TIME_WAIT sockets towards one destination (local address, remote address and port).
-struct TimeWaitCount {
+// Sockets that take a local port towards one destination (local address, remote address and
+// port): TIME_WAIT, and live connections whose local port is in the ephemeral range.
+struct DestinationCount {
   IpAddress laddr;
   IpAddress raddr;
   std::uint16_t rport = 0;
-  std::uint32_t count = 0;
+  std::uint32_t time_wait = 0;
+  std::uint32_t live = 0;
+};
+
+// A namespace's ephemeral ports, as the sweep read them.
+struct NamespacePorts {
+  std::uint16_t lo = 0;
+  std::uint16_t hi = 0;
+  std::uint32_t size = 0;  // ports in [lo, hi]; 0: unknown, no warning
+  std::uint8_t tw_reuse = 0;
+  std::string name;  // under /run/netns, "" if none
 };
 
 // What one sweep of a namespace's socket table tells the leak detector, reduced where the
-// sweep runs so that the consumer's share grows with the suspects, not with the sockets (a
-// busy host holds ~100k TIME_WAIT sockets).
+// sweep runs so that the consumer's share grows with the suspects and destinations, not with
+// the sockets (a busy host holds ~100k TIME_WAIT sockets).
 struct SweepDigest {
+  std::uint64_t ts_ns = 0;  // monotonic, when the socket table was read
   std::uint32_t netns_ino = 0;
-  std::uint32_t port_range = 0;  // size of the local port range; 0: unknown, no warning
+  NamespacePorts ports;
   // Minisocks the state tracepoint never shows: request sockets of half-open handshakes, and
   // orphans whose FIN was acked, handed to a timewait sock in FIN_WAIT2.
   std::vector<SocketSnapshot> minisocks;
   std::vector<SocketSnapshot> listeners;  // their holders will accept the request sockets
-  std::vector<TimeWaitCount> time_wait;   // by destination
+  std::vector<DestinationCount> destinations;
   // Full sockets in a state a leak is reported from (CLOSE_WAIT, FIN_WAIT2, SYN_RECV), with
   // their lifecycles as the kernel folds them; sockets it does not follow are left out.
   std::vector<Connection> held;
 };
 // live: where the lifecycles of held sockets are looked up (nullptr: none are).
 SweepDigest digest_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                         std::uint32_t port_range, const LiveConnections* live);
+                         NamespacePorts ports, std::uint64_t ts_ns, const LiveConnections* live);
 
 // The first holder of a descriptor as a socket's owner (learned by fd scan); unknown if none.
 Owner owner_from_holders(const std::vector<FdOwner>& holders);
@@ -95,12 +105,14 @@ public:
   LeakDetector(LeakConfig config, FdOwnerLookup& lookup, LiveConnections& live,
                LeakObserver& observer);
 
-  // A connection ended (its record is final).
+  // A connection ended (its record is final: close kind and time_wait decided).
   void on_closed(const Connection& conn, std::uint64_t ts_ns);
+  void forget_namespace(std::uint32_t netns_ino) { ports_.forget_namespace(netns_ino); }
   // Reports suspects past their threshold.
   void tick(std::uint64_t now_ns);
   // A sweep of one namespace's socket table: sockets held in leak states, half-open request
-  // sockets, and TIME_WAIT population against that namespace's port range. at_start: the
+  // sockets, and the ports taken towards each destination against that namespace's port
+  // range. at_start: the
   // snapshot taken when tracing began; the minisocks it finds are preexisting.
   void on_sweep(const SweepDigest& digest, std::uint64_t now_ns, bool at_start = false);
 
@@ -115,7 +127,6 @@ private:
     std::vector<FdOwner> owners;
     std::unique_ptr<Connection> conn;  // as last seen
   };
-  using Destination = std::tuple<std::uint32_t, IpAddress, IpAddress, std::uint16_t>;
 
   std::uint64_t threshold(LeakKind kind) const;
   void resolve(std::unordered_map<std::uint64_t, Watch>::iterator it, std::uint64_t now_ns);
@@ -123,7 +134,6 @@ private:
   void sweep_minisocks(const SweepDigest& digest, std::uint64_t now_ns, bool at_start);
   void report_minisock(Watch& watch, const SweepDigest& digest, std::uint64_t now_ns);
   void resolve_minisocks(const SweepDigest& digest, std::uint64_t now_ns);
-  void sweep_time_wait(const SweepDigest& digest, std::uint64_t now_ns);
 
   LeakConfig config_;
   FdOwnerLookup& lookup_;
@@ -133,7 +143,7 @@ private:
   // Request sockets and orphaned FIN_WAIT2 timewait socks, by cookie (unique across
   // namespaces); the connection table never sees them.
   std::unordered_map<std::uint64_t, Watch> requests_;
-  std::map<Destination, std::uint64_t> time_wait_warned_;  // last warning
+  PortPressure ports_;
 };
 
 }  // namespace tcptrail

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <system_error>
 
+#include "system/netns.hpp"
 #include "system/port_range.hpp"
 #include "system/socket_table.hpp"
 #include "tcptrail/records.hpp"
@@ -111,14 +112,17 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
   last_sweep_start_ns_ = start;
   for (const std::uint32_t netns : namespaces) {
     try {
+      const std::uint64_t read_ns = monotonic_ns();
       const std::vector<SocketSnapshot> sockets = sys::snapshot_sockets(netns, true);
       for (const SocketSnapshot& s : sockets) {
         if (s.kind == SnapshotKind::kFull && s.inode != 0 && is_leak_state(s.state)) {
           inodes.emplace(s.cookie, s.inode);
         }
       }
-      batch.digests.push_back(
-          digest_sweep(netns, sockets, sys::read_port_range(netns).size(), live_));
+      const sys::PortSettings settings = sys::read_port_settings(netns);
+      NamespacePorts ports{settings.range.lo, settings.range.hi, settings.range.size(),
+                           settings.tw_reuse, sys::netns_name(netns)};
+      batch.digests.push_back(digest_sweep(netns, sockets, std::move(ports), read_ns, live_));
       std::erase(missing_, netns);
     } catch (const std::system_error& e) {
       errors_.fetch_add(1);

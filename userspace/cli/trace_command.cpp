@@ -112,7 +112,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   config.leaks.close_wait_ns = durations.close_wait_ns;
   config.leaks.fin_wait2_ns = durations.fin_wait2_ns;
   config.leaks.syn_recv_ns = durations.syn_recv_ns;
-  config.leaks.time_wait_warn = options.time_wait_warn / 100.0;
+  config.leaks.ports.warn = options.time_wait_warn / 100.0;
   std::unique_ptr<RecordSink> json;
   if (options.json && leaks_mode) {
     json = std::make_unique<JsonSink>(out, clock);

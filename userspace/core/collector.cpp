@@ -99,7 +99,8 @@ void Collector::add_preexisting(std::span<const SocketSnapshot> sockets, std::ui
     table_.add_preexisting(conn);
   }
   // After seeding: the sockets in leak states are watched from now.
-  leaks_.on_sweep(digest_sweep(netns_ino, sockets, 0, &table_.connections()), now_ns, true);
+  leaks_.on_sweep(digest_sweep(netns_ino, sockets, {}, now_ns, &table_.connections()), now_ns,
+                  true);
 }
 
 void Collector::on_sweep(const SweepDigest& digest, std::uint64_t now_ns) {
@@ -108,6 +109,7 @@ void Collector::on_sweep(const SweepDigest& digest, std::uint64_t now_ns) {
 
 void Collector::forget_namespace(std::uint32_t netns_ino) {
   std::erase(namespaces_, netns_ino);
+  leaks_.forget_namespace(netns_ino);
 }
 
 std::vector<Suspect> Collector::suspects(std::uint64_t now_ns) const {

@@ -174,9 +174,26 @@ void JsonSink::time_wait_pressure(const TimeWaitPressure& pressure) {
   address("raddr", pressure.raddr);
   writer_.key("rport").number(pressure.rport);
   writer_.key("netns").number(pressure.netns_ino);
+  writer_.key("netns_name");
+  if (pressure.netns_name.empty()) {
+    writer_.null();
+  } else {
+    writer_.string(pressure.netns_name);
+  }
   writer_.key("count").number(pressure.count);
+  writer_.key("live").number(pressure.live);
+  writer_.key("taken").number(pressure.taken);
   writer_.key("port_range").number(pressure.port_range);
   writer_.key("ratio").number(pressure.ratio);
+  writer_.key("growth_per_s").number(pressure.growth_per_s);
+  writer_.key("exhausted_in_ms");
+  if (pressure.exhausted_in_ns) {
+    writer_.milliseconds(*pressure.exhausted_in_ns);
+  } else {
+    writer_.null();
+  }
+  writer_.key("tw_reuse").number(pressure.tw_reuse);
+  writer_.key("reusable").boolean(pressure.reusable);
   end_record();
 }
 

@@ -87,10 +87,19 @@ void LeaksView::render(const std::vector<Suspect>& suspects) {
     out_ << "TIME_WAIT PRESSURE\n";
     for (const TimeWaitPressure& p : pressure_) {
       char line[256];
-      std::snprintf(line, sizeof(line), "%s -> %s: %u TIME_WAIT of %u local ports (%.0f%%)\n",
-                    endpoint(p.laddr, 0).c_str(), endpoint(p.raddr, p.rport).c_str(), p.count,
-                    p.port_range, p.ratio * 100);
+      std::snprintf(line, sizeof(line),
+                    "%s -> %s: %u of %u local ports taken (%.0f%%), %u TIME_WAIT%s, %u live",
+                    endpoint(p.laddr, 0).c_str(), endpoint(p.raddr, p.rport).c_str(), p.taken,
+                    p.port_range, p.ratio * 100, p.count, p.reusable ? " (reusable)" : "", p.live);
       out_ << line;
+      if (p.exhausted_in_ns) {
+        out_ << ", none left in " << human_duration(*p.exhausted_in_ns);
+      }
+      out_ << " (netns " << p.netns_ino;
+      if (!p.netns_name.empty()) {
+        out_ << " " << printable(p.netns_name, 64);
+      }
+      out_ << ")\n";
     }
     out_ << "\n";
   }

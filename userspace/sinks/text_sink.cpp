@@ -238,14 +238,24 @@ void TextSink::time_wait_pressure(const TimeWaitPressure& pressure) {
       .append(" -> ")
       .append(endpoint(pressure.raddr, pressure.rport))
       .append(" ")
+      .append(number(pressure.taken))
+      .append(" ports taken (")
       .append(number(pressure.count))
-      .append(" in TIME_WAIT, ")
+      .append(pressure.reusable ? " TIME_WAIT, reusable, " : " TIME_WAIT, ")
+      .append(number(pressure.live))
+      .append(" live), ")
       .append(ratio)
       .append(" of ")
       .append(number(pressure.port_range))
-      .append(" local ports (netns ")
-      .append(number(pressure.netns_ino))
-      .append(")");
+      .append(" local ports");
+  if (pressure.exhausted_in_ns) {
+    buffer_.append(", none left in ").append(human_duration(*pressure.exhausted_in_ns));
+  }
+  buffer_.append(" (netns ").append(number(pressure.netns_ino));
+  if (!pressure.netns_name.empty()) {
+    buffer_.append(" ").append(printable(pressure.netns_name, 64));
+  }
+  buffer_.append(")");
   end_line();
 }
 

@@ -99,6 +99,28 @@ std::optional<std::uint32_t> find_process_in_netns(std::uint32_t netns_ino) {
   return find_in_proc(proc.get(), netns_ino);
 }
 
+std::string netns_name(std::uint32_t netns_ino) {
+  // Namespace files live on nsfs: a file under /run/netns with the same inode number on another
+  // file system is not it.
+  struct stat own {};
+  if (::stat("/proc/thread-self/ns/net", &own) != 0) {
+    return {};
+  }
+  DirPtr mounts = open_dir_at(AT_FDCWD, "/run/netns");
+  if (!mounts) {
+    return {};
+  }
+  while (const dirent* entry = ::readdir(mounts.get())) {
+    struct stat st {};
+    if (entry->d_name[0] != '.' &&
+        ::fstatat(::dirfd(mounts.get()), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        st.st_ino == netns_ino && st.st_dev == own.st_dev) {
+      return entry->d_name;
+    }
+  }
+  return {};
+}
+
 UniqueFd open_netns(std::uint32_t netns_ino) {
   DirPtr proc = open_proc();
   // The pid found can exit before its namespace is opened; a few rescans cover that race.

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "system/unique_fd.hpp"
@@ -19,6 +20,10 @@ std::vector<std::uint32_t> list_netns();
 
 // A process whose network namespace is netns_ino, found by scanning /proc; nullopt if none.
 std::optional<std::uint32_t> find_process_in_netns(std::uint32_t netns_ino);
+
+// The name `ip netns` gives the namespace (its bind mount under /run/netns), or "" if it has
+// none. Names are chosen by whoever created them: print them through a printable guard.
+std::string netns_name(std::uint32_t netns_ino);
 
 // An O_RDONLY descriptor of the namespace, taken from a process in it or, failing that, from a
 // bind mount under /run/netns (`ip netns add` without any process inside). Throws

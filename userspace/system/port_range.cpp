@@ -16,6 +16,7 @@ namespace tcptrail::sys {
 namespace {
 
 constexpr const char* kPath = "/proc/sys/net/ipv4/ip_local_port_range";
+constexpr const char* kTwReusePath = "/proc/sys/net/ipv4/tcp_tw_reuse";
 
 void skip_space(std::string_view& text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
@@ -41,6 +42,18 @@ PortRange read_current() {
     throw_errno(EINVAL, "port_range: cannot parse \"" + text + "\" from " + kPath);
   }
   return *range;
+}
+
+PortSettings read_current_settings() {
+  PortSettings settings;
+  settings.range = read_current();
+  const std::string text = read_small_file(kTwReusePath, "tcp_tw_reuse");
+  auto reuse = parse_tw_reuse(text);
+  if (!reuse) {
+    throw_errno(EINVAL, "tcp_tw_reuse: cannot parse \"" + text + "\" from " + kTwReusePath);
+  }
+  settings.tw_reuse = *reuse;
+  return settings;
 }
 
 }  // namespace
@@ -74,6 +87,26 @@ PortRange read_port_range(std::uint32_t netns_ino) {
   PortRange range;
   run_in_netns(ns.get(), [&range] { range = read_current(); });
   return range;
+}
+
+std::optional<std::uint8_t> parse_tw_reuse(std::string_view text) {
+  if (text.ends_with('\n')) {
+    text.remove_suffix(1);
+  }
+  if (text.size() != 1 || text[0] < '0' || text[0] > '2') {
+    return std::nullopt;
+  }
+  return static_cast<std::uint8_t>(text[0] - '0');
+}
+
+PortSettings read_port_settings(std::uint32_t netns_ino) {
+  if (netns_ino == 0 || netns_ino == current_netns_ino()) {
+    return read_current_settings();
+  }
+  UniqueFd ns = open_netns(netns_ino);
+  PortSettings settings;
+  run_in_netns(ns.get(), [&settings] { settings = read_current_settings(); });
+  return settings;
 }
 
 }  // namespace tcptrail::sys

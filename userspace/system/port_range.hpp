@@ -1,5 +1,6 @@
-// net.ipv4.ip_local_port_range: the ephemeral ports connect() and bind(port 0) pick from, per
-// network namespace (it covers IPv6 too).
+// The settings that decide how many ports connect() has, per network namespace (both cover
+// IPv6 too): net.ipv4.ip_local_port_range, the ephemeral ports connect() and bind(port 0) pick
+// from, and net.ipv4.tcp_tw_reuse, whether connect() may take a port still in TIME_WAIT.
 #pragma once
 
 #include <cstdint>
@@ -27,5 +28,15 @@ std::optional<PortRange> parse_port_range(std::string_view text);
 // The range of the namespace netns_ino (0 or the caller's own: read directly; another: read from
 // a short-lived thread that joins it, see open_netns). Throws std::system_error.
 PortRange read_port_range(std::uint32_t netns_ino = 0);
+
+struct PortSettings {
+  PortRange range;
+  // tcp_tw_reuse: 0 never, 1 for every destination, 2 (the default) for loopback only.
+  std::uint8_t tw_reuse = 2;
+};
+// tcp_tw_reuse's text: one decimal digit 0, 1 or 2 and an optional newline; nullopt otherwise.
+std::optional<std::uint8_t> parse_tw_reuse(std::string_view text);
+// Both settings of netns_ino, read as read_port_range does (one thread for both).
+PortSettings read_port_settings(std::uint32_t netns_ino = 0);
 
 }  // namespace tcptrail::sys

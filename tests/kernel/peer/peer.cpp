@@ -5,13 +5,15 @@
 //   tcptrail_test_peer server --addr A [--port P] [--port-file F] [--count N] [--expect BYTES]
 //                             [--reply BYTES] [--close-first server|client] [--close-delay-ms MS]
 //                             [--linger0] [--no-read] [--hold-ms MS] [--name COMM]
-//                             [--fork [--worker-name COMM]]
+//                             [--fork [--worker-name COMM]] [--no-wait]
 //     --no-read: never read; once --expect bytes are queued, print "holding" and wait forever
 //     --close-delay-ms: on the passive side, prints "peer_closed" once the peer's FIN was read,
 //       then keeps the descriptor (CLOSE_WAIT) that long before closing
 //     --fork: each accepted connection is served by a forked worker (comm --worker-name, default
 //       tt_worker; dies with the parent); the parent prints "forked" with the worker's pid,
 //       closes its copy of the descriptor and waits for all workers before "done"
+//     --no-wait: close() right after the last shutdown instead of waiting for CLOSE (LAST_ACK
+//       ends orphaned; the TCP_INFO printed is not final): a server that keeps up with a burst
 //   tcptrail_test_peer client --addr A --port P [--count N] [--send BYTES] [--expect BYTES]
 //                             [--close-first server|client] [--close-delay-ms MS] [--linger0]
 //                             [--hold-ms MS] [--nonblocking] [--connect-timeout-ms MS]
@@ -68,6 +70,7 @@ struct Args {
   std::string name;
   bool fork_worker = false;
   std::string worker_name = "tt_worker";
+  bool no_wait = false;
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -134,6 +137,8 @@ Args parse(int argc, char** argv) {
       a.fork_worker = true;
     } else if (flag == "--worker-name") {
       a.worker_name = value();
+    } else if (flag == "--no-wait") {
+      a.no_wait = true;
     } else {
       usage("unknown flag " + std::string(flag));
     }
@@ -411,7 +416,9 @@ void converse(const Args& a, int fd, const char* role, int index) {
       shutdown(fd, SHUT_WR);
     }
   }
-  wait_for_state(fd, kTcpClose);
+  if (!a.no_wait) {
+    wait_for_state(fd, kTcpClose);
+  }
   print_info(role, fd, local, remote, index);
   close(fd);
 }
