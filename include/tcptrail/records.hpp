@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "tcptrail/connection.hpp"
@@ -107,23 +108,61 @@ struct TimeWaitPressure {
   bool reusable = false;  // connect() may take TIME_WAIT ports back towards it (tcp_tw_reuse)
 };
 
-// Every output format implements this. Calls come from one thread, in event order.
+// The records, as one type every sink takes. Each refers to data owned by the caller and valid
+// only during the write() call: the connection record path runs at ~100k/s and copies nothing.
+struct StartRecord {
+  const StartInfo& info;
+};
+// A full socket reached CLOSE (its lifecycle record).
+struct ConnectionRecord {
+  const Connection& conn;
+  std::uint64_t ts_ns;
+};
+struct StateRecord {
+  const Connection& conn;
+  TcpState old_state;
+  TcpState new_state;
+  std::uint64_t ns_in_old;
+  bool ns_in_old_known;
+  std::uint64_t ts_ns;
+};
+struct RetransmitRecord {
+  const Connection& conn;
+  TcpState state;
+  std::uint32_t segs;
+  std::uint64_t ts_ns;
+};
+struct ResetRecord {
+  const Connection& conn;
+  ResetDirection direction;
+  TcpState state;
+  std::uint64_t ts_ns;
+};
+struct LeakRecord {
+  const Connection& conn;
+  const Leak& leak;
+};
+struct LeakResolvedRecord {
+  const Connection& conn;
+  const Leak& leak;
+};
+struct TimeWaitPressureRecord {
+  const TimeWaitPressure& pressure;
+};
+struct StopRecord {
+  const StopInfo& info;
+};
+using Record =
+    std::variant<StartRecord, ConnectionRecord, StateRecord, RetransmitRecord, ResetRecord,
+                 LeakRecord, LeakResolvedRecord, TimeWaitPressureRecord, StopRecord>;
+
+// Every output format implements this. Calls come from one thread (the ring thread), in event
+// order, and must not block it for long: a sink that serves another thread copies what it needs.
 class RecordSink {
 public:
   virtual ~RecordSink() = default;
-  virtual void start(const StartInfo& info) = 0;
-  // A full socket reached CLOSE (its lifecycle record).
-  virtual void connection(const Connection& conn, std::uint64_t ts_ns) = 0;
-  virtual void state_change(const Connection& conn, TcpState old_state, TcpState new_state,
-                            std::uint64_t ns_in_old, bool ns_in_old_known, std::uint64_t ts_ns) = 0;
-  virtual void retransmit(const Connection& conn, TcpState state, std::uint32_t segs,
-                          std::uint64_t ts_ns) = 0;
-  virtual void reset(const Connection& conn, ResetDirection direction, TcpState state,
-                     std::uint64_t ts_ns) = 0;
-  virtual void leak(const Connection& conn, const Leak& leak) = 0;
-  virtual void leak_resolved(const Connection& conn, const Leak& leak) = 0;
-  virtual void time_wait_pressure(const TimeWaitPressure& pressure) = 0;
-  virtual void stop(const StopInfo& info) = 0;
+  // A sink ignores the kinds of record it has no use for.
+  virtual void write(const Record& record) = 0;
   // Push buffered output to its destination; called at least every 100 ms while tracing.
   virtual void flush() = 0;
 };

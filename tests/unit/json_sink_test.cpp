@@ -107,7 +107,8 @@ const std::regex kRfc3339(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z)");
 
 TEST(JsonSink, StartRecord) {
   const auto line = one([](JsonSink& sink) {
-    sink.start({"0.1.0", "6.1.0-13-amd64", "-T --json", 5 * kMs, {"netns", "owners"}});
+    sink.write(StartRecord{
+        StartInfo{"0.1.0", "6.1.0-13-amd64", "-T --json", 5 * kMs, {"netns", "owners"}}});
   });
   EXPECT_EQ(keys(line),
             (std::vector<std::string>{"type", "ts", "version", "kernel", "options", "degraded"}));
@@ -120,7 +121,7 @@ TEST(JsonSink, StartRecord) {
 }
 
 TEST(JsonSink, ConnectionRecordFieldsOrderAndTypes) {
-  const auto line = one([](JsonSink& sink) { sink.connection(client(), 1250 * kMs); });
+  const auto line = one([](JsonSink& sink) { sink.write(ConnectionRecord{client(), 1250 * kMs}); });
   EXPECT_EQ(keys(line),
             with_common({"type"}, {"start", "preexisting", "duration_ms", "handshake_ms", "states",
                                    "path", "tx_bytes", "rx_bytes", "retransmits", "syn_retransmits",
@@ -179,7 +180,7 @@ TEST(JsonSink, PreexistingConnectionHasNullStartAndDuration) {
   conn.path.push(TcpState::kLastAck);
   conn.path.push(TcpState::kClose);
   conn.state_ns[*timed_state_index(TcpState::kCloseWait)] = 3 * kMs;
-  const auto line = one([&](JsonSink& sink) { sink.connection(conn, 1250 * kMs); });
+  const auto line = one([&](JsonSink& sink) { sink.write(ConnectionRecord{conn, 1250 * kMs}); });
   EXPECT_TRUE(line["start"].is_null());
   EXPECT_EQ(line["preexisting"], true);
   EXPECT_TRUE(line["duration_ms"].is_null());
@@ -193,7 +194,7 @@ TEST(JsonSink, TruncatedPathIsFlagged) {
   for (std::size_t i = 0; i < StatePath::kMaxPath + 2; ++i) {
     conn.path.push(TcpState::kEstablished);
   }
-  const auto line = one([&](JsonSink& sink) { sink.connection(conn, 1250 * kMs); });
+  const auto line = one([&](JsonSink& sink) { sink.write(ConnectionRecord{conn, 1250 * kMs}); });
   EXPECT_EQ(line["path"].size(), StatePath::kMaxPath);
   EXPECT_EQ(line["path_truncated"], true);
 }
@@ -205,8 +206,8 @@ TEST(JsonSink, ErrorIsNamedOrNumbered) {
   Connection odd = client();
   odd.error = 4095;
   const auto lines = run([&](JsonSink& sink) {
-    sink.connection(refused, 1250 * kMs);
-    sink.connection(odd, 1250 * kMs);
+    sink.write(ConnectionRecord{refused, 1250 * kMs});
+    sink.write(ConnectionRecord{odd, 1250 * kMs});
   });
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0]["error"], "ECONNREFUSED");
@@ -217,7 +218,7 @@ TEST(JsonSink, ErrorIsNamedOrNumbered) {
 TEST(JsonSink, LiveConnectionDurationRunsToRecordTime) {
   Connection conn = client();
   conn.end_ns = 0;
-  const auto line = one([&](JsonSink& sink) { sink.connection(conn, 1100 * kMs); });
+  const auto line = one([&](JsonSink& sink) { sink.write(ConnectionRecord{conn, 1100 * kMs}); });
   EXPECT_DOUBLE_EQ(line["duration_ms"].get<double>(), 100.0);
 }
 
@@ -225,8 +226,8 @@ TEST(JsonSink, ConnIdAbove2To53RoundTripsAsString) {
   Connection conn = client();
   conn.conn_id = (std::uint64_t{1} << 53) + 3;
   const auto lines = run([&](JsonSink& sink) {
-    sink.connection(conn, 1250 * kMs);
-    sink.retransmit(conn, TcpState::kEstablished, 1, 1100 * kMs);
+    sink.write(ConnectionRecord{conn, 1250 * kMs});
+    sink.write(RetransmitRecord{conn, TcpState::kEstablished, 1, 1100 * kMs});
   });
   for (const auto& line : lines) {
     ASSERT_TRUE(line["conn_id"].is_string());
@@ -267,13 +268,14 @@ TEST(JsonSink, HostileCommsGiveValidJson) {
     std::ostringstream out;
     {
       JsonSink sink(out, kClock);
-      sink.connection(conn, 1250 * kMs);
-      sink.state_change(conn, TcpState::kSynSent, TcpState::kEstablished, 1, true, 1100 * kMs);
-      sink.retransmit(conn, TcpState::kEstablished, 1, 1100 * kMs);
-      sink.reset(conn, ResetDirection::kSent, TcpState::kEstablished, 1100 * kMs);
-      sink.leak(conn, leak);
-      sink.leak_resolved(conn, leak);
-      sink.stop(stop);
+      sink.write(ConnectionRecord{conn, 1250 * kMs});
+      sink.write(
+          StateRecord{conn, TcpState::kSynSent, TcpState::kEstablished, 1, true, 1100 * kMs});
+      sink.write(RetransmitRecord{conn, TcpState::kEstablished, 1, 1100 * kMs});
+      sink.write(ResetRecord{conn, ResetDirection::kSent, TcpState::kEstablished, 1100 * kMs});
+      sink.write(LeakRecord{conn, leak});
+      sink.write(LeakResolvedRecord{conn, leak});
+      sink.write(StopRecord{stop});
     }
     const std::string text = out.str();
     const auto lines = parse_lines(text);
@@ -294,7 +296,7 @@ TEST(JsonSink, HostileCommsGiveValidJson) {
 TEST(JsonSink, CommOfSixteenBytesIsNotTerminated) {
   Connection conn = client();
   set_comm(conn.owner, "0123456789abcdefXYZ");
-  const auto line = one([&](JsonSink& sink) { sink.connection(conn, 1250 * kMs); });
+  const auto line = one([&](JsonSink& sink) { sink.write(ConnectionRecord{conn, 1250 * kMs}); });
   EXPECT_EQ(line["comm"], "0123456789abcdef");
 }
 
@@ -302,7 +304,7 @@ TEST(JsonSink, Ipv6Addresses) {
   Connection conn = client();
   conn.laddr = ipv6({0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
   conn.raddr = ipv6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 2});
-  const auto line = one([&](JsonSink& sink) { sink.connection(conn, 1250 * kMs); });
+  const auto line = one([&](JsonSink& sink) { sink.write(ConnectionRecord{conn, 1250 * kMs}); });
   EXPECT_EQ(line["family"], "ipv6");
   EXPECT_EQ(line["laddr"], "2001:db8::1");
   EXPECT_EQ(line["raddr"], "::ffff:10.0.0.2");
@@ -310,9 +312,10 @@ TEST(JsonSink, Ipv6Addresses) {
 
 TEST(JsonSink, StateRecord) {
   const auto lines = run([](JsonSink& sink) {
-    sink.state_change(client(), TcpState::kSynSent, TcpState::kEstablished, 25'100'000, true,
-                      1025 * kMs);
-    sink.state_change(client(), TcpState::kEstablished, TcpState::kFinWait1, 0, false, 1200 * kMs);
+    sink.write(StateRecord{client(), TcpState::kSynSent, TcpState::kEstablished, 25'100'000, true,
+                           1025 * kMs});
+    sink.write(
+        StateRecord{client(), TcpState::kEstablished, TcpState::kFinWait1, 0, false, 1200 * kMs});
   });
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(keys(lines[0]), with_common({"type"}, {"old", "new", "ms_in_old"}));
@@ -325,9 +328,9 @@ TEST(JsonSink, StateRecord) {
 
 TEST(JsonSink, RetransmitAndResetRecords) {
   const auto lines = run([](JsonSink& sink) {
-    sink.retransmit(client(), TcpState::kEstablished, 3, 1100 * kMs);
-    sink.reset(client(), ResetDirection::kReceived, TcpState::kSynSent, 1100 * kMs);
-    sink.reset(client(), ResetDirection::kSent, TcpState::kEstablished, 1100 * kMs);
+    sink.write(RetransmitRecord{client(), TcpState::kEstablished, 3, 1100 * kMs});
+    sink.write(ResetRecord{client(), ResetDirection::kReceived, TcpState::kSynSent, 1100 * kMs});
+    sink.write(ResetRecord{client(), ResetDirection::kSent, TcpState::kEstablished, 1100 * kMs});
   });
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(keys(lines[0]), with_common({"type"}, {"state", "segs"}));
@@ -351,12 +354,12 @@ TEST(JsonSink, LeakRecordBlamesFirstDescriptorHolder) {
   leak.threshold_ns = 30'000 * kMs;
   leak.owners = {{4321, "php-fpm", 7}, {4322, "php-fpm", 9}};
   const auto lines = run([&](JsonSink& sink) {
-    sink.leak(conn, leak);
-    sink.leak_resolved(conn, leak);
+    sink.write(LeakRecord{conn, leak});
+    sink.write(LeakResolvedRecord{conn, leak});
     Leak orphaned = leak;
     orphaned.owners.clear();
     orphaned.orphan = true;
-    sink.leak(conn, orphaned);
+    sink.write(LeakRecord{conn, orphaned});
   });
   ASSERT_EQ(lines.size(), 3u);
   const auto& line = lines[0];
@@ -410,7 +413,7 @@ TEST(JsonSink, TimeWaitPressureRecord) {
   pressure.growth_per_s = 400;
   pressure.exhausted_in_ns = 8'050 * kMs;
   pressure.tw_reuse = 2;
-  const auto line = one([&](JsonSink& sink) { sink.time_wait_pressure(pressure); });
+  const auto line = one([&](JsonSink& sink) { sink.write(TimeWaitPressureRecord{pressure}); });
   EXPECT_EQ(keys(line),
             (std::vector<std::string>{"type", "kind", "ts", "laddr", "raddr", "rport", "netns",
                                       "netns_name", "count", "live", "taken", "port_range", "ratio",
@@ -433,7 +436,7 @@ TEST(JsonSink, TimeWaitPressureRecord) {
 
   pressure.netns_name.clear();
   pressure.exhausted_in_ns.reset();
-  const auto unnamed = one([&](JsonSink& sink) { sink.time_wait_pressure(pressure); });
+  const auto unnamed = one([&](JsonSink& sink) { sink.write(TimeWaitPressureRecord{pressure}); });
   EXPECT_TRUE(unnamed["netns_name"].is_null());
   EXPECT_TRUE(unnamed["exhausted_in_ms"].is_null());
 }
@@ -454,7 +457,7 @@ TEST(JsonSink, StopRecord) {
   info.run.scan_errors = 3;
   info.run.longest_ring_pause_ns = 456'000;
   info.per_process = {{"1234 curl", 10, 2, 1, 0}};
-  const auto line = one([&](JsonSink& sink) { sink.stop(info); });
+  const auto line = one([&](JsonSink& sink) { sink.write(StopRecord{info}); });
   EXPECT_EQ(keys(line),
             (std::vector<std::string>{
                 "type", "ts", "events", "lost", "lost_connections", "rejected", "connections",
@@ -482,13 +485,13 @@ TEST(JsonSink, StopRecord) {
 TEST(JsonSink, BuffersUntilFlushOrThreshold) {
   std::ostringstream out;
   JsonSink sink(out, kClock);
-  sink.connection(client(), 1250 * kMs);
+  sink.write(ConnectionRecord{client(), 1250 * kMs});
   EXPECT_TRUE(out.str().empty());
   sink.flush();
   const std::size_t one_line = out.str().size();
   EXPECT_GT(one_line, 0u);
   while (out.str().size() == one_line) {
-    sink.connection(client(), 1250 * kMs);
+    sink.write(ConnectionRecord{client(), 1250 * kMs});
   }
   // Written in whole lines once the buffer passed the threshold.
   EXPECT_GE(out.str().size(), JsonSink::kFlushBytes);
@@ -500,7 +503,7 @@ TEST(JsonSink, DestructorWritesWhatIsBuffered) {
   std::ostringstream out;
   {
     JsonSink sink(out, kClock);
-    sink.connection(client(), 1250 * kMs);
+    sink.write(ConnectionRecord{client(), 1250 * kMs});
   }
   EXPECT_EQ(parse_lines(out.str()).size(), 1u);
 }

@@ -114,14 +114,15 @@ TEST(Printable, GuardsEveryTextView) {
         TextSink sink(
             out, kClock,
             TextOptions{.transitions = true, .retransmits_view = retransmits, .utc = true});
-        sink.start({});
-        sink.connection(conn, 2000 * kMs);
-        sink.state_change(conn, TcpState::kEstablished, TcpState::kCloseWait, 1, true, 2000 * kMs);
-        sink.retransmit(conn, TcpState::kEstablished, 1, 2000 * kMs);
-        sink.reset(conn, ResetDirection::kSent, TcpState::kEstablished, 2000 * kMs);
-        sink.leak(conn, leak);
-        sink.leak_resolved(conn, leak);
-        sink.stop(hostile_stop(name));
+        sink.write(StartRecord{StartInfo{}});
+        sink.write(ConnectionRecord{conn, 2000 * kMs});
+        sink.write(
+            StateRecord{conn, TcpState::kEstablished, TcpState::kCloseWait, 1, true, 2000 * kMs});
+        sink.write(RetransmitRecord{conn, TcpState::kEstablished, 1, 2000 * kMs});
+        sink.write(ResetRecord{conn, ResetDirection::kSent, TcpState::kEstablished, 2000 * kMs});
+        sink.write(LeakRecord{conn, leak});
+        sink.write(LeakResolvedRecord{conn, leak});
+        sink.write(StopRecord{hostile_stop(name)});
         sink.flush();
       }
       expect_inert(out.str());
@@ -133,7 +134,7 @@ TEST(Printable, GuardsEveryTextView) {
     Leak without_owners = leak;
     without_owners.owners.clear();
     view.render({Suspect{conn, without_owners}});
-    view.stop(hostile_stop(name));
+    view.write(StopRecord{hostile_stop(name)});
     expect_inert(out.str());
     EXPECT_NE(out.str().find("Leaks per process:\n  4242 "), std::string::npos);
   }

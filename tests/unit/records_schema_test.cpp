@@ -389,44 +389,47 @@ std::string write_every_record() {
   std::ostringstream out;
   {
     JsonSink sink(out, kClock);
-    sink.start({"0.1.0", "6.1.0-13-amd64", "--json -p 1234", 900 * kMs, {"netns"}});
+    sink.write(
+        StartRecord{StartInfo{"0.1.0", "6.1.0-13-amd64", "--json -p 1234", 900 * kMs, {"netns"}}});
 
     const Connection client = active_client();
     const Connection server = passive_server();
-    sink.connection(client, client.end_ns);
-    sink.connection(server, server.end_ns);
+    sink.write(ConnectionRecord{client, client.end_ns});
+    sink.write(ConnectionRecord{server, server.end_ns});
     const Connection preexisting = preexisting_unknown_owner();
-    sink.connection(preexisting, preexisting.end_ns);
+    sink.write(ConnectionRecord{preexisting, preexisting.end_ns});
     const Connection refused = refused_client();
-    sink.connection(refused, refused.end_ns);
+    sink.write(ConnectionRecord{refused, refused.end_ns});
     const Connection odd = odd_connection();
-    sink.connection(odd, odd.end_ns);
+    sink.write(ConnectionRecord{odd, odd.end_ns});
     const Connection no_port = no_port_client();
-    sink.connection(no_port, no_port.end_ns);
+    sink.write(ConnectionRecord{no_port, no_port.end_ns});
 
-    sink.state_change(client, TcpState::kSynSent, TcpState::kEstablished, 25'100'000, true,
-                      1025 * kMs);
-    sink.state_change(server, TcpState::kListen, TcpState::kSynRecv, 0, false, 2000 * kMs);
-    sink.state_change(preexisting, TcpState::kEstablished, TcpState::kCloseWait, 0, false, 5 * kMs);
-    sink.state_change(odd, static_cast<TcpState>(200), TcpState::kClose, 1, true, 1300 * kMs);
+    sink.write(StateRecord{client, TcpState::kSynSent, TcpState::kEstablished, 25'100'000, true,
+                           1025 * kMs});
+    sink.write(StateRecord{server, TcpState::kListen, TcpState::kSynRecv, 0, false, 2000 * kMs});
+    sink.write(
+        StateRecord{preexisting, TcpState::kEstablished, TcpState::kCloseWait, 0, false, 5 * kMs});
+    sink.write(StateRecord{odd, static_cast<TcpState>(200), TcpState::kClose, 1, true, 1300 * kMs});
 
-    sink.retransmit(client, TcpState::kSynSent, 1, 1010 * kMs);
-    sink.retransmit(server, TcpState::kEstablished, 3, 3000 * kMs);
-    sink.reset(refused, ResetDirection::kReceived, TcpState::kSynSent, 1001 * kMs);
-    sink.reset(client, ResetDirection::kSent, TcpState::kClose, 1250 * kMs);
+    sink.write(RetransmitRecord{client, TcpState::kSynSent, 1, 1010 * kMs});
+    sink.write(RetransmitRecord{server, TcpState::kEstablished, 3, 3000 * kMs});
+    sink.write(ResetRecord{refused, ResetDirection::kReceived, TcpState::kSynSent, 1001 * kMs});
+    sink.write(ResetRecord{client, ResetDirection::kSent, TcpState::kClose, 1250 * kMs});
 
     Connection leaking = server;
     leaking.state = TcpState::kCloseWait;
-    sink.leak(leaking, make_leak(LeakKind::kCloseWait, 35'000, 31'000, 30'000,
-                                 {{1234, "php-fpm", 7}, {1240, "php-fpm", 9}}));
+    sink.write(LeakRecord{leaking, make_leak(LeakKind::kCloseWait, 35'000, 31'000, 30'000,
+                                             {{1234, "php-fpm", 7}, {1240, "php-fpm", 9}})});
     leaking.state = TcpState::kLastAck;
-    sink.leak_resolved(leaking, make_leak(LeakKind::kCloseWait, 49'000, 45'200, 30'000,
-                                          {{1234, "php-fpm", 7}, {1240, "php-fpm", 9}}));
+    sink.write(
+        LeakResolvedRecord{leaking, make_leak(LeakKind::kCloseWait, 49'000, 45'200, 30'000,
+                                              {{1234, "php-fpm", 7}, {1240, "php-fpm", 9}})});
 
     Connection fin_wait2 = preexisting_unknown_owner();
     fin_wait2.state = TcpState::kFinWait2;
     fin_wait2.orphan = true;
-    sink.leak(fin_wait2, make_leak(LeakKind::kFinWait2, 70'000, 61'000, 60'000, {}));
+    sink.write(LeakRecord{fin_wait2, make_leak(LeakKind::kFinWait2, 70'000, 61'000, 60'000, {})});
 
     Connection request;  // a request socket, known only from a sweep
     request.conn_id = 0x99;
@@ -440,8 +443,8 @@ std::string write_every_record() {
     request.rport = 50000;
     Leak half_open = make_leak(LeakKind::kSynRecv, 20'000, 10'500, 10'000, {{80, "nginx", 6}});
     half_open.orphan = false;
-    sink.leak(request, half_open);
-    sink.leak_resolved(request, half_open);
+    sink.write(LeakRecord{request, half_open});
+    sink.write(LeakResolvedRecord{request, half_open});
 
     TimeWaitPressure pressure;
     pressure.ts_ns = 40'000 * kMs;
@@ -453,7 +456,7 @@ std::string write_every_record() {
     pressure.taken = 25'000;
     pressure.port_range = 28'232;
     pressure.ratio = 25'000.0 / 28'232;
-    sink.time_wait_pressure(pressure);  // no name, not growing
+    sink.write(TimeWaitPressureRecord{pressure});  // no name, not growing
     pressure.netns_name = "client";
     pressure.count = pressure.port_range;
     pressure.taken = pressure.port_range;
@@ -462,7 +465,7 @@ std::string write_every_record() {
     pressure.exhausted_in_ns = 0;
     pressure.tw_reuse = 1;
     pressure.reusable = true;
-    sink.time_wait_pressure(pressure);
+    sink.write(TimeWaitPressureRecord{pressure});
 
     StopInfo stop;
     stop.ts_ns = 60'000 * kMs;
@@ -474,7 +477,7 @@ std::string write_every_record() {
     stop.overflow = 1;
     stop.per_process = {{"1234 curl", 3, 2, 0, 1}, {"0 ", 1, 0, 0, 0}};
     stop.per_peer = {{"93.184.216.34:443", 3, 2, 1, 0}, {"[2001:db8::34]:51000", 1, 0, 0, 1}};
-    sink.stop(stop);
+    sink.write(StopRecord{stop});
     sink.flush();
   }
   return out.str();

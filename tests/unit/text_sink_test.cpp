@@ -130,31 +130,33 @@ Leak close_wait_leak() {
 
 // The full set of records every view is fed; each view shows its own part.
 void feed(TextSink& sink) {
-  sink.start({"0.1.0", "6.1.0", "", 0, {}});
+  sink.write(StartRecord{StartInfo{"0.1.0", "6.1.0", "", 0, {}}});
   const Connection c = client();
-  sink.state_change(c, TcpState::kClose, TcpState::kSynSent, 0, false, 1000 * kMs);
-  sink.state_change(c, TcpState::kSynSent, TcpState::kEstablished, 25'100'000, true, 1025 * kMs);
-  sink.retransmit(c, TcpState::kEstablished, 1, 1100 * kMs);
-  sink.retransmit(c, TcpState::kEstablished, 3, 1150 * kMs);
-  sink.state_change(c, TcpState::kEstablished, TcpState::kFinWait1, 200 * kMs, true, 1225 * kMs);
-  sink.connection(c, 1250 * kMs);
-  sink.connection(server(), server().end_ns);
-  sink.reset(refused(), ResetDirection::kReceived, TcpState::kSynSent, 3000 * kMs);
-  sink.connection(refused(), refused().end_ns);
-  sink.connection(preexisting(), preexisting().end_ns);
-  sink.connection(long_path(), long_path().end_ns);
+  sink.write(StateRecord{c, TcpState::kClose, TcpState::kSynSent, 0, false, 1000 * kMs});
+  sink.write(
+      StateRecord{c, TcpState::kSynSent, TcpState::kEstablished, 25'100'000, true, 1025 * kMs});
+  sink.write(RetransmitRecord{c, TcpState::kEstablished, 1, 1100 * kMs});
+  sink.write(RetransmitRecord{c, TcpState::kEstablished, 3, 1150 * kMs});
+  sink.write(
+      StateRecord{c, TcpState::kEstablished, TcpState::kFinWait1, 200 * kMs, true, 1225 * kMs});
+  sink.write(ConnectionRecord{c, 1250 * kMs});
+  sink.write(ConnectionRecord{server(), server().end_ns});
+  sink.write(ResetRecord{refused(), ResetDirection::kReceived, TcpState::kSynSent, 3000 * kMs});
+  sink.write(ConnectionRecord{refused(), refused().end_ns});
+  sink.write(ConnectionRecord{preexisting(), preexisting().end_ns});
+  sink.write(ConnectionRecord{long_path(), long_path().end_ns});
   Connection leaking = server();
   leaking.state = TcpState::kCloseWait;
-  sink.leak(leaking, close_wait_leak());
+  sink.write(LeakRecord{leaking, close_wait_leak()});
   Leak resolved = close_wait_leak();
   resolved.ts_ns = 55'000 * kMs;
   resolved.age_ns = 45'200 * kMs;
-  sink.leak_resolved(leaking, resolved);
+  sink.write(LeakResolvedRecord{leaking, resolved});
   Leak orphaned = close_wait_leak();
   orphaned.kind = LeakKind::kFinWait2;
   orphaned.owners.clear();
   orphaned.orphan = true;
-  sink.leak(client(), orphaned);
+  sink.write(LeakRecord{client(), orphaned});
   TimeWaitPressure pressure;
   pressure.ts_ns = 60'000 * kMs;
   pressure.laddr = ipv4(10, 0, 0, 1);
@@ -169,7 +171,7 @@ void feed(TextSink& sink) {
   pressure.ratio = 25012.0 / 28232;
   pressure.growth_per_s = 400;
   pressure.exhausted_in_ns = 8'050 * kMs;
-  sink.time_wait_pressure(pressure);
+  sink.write(TimeWaitPressureRecord{pressure});
   StopInfo stop;
   stop.ts_ns = 70'000 * kMs;
   stop.events = 123'456;
@@ -179,7 +181,7 @@ void feed(TextSink& sink) {
   stop.overflow = 1;
   stop.per_process = {{"1234 curl", 3, 2, 0, 1}, {"999999 evil\x1b", 1, 0, 1, 0}};
   stop.per_peer = {{"93.184.216.34:443", 3, 2, 1, 0}};
-  sink.stop(stop);
+  sink.write(StopRecord{stop});
 }
 
 std::string render(TextOptions options) {
@@ -272,7 +274,7 @@ TEST(TextSink, LostEventsStandOut) {
   std::ostringstream out;
   {
     TextSink sink(out, kClock, kUtc);
-    sink.stop(clean);
+    sink.write(StopRecord{clean});
   }
   EXPECT_EQ(out.str().find("WARNING"), std::string::npos);
   EXPECT_EQ(out.str().find("PROCESS"), std::string::npos);
@@ -282,7 +284,7 @@ TEST(TextSink, LostEventsStandOut) {
 TEST(TextSink, BuffersUntilFlush) {
   std::ostringstream out;
   TextSink sink(out, kClock, kUtc);
-  sink.connection(client(), 1250 * kMs);
+  sink.write(ConnectionRecord{client(), 1250 * kMs});
   EXPECT_TRUE(out.str().empty());
   sink.flush();
   EXPECT_EQ(lines_of(out.str()).size(), 1u);

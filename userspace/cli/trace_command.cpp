@@ -190,7 +190,8 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   scanner = &background;
 
   const std::uint64_t started = monotonic_ns();
-  sink->start({TCPTRAIL_VERSION, kernel_release(), command_line, started, degraded});
+  const StartInfo start{TCPTRAIL_VERSION, kernel_release(), command_line, started, degraded};
+  sink->write(StartRecord{start});
   sink->flush();
 
   // The ring thread only drains the rings into the queue; everything else happens here.

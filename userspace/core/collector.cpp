@@ -122,7 +122,7 @@ void Collector::on_state_change(const Connection& conn, TcpState old_state, TcpS
                                 std::uint64_t ns_in_old, bool ns_in_old_known,
                                 std::uint64_t ts_ns) {
   if (config_.lifecycle_records && config_.transitions && config_.filter.matches(conn)) {
-    sink_.state_change(conn, old_state, new_state, ns_in_old, ns_in_old_known, ts_ns);
+    sink_.write(StateRecord{conn, old_state, new_state, ns_in_old, ns_in_old_known, ts_ns});
   }
 }
 
@@ -131,7 +131,7 @@ void Collector::on_retransmit(const Connection& conn, TcpState state, std::uint3
   if (config_.filter.matches(conn)) {
     summary_->count_retransmits(conn, segs);
     if (config_.lifecycle_records) {
-      sink_.retransmit(conn, state, segs, ts_ns);
+      sink_.write(RetransmitRecord{conn, state, segs, ts_ns});
     }
   }
 }
@@ -141,7 +141,7 @@ void Collector::on_reset(const Connection& conn, ResetDirection direction, TcpSt
   if (config_.filter.matches(conn)) {
     summary_->count_reset(conn);
     if (config_.lifecycle_records) {
-      sink_.reset(conn, direction, state, ts_ns);
+      sink_.write(ResetRecord{conn, direction, state, ts_ns});
     }
   }
 }
@@ -152,7 +152,7 @@ void Collector::on_closed(const Connection& conn, std::uint64_t ts_ns) {
     ++connections_reported_;
     summary_->count_connection(conn);
     if (config_.lifecycle_records) {
-      sink_.connection(conn, ts_ns);
+      sink_.write(ConnectionRecord{conn, ts_ns});
     }
   }
 }
@@ -173,13 +173,13 @@ bool Collector::leak_matches(const Connection& conn, const Leak& leak) const {
 void Collector::on_leak(const Connection& conn, const Leak& leak) {
   if (leak_matches(conn, leak)) {
     summary_->count_leak(conn);
-    sink_.leak(conn, leak);
+    sink_.write(LeakRecord{conn, leak});
   }
 }
 
 void Collector::on_leak_resolved(const Connection& conn, const Leak& leak) {
   if (leak_matches(conn, leak)) {
-    sink_.leak_resolved(conn, leak);
+    sink_.write(LeakResolvedRecord{conn, leak});
   }
 }
 
@@ -190,7 +190,7 @@ void Collector::on_time_wait_pressure(const TimeWaitPressure& pressure) {
   probe.rport = pressure.rport;
   if (config_.filter.pids.empty() && config_.filter.comms.empty() &&
       config_.filter.matches_tuple(probe)) {
-    sink_.time_wait_pressure(pressure);
+    sink_.write(TimeWaitPressureRecord{pressure});
   }
 }
 
@@ -206,7 +206,7 @@ void Collector::finish(std::uint64_t now_ns, const RunStats& run) {
   info.overflow = table_.stats().overflow + run.overflow;
   info.per_process = summary_->per_process(config_.summary_rows);
   info.per_peer = summary_->per_peer(config_.summary_rows);
-  sink_.stop(info);
+  sink_.write(StopRecord{info});
   sink_.flush();
 }
 

@@ -35,7 +35,8 @@ JsonSink::~JsonSink() {
   write_buffer();
 }
 
-void JsonSink::start(const StartInfo& info) {
+void JsonSink::put(const StartRecord& record) {
+  const StartInfo& info = record.info;
   writer_.begin_object();
   writer_.key("type").plain_string("start");
   writer_.key("ts").timestamp(clock_.to_unix_ns(info.ts_ns));
@@ -50,7 +51,8 @@ void JsonSink::start(const StartInfo& info) {
   end_record();
 }
 
-void JsonSink::connection(const Connection& conn, std::uint64_t ts_ns) {
+void JsonSink::put(const ConnectionRecord& record) {
+  const auto& [conn, ts_ns] = record;
   writer_.begin_object();
   writer_.key("type").plain_string("connection");
   common(conn, ts_ns);
@@ -119,8 +121,8 @@ void JsonSink::connection(const Connection& conn, std::uint64_t ts_ns) {
   end_record();
 }
 
-void JsonSink::state_change(const Connection& conn, TcpState old_state, TcpState new_state,
-                            std::uint64_t ns_in_old, bool ns_in_old_known, std::uint64_t ts_ns) {
+void JsonSink::put(const StateRecord& record) {
+  const auto& [conn, old_state, new_state, ns_in_old, ns_in_old_known, ts_ns] = record;
   writer_.begin_object();
   writer_.key("type").plain_string("state");
   common(conn, ts_ns);
@@ -135,8 +137,8 @@ void JsonSink::state_change(const Connection& conn, TcpState old_state, TcpState
   end_record();
 }
 
-void JsonSink::retransmit(const Connection& conn, TcpState state, std::uint32_t segs,
-                          std::uint64_t ts_ns) {
+void JsonSink::put(const RetransmitRecord& record) {
+  const auto& [conn, state, segs, ts_ns] = record;
   writer_.begin_object();
   writer_.key("type").plain_string("retransmit");
   common(conn, ts_ns);
@@ -144,8 +146,8 @@ void JsonSink::retransmit(const Connection& conn, TcpState state, std::uint32_t 
   end_record();
 }
 
-void JsonSink::reset(const Connection& conn, ResetDirection direction, TcpState state,
-                     std::uint64_t ts_ns) {
+void JsonSink::put(const ResetRecord& record) {
+  const auto& [conn, direction, state, ts_ns] = record;
   writer_.begin_object();
   writer_.key("type").plain_string("reset");
   common(conn, ts_ns);
@@ -154,18 +156,19 @@ void JsonSink::reset(const Connection& conn, ResetDirection direction, TcpState 
   end_record();
 }
 
-void JsonSink::leak(const Connection& conn, const Leak& leak) {
-  leak_record("leak", conn, leak);
+void JsonSink::put(const LeakRecord& record) {
+  leak_record("leak", record.conn, record.leak);
   end_record();
 }
 
-void JsonSink::leak_resolved(const Connection& conn, const Leak& leak) {
-  leak_record("leak_resolved", conn, leak);
-  writer_.key("leaked_ms").milliseconds(leak.age_ns);
+void JsonSink::put(const LeakResolvedRecord& record) {
+  leak_record("leak_resolved", record.conn, record.leak);
+  writer_.key("leaked_ms").milliseconds(record.leak.age_ns);
   end_record();
 }
 
-void JsonSink::time_wait_pressure(const TimeWaitPressure& pressure) {
+void JsonSink::put(const TimeWaitPressureRecord& record) {
+  const TimeWaitPressure& pressure = record.pressure;
   writer_.begin_object();
   writer_.key("type").plain_string("leak");
   writer_.key("kind").plain_string(leak_kind_name(LeakKind::kTimeWait));
@@ -197,7 +200,8 @@ void JsonSink::time_wait_pressure(const TimeWaitPressure& pressure) {
   end_record();
 }
 
-void JsonSink::stop(const StopInfo& info) {
+void JsonSink::put(const StopRecord& record) {
+  const StopInfo& info = record.info;
   writer_.begin_object();
   writer_.key("type").plain_string("stop");
   writer_.key("ts").timestamp(clock_.to_unix_ns(info.ts_ns));
@@ -216,6 +220,10 @@ void JsonSink::stop(const StopInfo& info) {
   count_rows("per_process", info.per_process);
   count_rows("per_peer", info.per_peer);
   end_record();
+}
+
+void JsonSink::write(const Record& record) {
+  std::visit([this](const auto& r) { put(r); }, record);
 }
 
 void JsonSink::flush() {

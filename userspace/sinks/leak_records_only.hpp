@@ -10,20 +10,13 @@ class LeakRecordsOnly : public RecordSink {
 public:
   explicit LeakRecordsOnly(RecordSink& inner) : inner_(inner) {}
 
-  void start(const StartInfo&) override {}
-  void connection(const Connection&, std::uint64_t) override {}
-  void state_change(const Connection&, TcpState, TcpState, std::uint64_t, bool,
-                    std::uint64_t) override {}
-  void retransmit(const Connection&, TcpState, std::uint32_t, std::uint64_t) override {}
-  void reset(const Connection&, ResetDirection, TcpState, std::uint64_t) override {}
-  void leak(const Connection& conn, const Leak& leak) override { inner_.leak(conn, leak); }
-  void leak_resolved(const Connection& conn, const Leak& leak) override {
-    inner_.leak_resolved(conn, leak);
+  void write(const Record& record) override {
+    if (std::holds_alternative<LeakRecord>(record) ||
+        std::holds_alternative<LeakResolvedRecord>(record) ||
+        std::holds_alternative<TimeWaitPressureRecord>(record)) {
+      inner_.write(record);
+    }
   }
-  void time_wait_pressure(const TimeWaitPressure& pressure) override {
-    inner_.time_wait_pressure(pressure);
-  }
-  void stop(const StopInfo&) override {}
   void flush() override { inner_.flush(); }
 
 private:

@@ -33,6 +33,14 @@ std::string holder(const Connection& conn, const Leak& leak) {
 LeaksView::LeaksView(std::ostream& out, LeakConfig thresholds, bool ansi)
     : out_(out), thresholds_(thresholds), ansi_(ansi) {}
 
+void LeaksView::write(const Record& record) {
+  if (const auto* pressure = std::get_if<TimeWaitPressureRecord>(&record)) {
+    time_wait_pressure(pressure->pressure);
+  } else if (const auto* stop_record = std::get_if<StopRecord>(&record)) {
+    stop(stop_record->info);
+  }
+}
+
 void LeaksView::time_wait_pressure(const TimeWaitPressure& pressure) {
   auto same = [&](const TimeWaitPressure& p) {
     return p.netns_ino == pressure.netns_ino && p.laddr == pressure.laddr &&

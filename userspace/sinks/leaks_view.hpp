@@ -22,18 +22,9 @@ public:
 
   void render(const std::vector<Suspect>& suspects);
 
-  // Individual records are not printed: the view shows the current suspects instead.
-  void start(const StartInfo&) override {}
-  void connection(const Connection&, std::uint64_t) override {}
-  void state_change(const Connection&, TcpState, TcpState, std::uint64_t, bool,
-                    std::uint64_t) override {}
-  void retransmit(const Connection&, TcpState, std::uint32_t, std::uint64_t) override {}
-  void reset(const Connection&, ResetDirection, TcpState, std::uint64_t) override {}
-  void leak(const Connection&, const Leak&) override {}
-  void leak_resolved(const Connection&, const Leak&) override {}
-  void time_wait_pressure(const TimeWaitPressure& pressure) override;
-  // The exit summary: leaks per process.
-  void stop(const StopInfo& info) override;
+  // Individual records are not printed: the view shows the current suspects instead, and
+  // keeps only the TIME_WAIT pressure and the exit summary.
+  void write(const Record& record) override;
   void flush() override { out_.flush(); }
 
 private:
@@ -43,6 +34,9 @@ private:
     std::uint64_t oldest_ns = 0;
   };
   using Groups = std::map<std::pair<std::string, std::string>, Group>;  // (key, kind)
+  void time_wait_pressure(const TimeWaitPressure& pressure);
+  // The exit summary: leaks per process.
+  void stop(const StopInfo& info);
   void table(std::string_view title, std::string_view key_header, const Groups& groups);
 
   std::ostream& out_;

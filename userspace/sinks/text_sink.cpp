@@ -112,7 +112,7 @@ TextSink::~TextSink() {
   write_buffer();
 }
 
-void TextSink::start(const StartInfo&) {
+void TextSink::put(const StartRecord& /*record*/) {
   left(buffer_, "TIME", kTimeWidth);
   left(buffer_, "PID", kPidWidth);
   left(buffer_, "COMM", kCommWidth);
@@ -136,7 +136,8 @@ void TextSink::start(const StartInfo&) {
   end_line();
 }
 
-void TextSink::connection(const Connection& conn, std::uint64_t ts_ns) {
+void TextSink::put(const ConnectionRecord& record) {
+  const auto& [conn, ts_ns] = record;
   if (options_.retransmits_view) {
     return;
   }
@@ -159,8 +160,8 @@ void TextSink::connection(const Connection& conn, std::uint64_t ts_ns) {
   end_line();
 }
 
-void TextSink::state_change(const Connection& conn, TcpState old_state, TcpState new_state,
-                            std::uint64_t ns_in_old, bool ns_in_old_known, std::uint64_t ts_ns) {
+void TextSink::put(const StateRecord& record) {
+  const auto& [conn, old_state, new_state, ns_in_old, ns_in_old_known, ts_ns] = record;
   if (!options_.transitions || options_.retransmits_view) {
     return;
   }
@@ -183,8 +184,8 @@ void TextSink::retransmit_view_prefix(const Connection& conn, TcpState state, st
   left(buffer_, state_name(state), kStateWidth);
 }
 
-void TextSink::retransmit(const Connection& conn, TcpState state, std::uint32_t segs,
-                          std::uint64_t ts_ns) {
+void TextSink::put(const RetransmitRecord& record) {
+  const auto& [conn, state, segs, ts_ns] = record;
   if (!options_.retransmits_view) {
     return;
   }
@@ -193,8 +194,8 @@ void TextSink::retransmit(const Connection& conn, TcpState state, std::uint32_t 
   end_line();
 }
 
-void TextSink::reset(const Connection& conn, ResetDirection direction, TcpState state,
-                     std::uint64_t ts_ns) {
+void TextSink::put(const ResetRecord& record) {
+  const auto& [conn, direction, state, ts_ns] = record;
   if (!options_.retransmits_view) {
     return;
   }
@@ -203,7 +204,8 @@ void TextSink::reset(const Connection& conn, ResetDirection direction, TcpState 
   end_line();
 }
 
-void TextSink::leak(const Connection& conn, const Leak& leak) {
+void TextSink::put(const LeakRecord& record) {
+  const auto& [conn, leak] = record;
   leak_line("LEAK", conn, leak);
   buffer_.append(" age ").append(human_duration(leak.age_ns));
   buffer_.append(" (threshold ").append(human_duration(leak.threshold_ns)).append(")");
@@ -222,13 +224,15 @@ void TextSink::leak(const Connection& conn, const Leak& leak) {
   end_line();
 }
 
-void TextSink::leak_resolved(const Connection& conn, const Leak& leak) {
+void TextSink::put(const LeakResolvedRecord& record) {
+  const auto& [conn, leak] = record;
   leak_line("LEAK resolved", conn, leak);
   buffer_.append(" after ").append(human_duration(leak.age_ns));
   end_line();
 }
 
-void TextSink::time_wait_pressure(const TimeWaitPressure& pressure) {
+void TextSink::put(const TimeWaitPressureRecord& record) {
+  const TimeWaitPressure& pressure = record.pressure;
   clock_time(pressure.ts_ns);
   char local[kAddressTextMax];
   char ratio[16];
@@ -259,7 +263,8 @@ void TextSink::time_wait_pressure(const TimeWaitPressure& pressure) {
   end_line();
 }
 
-void TextSink::stop(const StopInfo& info) {
+void TextSink::put(const StopRecord& record) {
+  const StopInfo& info = record.info;
   buffer_.append("\n");
   if (info.run.lost > 0) {
     buffer_.append("WARNING: ")
@@ -284,6 +289,10 @@ void TextSink::stop(const StopInfo& info) {
   end_line();
   count_table("PROCESS", info.per_process);
   count_table("PEER", info.per_peer);
+}
+
+void TextSink::write(const Record& record) {
+  std::visit([this](const auto& r) { put(r); }, record);
 }
 
 void TextSink::flush() {

@@ -27,21 +27,19 @@ public:
   TextSink(const TextSink&) = delete;
   TextSink& operator=(const TextSink&) = delete;
 
-  void start(const StartInfo& info) override;
-  void connection(const Connection& conn, std::uint64_t ts_ns) override;
-  void state_change(const Connection& conn, TcpState old_state, TcpState new_state,
-                    std::uint64_t ns_in_old, bool ns_in_old_known, std::uint64_t ts_ns) override;
-  void retransmit(const Connection& conn, TcpState state, std::uint32_t segs,
-                  std::uint64_t ts_ns) override;
-  void reset(const Connection& conn, ResetDirection direction, TcpState state,
-             std::uint64_t ts_ns) override;
-  void leak(const Connection& conn, const Leak& leak) override;
-  void leak_resolved(const Connection& conn, const Leak& leak) override;
-  void time_wait_pressure(const TimeWaitPressure& pressure) override;
-  void stop(const StopInfo& info) override;
+  void write(const Record& record) override;
   void flush() override;
 
 private:
+  void put(const StartRecord& record);
+  void put(const ConnectionRecord& record);
+  void put(const StateRecord& record);
+  void put(const RetransmitRecord& record);
+  void put(const ResetRecord& record);
+  void put(const LeakRecord& record);
+  void put(const LeakResolvedRecord& record);
+  void put(const TimeWaitPressureRecord& record);
+  void put(const StopRecord& record);
   void clock_time(std::uint64_t ts_ns);
   void process(std::uint32_t pid, std::string_view comm);
   void endpoints(const Connection& conn);
