@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Debian package from BUILD_DIR, installs it, checks what it installed (files, the
-# binary, the man page, the unit offline, the logrotate file, the unit's capability set against
-# the kernel), then removes and purges it and checks that nothing is left. The package is
-# purged on every exit path, so the machine is as it was.
+# binary, the man page, the unit offline, the unit's capability set against the kernel with a
+# rotation by the logrotate file), then removes and purges it and checks that nothing is left.
+# The package is purged on every exit path, so the machine is as it was.
 # usage: package_test.sh BUILD_DIR SOURCE_DIR
 # Needs root (dpkg -i, BPF). Without root it skips (exit 77), or fails when CI is set.
 set -euo pipefail
@@ -88,24 +88,31 @@ if grep -qi "error" "$work/logrotate.log"; then
   fail "logrotate reports an error"
 fi
 
-# The unit's capabilities are enough, as the unprivileged user systemd would run it as: the
-# programs load, no feature is degraded, and a loopback connection is traced.
+# The service's run, as far as it goes without systemd: the unprivileged user with the unit's
+# capabilities, -o into a logs directory of its own, and a rotation by the installed logrotate
+# file halfway (its path and its systemctl signal replaced by this directory and a kill).
+# The programs load, no feature is degraded, each file holds whole records, and a loopback
+# connection before and one after the rotation are traced from both ends.
 caps=$(sed -n 's/^AmbientCapabilities=//p' /lib/systemd/system/tcptrail.service)
 bounding=$(sed -n 's/^CapabilityBoundingSet=//p' /lib/systemd/system/tcptrail.service)
 [[ -n $caps && $caps == "$bounding" ]] || fail "AmbientCapabilities '$caps' vs bounding '$bounding'"
 set_spec=$(for cap in $caps; do printf '+%s,' "${cap#CAP_}"; done | tr 'A-Z' 'a-z')
 set_spec=${set_spec%,}
+logs=$work/logs
+install -d -m 0750 -o nobody -g nogroup "$logs"
 echo "package_test: running /usr/sbin/tcptrail as nobody with $set_spec"
 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps="-all,$set_spec" \
   --ambient-caps="-all,$set_spec" --bounding-set="-all,$set_spec" --no-new-privs \
-  /usr/sbin/tcptrail --json -d 3 >"$work/trace.ndjson" 2>"$work/trace.err" &
+  /usr/sbin/tcptrail --json -o "$logs/tcptrail.ndjson" -d 4 2>"$work/trace.err" &
 tracer=$!
-# The start record is written once the programs are attached.
+# The file is opened, and the start record written, once the programs are attached.
 for _ in $(seq 50); do
-  [[ -s $work/trace.ndjson ]] && break
+  [[ -s $logs/tcptrail.ndjson ]] && break
   sleep 0.1
 done
-port=$(python3 - <<'PY'
+# A loopback connection with data; prints its server port.
+connect() {
+  python3 - <<'PY'
 import socket
 server = socket.create_server(("127.0.0.1", 0))
 port = server.getsockname()[1]
@@ -118,20 +125,41 @@ peer.close()
 server.close()
 print(port)
 PY
-)
+}
+before=$(connect)
+sleep 0.5 # records reach the file within 100 ms
+sed -e "s|^/var/log/tcptrail/\*\.ndjson|$logs/*.ndjson|" \
+  -e "s|^\t\tif \[ -d /run/systemd/system \].*|\t\tkill -HUP $tracer|" \
+  /etc/logrotate.d/tcptrail >"$work/logrotate.conf"
+grep -q "kill -HUP $tracer" "$work/logrotate.conf" || fail "logrotate file: no postrotate line"
+logrotate --force --state "$work/logrotate.state" "$work/logrotate.conf" >"$work/logrotate.log" 2>&1 ||
+  { cat "$work/logrotate.log" >&2; fail "logrotate failed"; }
+[[ -s $logs/tcptrail.ndjson.1 ]] || fail "logrotate did not rotate $logs/tcptrail.ndjson"
+for _ in $(seq 50); do
+  [[ -e $logs/tcptrail.ndjson ]] && break
+  sleep 0.1
+done
+after=$(connect)
 wait "$tracer" || { cat "$work/trace.err" >&2; fail "tcptrail under the unit's capabilities failed"; }
 [[ ! -s $work/trace.err ]] || { cat "$work/trace.err" >&2; fail "tcptrail warned on stderr"; }
-python3 - "$work/trace.ndjson" "$port" <<'PY' || fail "records under the unit's capabilities"
+[[ $(stat -c '%a %U' "$logs/tcptrail.ndjson") == "600 nobody" ]] || fail "reopened file's mode/owner"
+python3 - "$logs/tcptrail.ndjson.1" "$logs/tcptrail.ndjson" "$before" "$after" <<'PY' ||
 import json, sys
-records = [json.loads(line) for line in open(sys.argv[1])]
-port = int(sys.argv[2])
-start = records[0]
-assert start["type"] == "start" and start["degraded"] == [], start
-conns = [r for r in records if r["type"] == "connection" and port in (r["lport"], r["rport"])
-         and r["tx_bytes"] + r["rx_bytes"] > 0]
-assert len(conns) == 2, f"expected both ends of the loopback connection, got {conns}"
-assert records[-1]["type"] == "stop", records[-1]
+def records(path):
+    return [json.loads(line) for line in open(path)]  # a split line does not parse
+def both_ends(records, port):
+    return [r for r in records if r["type"] == "connection" and port in (r["lport"], r["rport"])
+            and r["tx_bytes"] + r["rx_bytes"] > 0]
+old, new = records(sys.argv[1]), records(sys.argv[2])
+before, after = int(sys.argv[3]), int(sys.argv[4])
+assert old[0]["type"] == "start" and old[0]["degraded"] == [], old[0]
+assert len(both_ends(old, before)) == 2, f"connection before the rotation: {old}"
+assert not both_ends(new, before), "a record before the rotation is repeated after it"
+assert len(both_ends(new, after)) == 2, f"connection after the rotation: {new}"
+assert not both_ends(old, after), "a record after the rotation is in the old file"
+assert new[-1]["type"] == "stop", new[-1]
 PY
+  fail "records under the unit's capabilities across a rotation"
 
 dpkg -r "$package" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -r failed"; }
 [[ $(dpkg-query -W -f='${Status}' "$package") == *config-files ]] || fail "not config-files after -r"
