@@ -27,6 +27,7 @@ enum class CloseKind : std::uint8_t {
   kNetUnreachable,   // ICMP network unreachable (ENETUNREACH)
   kCanceled,         // the application closed it in SYN_SENT
 };
+inline constexpr std::size_t kCloseKindCount = static_cast<std::size_t>(CloseKind::kCanceled) + 1;
 std::string_view close_kind_name(CloseKind kind);
 
 // The states in which a connection's time is accounted, in the order they are printed.

@@ -2,6 +2,7 @@
 // are CLOCK_MONOTONIC nanoseconds; a sink turns them into wall-clock time with WallClock.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -32,13 +33,29 @@ struct StartInfo {
   std::vector<std::string> degraded;  // features lost to missing capabilities ("netns", ...)
 };
 
-// A count attributed to one key (a process "pid comm", or a peer "addr:port").
-struct CountRow {
-  std::string key;
+// What a summary counts for one process or one peer, of the records that passed the filters.
+struct SummaryCounts {
   std::uint64_t connections = 0;
-  std::uint64_t retransmits = 0;
+  std::uint64_t retransmits = 0;  // segments
   std::uint64_t resets = 0;
   std::uint64_t leaks = 0;
+  std::uint64_t failed_connects = 0;                    // connections that left SYN_SENT for CLOSE
+  std::array<std::uint64_t, kCloseKindCount> closes{};  // connections by CloseKind
+};
+
+// pid 0: the connections no process was known to own (comm empty).
+struct ProcessRow {
+  std::uint32_t pid = 0;
+  std::string comm;
+  SummaryCounts counts;
+};
+
+// A service a client connected to (port set), or a host that connected to a server (its ports
+// are ephemeral: not kept).
+struct PeerRow {
+  IpAddress addr;
+  std::optional<std::uint16_t> port;
+  SummaryCounts counts;
 };
 
 // What the run loop counts outside the collector: losses on the kernel side, and how steadily
@@ -63,8 +80,8 @@ struct StopInfo {
   std::uint64_t connections = 0;  // connection records emitted
   std::uint64_t live = 0;         // connections still open at exit
   std::uint64_t overflow = 0;     // connections not tracked because the table was full
-  std::vector<CountRow> per_process;
-  std::vector<CountRow> per_peer;
+  std::vector<ProcessRow> per_process;
+  std::vector<PeerRow> per_peer;
 };
 
 enum class ResetDirection : std::uint8_t { kSent, kReceived };

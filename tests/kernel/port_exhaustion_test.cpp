@@ -65,6 +65,26 @@ TEST(PortExhaustionTest, ConnectWithoutAFreePortIsNoPortWithEaddrnotavail) {
     return to_server(r) && r["role"] == "client" && r["close"] == "active";
   });
   EXPECT_EQ(made.size(), 2U) << dump_lines(stopped.records);
+
+  // The summary counts the failure against the service (--rport leaves the server's side out).
+  const Json& stop = stopped.records.back();
+  ASSERT_EQ(stop["type"], "stop");
+  auto peer = [&](const std::string& addr, const Json& port) {
+    for (const Json& row : stop["per_peer"]) {
+      if (row["addr"] == addr && row["port"] == port) {
+        return row;
+      }
+    }
+    return Json();
+  };
+  const Json service = peer(net.server_addr(), server.port);
+  ASSERT_TRUE(service.is_object()) << stop;
+  EXPECT_EQ(service["failed_connects"], 1) << service;
+  EXPECT_EQ(service["closes"]["no_port"], 1) << service;
+  EXPECT_EQ(service["closes"]["active"], 2) << service;
+  for (const Json& row : stop["per_process"]) {
+    EXPECT_NE(row["pid"], 0) << "pid 0 is the no-owner row, with a null pid: " << row;
+  }
 }
 
 // A client that closes first, as fast as it can, against a 200-port range: the ports run out

@@ -475,8 +475,12 @@ std::string write_every_record() {
     stop.connections = 5;
     stop.live = 3;
     stop.overflow = 1;
-    stop.per_process = {{"1234 curl", 3, 2, 0, 1}, {"0 ", 1, 0, 0, 0}};
-    stop.per_peer = {{"93.184.216.34:443", 3, 2, 1, 0}, {"[2001:db8::34]:51000", 1, 0, 0, 1}};
+    SummaryCounts counts{3, 2, 0, 1, 1, {}};
+    counts.closes[static_cast<std::size_t>(CloseKind::kActive)] = 2;
+    counts.closes[static_cast<std::size_t>(CloseKind::kRefused)] = 1;
+    stop.per_process = {{1234, "curl", counts}, {0, "", {1, 0, 0, 0, 0, {}}}};
+    stop.per_peer = {{ipv4(93, 184, 216, 34), 443, counts},
+                     {ipv6_documentation(0x34), std::nullopt, {1, 0, 0, 1, 0, {}}}};
     sink.write(StopRecord{stop});
     sink.flush();
   }
@@ -590,11 +594,17 @@ TEST_F(RecordsSchemaTest, NoPortConnectNamesEaddrnotavail) {
 
 TEST_F(RecordsSchemaTest, EveryCloseKindIsInTheSchema) {
   const Json& names = schema_["$defs"]["close_kind"]["enum"];
-  for (int kind = 0; kind <= static_cast<int>(CloseKind::kCanceled); ++kind) {
+  for (std::size_t kind = 0; kind < kCloseKindCount; ++kind) {
     const std::string_view name = close_kind_name(static_cast<CloseKind>(kind));
     EXPECT_NE(std::find(names.begin(), names.end(), std::string(name)), names.end()) << name;
   }
-  EXPECT_EQ(names.size(), static_cast<std::size_t>(CloseKind::kCanceled) + 1);
+  EXPECT_EQ(names.size(), kCloseKindCount);
+  // Every kind can be counted per process and peer.
+  const Json& closes = schema_["$defs"]["summary_closes"]["properties"];
+  for (std::size_t kind = 0; kind < kCloseKindCount; ++kind) {
+    EXPECT_TRUE(closes.contains(close_kind_name(static_cast<CloseKind>(kind))))
+        << close_kind_name(static_cast<CloseKind>(kind));
+  }
 }
 
 TEST_F(RecordsSchemaTest, ValidatorRejectsWhatTheSchemaDoesNot) {

@@ -179,8 +179,11 @@ void feed(TextSink& sink) {
   stop.connections = 5;
   stop.live = 3;
   stop.overflow = 1;
-  stop.per_process = {{"1234 curl", 3, 2, 0, 1}, {"999999 evil\x1b", 1, 0, 1, 0}};
-  stop.per_peer = {{"93.184.216.34:443", 3, 2, 1, 0}};
+  stop.per_process = {{1234, "curl", {3, 2, 0, 1, 1, {}}},
+                      {999999, "evil\x1b", {1, 0, 1, 0, 0, {}}},
+                      {0, "", {2, 0, 0, 0, 0, {}}}};
+  stop.per_peer = {{ipv4(93, 184, 216, 34), 443, {3, 2, 1, 0, 1, {}}},
+                   {ipv4(10, 0, 0, 9), std::nullopt, {1, 0, 0, 1, 0, {}}}};
   sink.write(StopRecord{stop});
 }
 

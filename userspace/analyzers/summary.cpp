@@ -5,6 +5,9 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <tuple>
+
+#include "tcptrail/close_kind.hpp"
 
 namespace tcptrail {
 
@@ -21,16 +24,16 @@ std::uint64_t load64(const void* p) {
   return v;
 }
 
-CountRow make_row(std::string key, const auto& counts) {
-  return {std::move(key), counts.connections, counts.retransmits, counts.resets, counts.leaks};
+std::uint64_t weight(const SummaryCounts& c) {
+  return c.connections + c.retransmits + c.resets + c.leaks;
 }
 
-std::vector<CountRow> top_rows(std::vector<CountRow> out, std::size_t limit) {
-  auto weight = [](const CountRow& r) {
-    return r.connections + r.retransmits + r.resets + r.leaks;
-  };
-  std::sort(out.begin(), out.end(), [&](const CountRow& a, const CountRow& b) {
-    return weight(a) != weight(b) ? weight(a) > weight(b) : a.key < b.key;
+// The busiest first; ties in the order `before` gives.
+template <typename Row, typename Before>
+std::vector<Row> top_rows(std::vector<Row> out, std::size_t limit, Before before) {
+  std::sort(out.begin(), out.end(), [&](const Row& a, const Row& b) {
+    return weight(a.counts) != weight(b.counts) ? weight(a.counts) > weight(b.counts)
+                                                : before(a, b);
   });
   if (out.size() > limit) {
     out.resize(limit);
@@ -93,8 +96,10 @@ template <typename Key> void Summary::CountTable<Key>::rehash(std::size_t slots)
 Summary::Counts& Summary::process_row(const Connection& conn) {
   ProcessKey key;
   key.pid = conn.owner.pid;
-  const std::string_view comm = conn.owner.comm_view();
-  std::memcpy(key.comm.data(), comm.data(), comm.size());
+  if (conn.owner.known()) {
+    const std::string_view comm = conn.owner.comm_view();
+    std::memcpy(key.comm.data(), comm.data(), comm.size());
+  }
   return processes_[key];
 }
 
@@ -104,14 +109,20 @@ Summary::Counts& Summary::peer_row(const Connection& conn) {
   key.family = conn.raddr.family == 6 ? 6 : 4;
   std::memcpy(key.addr.data(), conn.raddr.bytes.data(), key.family == 6 ? 16 : 4);
   // A server's peers connect from ephemeral ports: the peer is the client host. A client's
-  // peer is the service it connects to, address and port.
-  key.port = conn.role == Role::kServer ? 0 : conn.rport;
+  // peer is the service it connects to, address and port. Whose role is unknown keeps no port,
+  // which may be ephemeral.
+  key.port = conn.role == Role::kClient ? conn.rport : 0;
   return peers_[key];
 }
 
 void Summary::count_connection(const Connection& conn) {
-  ++process_row(conn).connections;
-  ++peer_row(conn).connections;
+  const std::size_t kind = static_cast<std::size_t>(conn.close) % kCloseKindCount;
+  const bool failed = failed_connect(conn);
+  for (Counts* c : {&process_row(conn), &peer_row(conn)}) {
+    ++c->connections;
+    ++c->closes[kind];
+    c->failed_connects += failed ? 1 : 0;
+  }
 }
 
 void Summary::count_retransmits(const Connection& conn, std::uint32_t segs) {
@@ -129,33 +140,34 @@ void Summary::count_leak(const Connection& conn) {
   ++peer_row(conn).leaks;
 }
 
-std::vector<CountRow> Summary::per_process(std::size_t limit) const {
-  std::vector<CountRow> rows;
+std::vector<ProcessRow> Summary::per_process(std::size_t limit) const {
+  std::vector<ProcessRow> rows;
   rows.reserve(processes_.entries().size());
   for (const auto& [key, counts] : processes_.entries()) {
-    std::string text = std::to_string(key.pid);
-    text += ' ';
-    text.append(key.comm.data(), strnlen(key.comm.data(), key.comm.size()));
-    rows.push_back(make_row(std::move(text), counts));
+    rows.push_back(
+        {key.pid, std::string(key.comm.data(), strnlen(key.comm.data(), key.comm.size())), counts});
   }
-  return top_rows(std::move(rows), limit);
+  return top_rows(std::move(rows), limit, [](const ProcessRow& a, const ProcessRow& b) {
+    return std::tie(a.pid, a.comm) < std::tie(b.pid, b.comm);
+  });
 }
 
-std::vector<CountRow> Summary::per_peer(std::size_t limit) const {
-  std::vector<CountRow> rows;
+std::vector<PeerRow> Summary::per_peer(std::size_t limit) const {
+  std::vector<PeerRow> rows;
   rows.reserve(peers_.entries().size());
   for (const auto& [key, counts] : peers_.entries()) {
-    IpAddress address;
-    address.family = key.family;
-    address.bytes = key.addr;
-    std::string text = address.to_string();
+    PeerRow row;
+    row.addr.family = key.family;
+    row.addr.bytes = key.addr;
     if (key.port != 0) {
-      text = key.family == 6 ? "[" + text + "]:" : text + ":";
-      text += std::to_string(key.port);
+      row.port = key.port;
     }
-    rows.push_back(make_row(std::move(text), counts));
+    row.counts = counts;
+    rows.push_back(row);
   }
-  return top_rows(std::move(rows), limit);
+  return top_rows(std::move(rows), limit, [](const PeerRow& a, const PeerRow& b) {
+    return std::tie(a.addr, a.port) < std::tie(b.addr, b.port);
+  });
 }
 
 }  // namespace tcptrail

@@ -1,5 +1,7 @@
-// Per-process and per-peer counts of connections, retransmits, resets and leaks, for the stop
-// record and the exit summary.
+// Per-process and per-peer counts of connections, close kinds, failed connects, retransmits,
+// resets and leaks, for the stop record and the exit summary. Connections without a known owner
+// share one process row (pid 0); a server's peers are client hosts, without their ephemeral
+// ports.
 #pragma once
 
 #include <array>
@@ -20,13 +22,12 @@ public:
   void count_leak(const Connection& conn);
 
   // The busiest rows first, at most `limit` of each.
-  std::vector<CountRow> per_process(std::size_t limit) const;
-  std::vector<CountRow> per_peer(std::size_t limit) const;
+  std::vector<ProcessRow> per_process(std::size_t limit) const;
+  std::vector<PeerRow> per_peer(std::size_t limit) const;
 
 private:
-  // Counted per connection, so keyed by value: the text keys ("pid comm", "addr:port") are
-  // made only when rows are asked for. Each key is normalised so that two keys are equal
-  // exactly when their texts are.
+  // Counted per connection, so keyed by value: rows are made only when asked for. Each key is
+  // normalised so that two keys are equal exactly when their rows would be.
   struct ProcessKey {
     std::uint32_t pid = 0;
     std::array<char, 16> comm{};  // up to the first NUL, zero-filled after it
@@ -38,12 +39,7 @@ private:
     std::uint8_t family = 4;  // 4 or 6
     bool operator==(const PeerKey& other) const;
   };
-  struct Counts {
-    std::uint64_t connections = 0;
-    std::uint64_t retransmits = 0;
-    std::uint64_t resets = 0;
-    std::uint64_t leaks = 0;
-  };
+  using Counts = SummaryCounts;
   // Rows are only ever added: entries in a vector, found through an open-addressing index of
   // entry numbers (linear probing, at most half full), one cache miss per lookup where a
   // node-based map takes two or more.

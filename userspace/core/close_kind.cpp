@@ -1,4 +1,4 @@
-#include "core/close_kind.hpp"
+#include "tcptrail/close_kind.hpp"
 
 #include <algorithm>
 #include <cerrno>

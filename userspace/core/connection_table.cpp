@@ -2,7 +2,7 @@
 
 #include <cerrno>
 
-#include "core/close_kind.hpp"
+#include "tcptrail/close_kind.hpp"
 #include "tcptrail/events.h"
 
 namespace tcptrail {

@@ -210,4 +210,26 @@ std::string human_bytes(std::uint64_t bytes) {
   return fixed(bytes, 0, "B");
 }
 
+// A comm is at most 15 bytes, 60 columns when every byte is escaped.
+constexpr std::size_t kLabelCommColumns = 60;
+
+std::string process_label(const ProcessRow& row) {
+  if (row.pid == 0) {
+    return "no owner";
+  }
+  return std::to_string(row.pid) + " " + printable(row.comm, kLabelCommColumns);
+}
+
+std::string peer_label(const PeerRow& row) {
+  char text[kAddressTextMax];
+  std::string out(text, format_address(row.addr, text));
+  if (!row.port) {
+    return out;
+  }
+  if (row.addr.family == 6) {
+    out = "[" + out + "]";
+  }
+  return out + ":" + std::to_string(*row.port);
+}
+
 }  // namespace tcptrail

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "tcptrail/event.hpp"
+#include "tcptrail/records.hpp"
 
 namespace tcptrail {
 
@@ -49,5 +50,10 @@ std::string human_duration(std::uint64_t ns);
 
 // Bytes in powers of 1024 with at most three significant digits: 512B 1.5K 150K 3.2M 12G.
 std::string human_bytes(std::uint64_t bytes);
+
+// Summary row labels for text views, already through printable(): "1234 curl" or "no owner";
+// "93.184.216.34:443", "[2001:db8::1]:443" or a client host's bare address.
+std::string process_label(const ProcessRow& row);
+std::string peer_label(const PeerRow& row);
 
 }  // namespace tcptrail

@@ -217,8 +217,33 @@ void JsonSink::put(const StopRecord& record) {
   writer_.key("longest_sweep_ms").milliseconds(info.run.longest_sweep_ns);
   writer_.key("scan_errors").number(info.run.scan_errors);
   writer_.key("longest_ring_pause_ms").milliseconds(info.run.longest_ring_pause_ns);
-  count_rows("per_process", info.per_process);
-  count_rows("per_peer", info.per_peer);
+  writer_.key("per_process").begin_array();
+  for (const ProcessRow& row : info.per_process) {
+    writer_.begin_object();
+    writer_.key("pid");
+    if (row.pid == 0) {
+      writer_.null().key("comm").null();
+    } else {
+      writer_.number(row.pid).key("comm").string(row.comm);
+    }
+    summary_counts(row.counts);
+    writer_.end_object();
+  }
+  writer_.end_array();
+  writer_.key("per_peer").begin_array();
+  for (const PeerRow& row : info.per_peer) {
+    writer_.begin_object();
+    address("addr", row.addr);
+    writer_.key("port");
+    if (row.port) {
+      writer_.number(*row.port);
+    } else {
+      writer_.null();
+    }
+    summary_counts(row.counts);
+    writer_.end_object();
+  }
+  writer_.end_array();
   end_record();
 }
 
@@ -284,18 +309,19 @@ void JsonSink::leak_record(std::string_view type, const Connection& conn, const 
   writer_.end_array();
 }
 
-void JsonSink::count_rows(JsonKey name, const std::vector<CountRow>& rows) {
-  writer_.key(name).begin_array();
-  for (const CountRow& row : rows) {
-    writer_.begin_object();
-    writer_.key("key").string(row.key);
-    writer_.key("connections").number(row.connections);
-    writer_.key("retransmits").number(row.retransmits);
-    writer_.key("resets").number(row.resets);
-    writer_.key("leaks").number(row.leaks);
-    writer_.end_object();
+void JsonSink::summary_counts(const SummaryCounts& counts) {
+  writer_.key("connections").number(counts.connections);
+  writer_.key("retransmits").number(counts.retransmits);
+  writer_.key("resets").number(counts.resets);
+  writer_.key("leaks").number(counts.leaks);
+  writer_.key("failed_connects").number(counts.failed_connects);
+  writer_.key("closes").begin_object();
+  for (std::size_t kind = 0; kind < counts.closes.size(); ++kind) {
+    if (counts.closes[kind] != 0) {
+      writer_.plain_key(close_kind_name(static_cast<CloseKind>(kind))).number(counts.closes[kind]);
+    }
   }
-  writer_.end_array();
+  writer_.end_object();
 }
 
 void JsonSink::end_record() {

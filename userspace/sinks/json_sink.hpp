@@ -39,7 +39,7 @@ private:
   void common(const Connection& conn, std::uint64_t ts_ns);
   void address(JsonKey name, const IpAddress& address);
   void leak_record(std::string_view type, const Connection& conn, const Leak& leak);
-  void count_rows(JsonKey name, const std::vector<CountRow>& rows);
+  void summary_counts(const SummaryCounts& counts);
   void end_record();
   void write_buffer();
 

@@ -117,9 +117,9 @@ void LeaksView::render(const std::vector<Suspect>& suspects) {
 void LeaksView::stop(const StopInfo& info) {
   out_ << "Leaks per process:\n";
   bool any = false;
-  for (const CountRow& row : info.per_process) {
-    if (row.leaks != 0) {
-      out_ << "  " << printable(row.key, 64) << ": " << row.leaks << "\n";
+  for (const ProcessRow& row : info.per_process) {
+    if (row.counts.leaks != 0) {
+      out_ << "  " << process_label(row) << ": " << row.counts.leaks << "\n";
       any = true;
     }
   }

@@ -287,8 +287,8 @@ void TextSink::put(const StopRecord& record) {
     buffer_.append(", ").append(number(info.overflow)).append(" untracked (table full)");
   }
   end_line();
-  count_table("PROCESS", info.per_process);
-  count_table("PEER", info.per_peer);
+  count_table("PROCESS", info.per_process, process_label);
+  count_table("PEER", info.per_peer, peer_label);
 }
 
 void TextSink::write(const Record& record) {
@@ -345,23 +345,27 @@ void TextSink::leak_line(std::string_view marker, const Connection& conn, const 
   }
 }
 
-void TextSink::count_table(std::string_view title, const std::vector<CountRow>& rows) {
+template <typename Row>
+void TextSink::count_table(std::string_view title, const std::vector<Row>& rows,
+                           std::string (*label)(const Row&)) {
   if (rows.empty()) {
     return;
   }
   buffer_.append("\n");
   left(buffer_, title, kKeyWidth);
   right(buffer_, "CONNS", kCountWidth);
+  right(buffer_, "FAILED", kCountWidth);
   right(buffer_, "RETRANS", kCountWidth);
   right(buffer_, "RESETS", kCountWidth);
   right(buffer_, "LEAKS", kCountWidth);
   end_line();
-  for (const CountRow& row : rows) {
-    left(buffer_, printable(row.key, 64), kKeyWidth);
-    right(buffer_, number(row.connections), kCountWidth);
-    right(buffer_, number(row.retransmits), kCountWidth);
-    right(buffer_, number(row.resets), kCountWidth);
-    right(buffer_, number(row.leaks), kCountWidth);
+  for (const Row& row : rows) {
+    left(buffer_, label(row), kKeyWidth);
+    right(buffer_, number(row.counts.connections), kCountWidth);
+    right(buffer_, number(row.counts.failed_connects), kCountWidth);
+    right(buffer_, number(row.counts.retransmits), kCountWidth);
+    right(buffer_, number(row.counts.resets), kCountWidth);
+    right(buffer_, number(row.counts.leaks), kCountWidth);
     end_line();
   }
 }

@@ -45,7 +45,9 @@ private:
   void endpoints(const Connection& conn);
   void retransmit_view_prefix(const Connection& conn, TcpState state, std::uint64_t ts_ns);
   void leak_line(std::string_view marker, const Connection& conn, const Leak& leak);
-  void count_table(std::string_view title, const std::vector<CountRow>& rows);
+  template <typename Row>
+  void count_table(std::string_view title, const std::vector<Row>& rows,
+                   std::string (*label)(const Row&));
   void end_line();
   void write_buffer();
 
