@@ -18,13 +18,15 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 
 # Build and test dependencies (Debian 12 package names); iproute2/iptables/procps drive the
-# kernel tests' network namespaces and lossy links; libbpf-tools is the benchmark's baseline.
+# kernel tests' network namespaces and lossy links; prometheus scrapes --metrics in a kernel
+# test (and gives promtool); libbpf-tools is the benchmark's baseline.
 # libclang-rt-14-dev holds libFuzzer and clang's sanitizer runtimes (gcc's come with gcc);
 # clang-tidy is for `tidy`. The package test installs the .deb and checks it with man-db,
 # systemd-analyze (systemd), logrotate and setpriv (util-linux); deploy_test reads YAML.
 PACKAGES=(build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
   libbpf-dev bpftool libelf-dev zlib1g-dev libcli11-dev nlohmann-json3-dev libgtest-dev
-  libbenchmark-dev iproute2 iptables procps python3 python3-yaml man-db systemd logrotate)
+  libbenchmark-dev libcpp-httplib-dev iproute2 iptables procps python3 python3-yaml man-db
+  systemd logrotate prometheus)
 FUZZERS=(decode json_writer sock_diag cpu_list port_range proc_link duration cidr options)
 # The kernel matrix: qemu (TCG), a static busybox for the guest's init, depmod/modprobe.
 VM_PACKAGES=(qemu-system-x86 busybox-static kmod xz-utils)

@@ -169,9 +169,21 @@ struct TimeWaitPressureRecord {
 struct StopRecord {
   const StopInfo& info;
 };
+// The run's counters while tracing, at a fixed cadence (every second): for sinks that show them
+// live (metrics). The NDJSON and text sinks ignore it; the stop record has the final values.
+struct StatsRecord {
+  std::uint64_t ts_ns;     // monotonic
+  std::uint64_t events;    // events received from the kernel
+  std::uint64_t rejected;  // malformed events the decoder refused
+  const RunStats& run;
+  std::uint64_t queued_bytes;  // records drained from the rings, waiting for the collector
+  std::uint64_t queue_bytes;   // what may wait at most
+  // TIME_WAIT sockets in the namespaces swept last, per namespace as of its latest sweep.
+  std::uint64_t time_wait_sockets;
+};
 using Record =
     std::variant<StartRecord, ConnectionRecord, StateRecord, RetransmitRecord, ResetRecord,
-                 LeakRecord, LeakResolvedRecord, TimeWaitPressureRecord, StopRecord>;
+                 LeakRecord, LeakResolvedRecord, TimeWaitPressureRecord, StopRecord, StatsRecord>;
 
 // Every output format implements this. Calls come from one thread (the ring thread), in event
 // order, and must not block it for long: a sink that serves another thread copies what it needs.

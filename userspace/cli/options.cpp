@@ -137,6 +137,10 @@ void add_output_options(CLI::App& app, Options& o) {
                  "octal permissions of the --output file, 0600 to 0666 (default 0600)");
   app.add_option("-d,--duration", o.duration, "stop after this long (500ms, 30s, 2m; N = seconds)")
       ->check(kValue);
+  app.add_option("--metrics", o.metrics,
+                 "serve Prometheus metrics at http://ADDR:PORT/metrics (a numeric address: "
+                 "127.0.0.1:9465, [::1]:9465)")
+      ->check(kValue);
   app.add_flag("-v,--verbose", o.verbose, "libbpf diagnostics on stderr");
   app.add_option("--close-wait-timeout", o.close_wait_timeout,
                  "report CLOSE_WAIT sockets older than this (default 30s)")
@@ -272,6 +276,14 @@ Validated validate_options(const Options& o) {
                                "' is not an octal mode from 0600 to 0666");
   }
   v.output_mode = *mode;
+  if (!o.metrics.empty()) {
+    v.metrics = parse_metrics_address(o.metrics);
+    if (!v.metrics) {
+      throw CLI::ValidationError("--metrics: '" + o.metrics +
+                                 "' is not ADDR:PORT (a numeric address, [::1] for IPv6, and a "
+                                 "port from 1 to 65535)");
+    }
+  }
   f.pids = o.pids;
   f.comms = o.comms;
   f.lports = o.lports;

@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/metrics_server.hpp"
 #include "tcptrail/filter.hpp"
 
 namespace tcptrail {
@@ -40,6 +41,7 @@ struct Options {
   double time_wait_warn = 50;         // percent of the local port range
   std::uint32_t ring_buffer_mib = 0;  // per CPU; 0: shared out from a total, see options.cpp
   std::uint64_t max_connections = 1 << 20;
+  std::string metrics;  // ADDR:PORT to serve Prometheus metrics on; empty: none
 };
 
 // Durations after validation, in nanoseconds.
@@ -55,6 +57,7 @@ struct Validated {
   Durations durations;
   Filter filter;                // addresses parsed, cgroup directories resolved to their ids
   unsigned output_mode = 0600;  // permissions of the --output file
+  std::optional<MetricsAddress> metrics;
 };
 
 // "500ms", "30s", "2m", "1h", "1.5s"; a plain number is seconds. nullopt if malformed,

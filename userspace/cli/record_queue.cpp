@@ -35,6 +35,11 @@ void RecordQueue::publish() {
   filling_.clear();
 }
 
+std::size_t RecordQueue::waiting_bytes() {
+  const std::lock_guard lock(mutex_);
+  return ready_bytes_;
+}
+
 bool RecordQueue::full() {
   std::lock_guard lock(mutex_);
   return ready_bytes_ >= max_bytes_;

@@ -29,6 +29,9 @@ public:
   void publish();
   // Ring thread. Whether the collector is max_bytes behind.
   bool full();
+  // Any thread. Bytes handed over and not yet consumed.
+  std::size_t waiting_bytes();
+  std::size_t max_bytes() const { return max_bytes_; }
   // Ring thread, last: nothing more will come.
   void close();
 

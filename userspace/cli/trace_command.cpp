@@ -10,10 +10,12 @@
 #include <atomic>
 #include <bit>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <system_error>
 #include <thread>
 
+#include "cli/metrics_server.hpp"
 #include "cli/output.hpp"
 #include "cli/privileges.hpp"
 #include "cli/record_queue.hpp"
@@ -22,6 +24,8 @@
 #include "sinks/json_sink.hpp"
 #include "sinks/leak_records_only.hpp"
 #include "sinks/leaks_view.hpp"
+#include "sinks/metrics_sink.hpp"
+#include "sinks/tee_sink.hpp"
 #include "sinks/text_sink.hpp"
 #include "system/cpus.hpp"
 #include "system/netns.hpp"
@@ -95,6 +99,31 @@ constexpr std::uint64_t kFlushIntervalNs = 100'000'000;
 // a fixed cadence on the scanner thread.
 constexpr std::uint64_t kSweepIntervalNs = 1'000'000'000;
 constexpr std::uint64_t kRenderIntervalNs = 1'000'000'000;
+// Live counters for the metrics (a StatsRecord): the loss counters cost a few syscalls.
+constexpr std::uint64_t kStatsIntervalNs = 1'000'000'000;
+
+// TIME_WAIT sockets per namespace, as of each one's latest sweep.
+class TimeWaitCount {
+public:
+  void on_sweep(const SweepDigest& digest) {
+    std::uint64_t count = 0;
+    for (const DestinationCount& destination : digest.destinations) {
+      count += destination.time_wait;
+    }
+    per_netns_[digest.netns_ino] = count;
+  }
+  void forget(std::uint32_t netns_ino) { per_netns_.erase(netns_ino); }
+  std::uint64_t total() const {
+    std::uint64_t sum = 0;
+    for (const auto& [netns, count] : per_netns_) {
+      sum += count;
+    }
+    return sum;
+  }
+
+private:
+  std::map<std::uint32_t, std::uint64_t> per_netns_;
+};
 
 }  // namespace
 
@@ -131,6 +160,15 @@ int run_trace(const Options& options, const Validated& validated, const std::str
     sink = std::make_unique<TextSink>(out, clock, text);
   }
 
+  // Metrics come on top of any output: the collector writes to both.
+  std::unique_ptr<MetricsSink> metrics;
+  std::unique_ptr<TeeSink> tee;
+  if (validated.metrics) {
+    metrics = std::make_unique<MetricsSink>();
+    tee = std::make_unique<TeeSink>(std::vector<RecordSink*>{sink.get(), metrics.get()});
+  }
+  RecordSink& records = tee ? *tee : *sink;
+
   config.filter = validated.filter;
   config.transitions = options.transitions;
   config.lifecycle_records = !leaks_mode;
@@ -158,7 +196,11 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   loader.transitions = config.lifecycle_records && config.transitions;
   install_signal_handlers(output.is_file());
   BpfTracer tracer(loader);
-  Collector collector(config, *sink, fd_owners, tracer.connections());
+  Collector collector(config, records, fd_owners, tracer.connections());
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (metrics) {
+    metrics_server = std::make_unique<MetricsServer>(*validated.metrics, *metrics);
+  }
   output.open();
   const std::vector<std::string> degraded = report_degraded();
 
@@ -188,11 +230,14 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   drop_privileges();
   Scanner background(own_netns, kSweepIntervalNs, &tracer.connections());
   scanner = &background;
+  if (metrics_server) {
+    metrics_server->serve();
+  }
 
   const std::uint64_t started = monotonic_ns();
   const StartInfo start{TCPTRAIL_VERSION, kernel_release(), command_line, started, degraded};
-  sink->write(StartRecord{start});
-  sink->flush();
+  records.write(StartRecord{start});
+  records.flush();
 
   // The ring thread only drains the rings into the queue; everything else happens here.
   RecordQueue queue(kQueueBytes);
@@ -222,6 +267,8 @@ int run_trace(const Options& options, const Validated& validated, const std::str
 
   std::uint64_t last_flush = started;
   std::uint64_t last_render = started;
+  std::uint64_t last_stats = started;
+  TimeWaitCount time_wait;
   RunStats run;
   bool output_closed = false;
   while (queue.consume(collector, std::chrono::milliseconds(kPollTimeoutMs))) {
@@ -232,9 +279,11 @@ int run_trace(const Options& options, const Validated& validated, const std::str
       }
       for (const SweepDigest& digest : batch->digests) {
         collector.on_sweep(digest, now);
+        time_wait.on_sweep(digest);
       }
       for (const std::uint32_t netns : batch->gone) {
         collector.forget_namespace(netns);
+        time_wait.forget(netns);
       }
     }
     collector.tick(now);
@@ -242,9 +291,20 @@ int run_trace(const Options& options, const Validated& validated, const std::str
       leaks_view->render(collector.suspects(now));
       last_render = now;
     }
+    if (metrics && now - last_stats >= kStatsIntervalNs) {
+      RunStats live;
+      background.add_stats(live);
+      live.lost = tracer.lost_events();
+      live.lost_connections = tracer.lost_connections();
+      live.overflow = tracer.overflow();
+      live.longest_ring_pause_ns = longest_ring_pause_ns.load();
+      records.write(StatsRecord{now, collector.events(), collector.decode_stats().rejected, live,
+                                queue.waiting_bytes(), queue.max_bytes(), time_wait.total()});
+      last_stats = now;
+    }
     bool stop = durations.run_ns != 0 && now - started >= durations.run_ns;
     if (now - last_flush >= kFlushIntervalNs && !output_closed) {
-      sink->flush();
+      records.flush();
       last_flush = now;
       if (g_reopen.exchange(false)) {
         output.reopen();

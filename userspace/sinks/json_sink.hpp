@@ -34,6 +34,7 @@ private:
   void put(const LeakResolvedRecord& record);
   void put(const TimeWaitPressureRecord& record);
   void put(const StopRecord& record);
+  void put(const StatsRecord& /*record*/) {}
   void common(const Connection& conn, std::uint64_t ts_ns, std::uint32_t pid, std::string_view comm,
               OwnerSource source);
   void common(const Connection& conn, std::uint64_t ts_ns);

@@ -40,6 +40,7 @@ private:
   void put(const LeakResolvedRecord& record);
   void put(const TimeWaitPressureRecord& record);
   void put(const StopRecord& record);
+  void put(const StatsRecord& /*record*/) {}
   void clock_time(std::uint64_t ts_ns);
   void process(std::uint32_t pid, std::string_view comm);
   void endpoints(const Connection& conn);

@@ -1,0 +1,208 @@
+#include "sinks/metrics_sink.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/metrics_server.hpp"
+#include "record_fixtures.hpp"
+
+namespace tcptrail {
+namespace {
+
+using namespace fixtures;  // NOLINT(google-build-using-namespace)
+
+Connection closed(Role role, CloseKind close, std::uint16_t lport) {
+  Connection conn;
+  conn.laddr = ipv4(127, 0, 0, 1);
+  conn.raddr = ipv4(127, 0, 0, 1);
+  conn.lport = lport;
+  conn.rport = role == Role::kServer ? 40000 : 8080;
+  conn.role = role;
+  conn.close = close;
+  conn.first_ns = 1000 * kMs;
+  conn.end_ns = 1250 * kMs;  // 0.25 s
+  conn.has_handshake = true;
+  conn.handshake_us = 2000;  // 2 ms
+  return conn;
+}
+
+// The value of the sample whose name and labels are exactly `series`; -1 if there is none.
+double value(const std::string& text, const std::string& series) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with(series + " ")) {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return -1;
+}
+
+TEST(MetricsSinkTest, CountsConnectionsByRoleCloseAndServicePort) {
+  MetricsSink sink;
+  const Connection server = closed(Role::kServer, CloseKind::kPassive, 8080);
+  const Connection client = closed(Role::kClient, CloseKind::kActive, 40000);
+  sink.write(ConnectionRecord{server, server.end_ns});
+  sink.write(ConnectionRecord{server, server.end_ns});
+  sink.write(ConnectionRecord{client, client.end_ns});
+  const std::string text = sink.render();
+  EXPECT_EQ(
+      value(text,
+            R"(tcptrail_connections_closed_total{role="server",close="passive",port="8080"})"),
+      2);
+  // A client's port is not a label: it has as many values as connections.
+  EXPECT_EQ(
+      value(text, R"(tcptrail_connections_closed_total{role="client",close="active",port=""})"), 1);
+  EXPECT_EQ(text.find("40000"), std::string::npos);
+  EXPECT_EQ(text.find("127.0.0.1"), std::string::npos);
+}
+
+TEST(MetricsSinkTest, HistogramsAreCumulativeWithSumAndCount) {
+  MetricsSink sink;
+  Connection quick = closed(Role::kClient, CloseKind::kActive, 40000);
+  quick.end_ns = quick.first_ns + 3 * kMs;  // 0.003 s: in the 0.005 bucket
+  const Connection slow = closed(Role::kClient, CloseKind::kActive, 40001);  // 0.25 s
+  sink.write(ConnectionRecord{quick, quick.end_ns});
+  sink.write(ConnectionRecord{slow, slow.end_ns});
+  const std::string text = sink.render();
+  EXPECT_EQ(value(text, R"(tcptrail_connection_duration_seconds_bucket{le="0.001"})"), 0);
+  EXPECT_EQ(value(text, R"(tcptrail_connection_duration_seconds_bucket{le="0.005"})"), 1);
+  EXPECT_EQ(value(text, R"(tcptrail_connection_duration_seconds_bucket{le="0.1"})"), 1);
+  EXPECT_EQ(value(text, R"(tcptrail_connection_duration_seconds_bucket{le="0.5"})"), 2);
+  EXPECT_EQ(value(text, R"(tcptrail_connection_duration_seconds_bucket{le="+Inf"})"), 2);
+  EXPECT_EQ(value(text, "tcptrail_connection_duration_seconds_count"), 2);
+  EXPECT_DOUBLE_EQ(value(text, "tcptrail_connection_duration_seconds_sum"), 0.253);
+  EXPECT_EQ(value(text, R"(tcptrail_handshake_duration_seconds_bucket{le="0.001"})"), 0);
+  EXPECT_EQ(value(text, R"(tcptrail_handshake_duration_seconds_bucket{le="0.005"})"), 2);
+  EXPECT_DOUBLE_EQ(value(text, "tcptrail_handshake_duration_seconds_sum"), 0.004);
+}
+
+TEST(MetricsSinkTest, ConnectFailuresByCauseNotCancelsOrEstablished) {
+  MetricsSink sink;
+  Connection refused = closed(Role::kClient, CloseKind::kRefused, 40000);
+  refused.has_handshake = false;
+  Connection canceled = closed(Role::kClient, CloseKind::kCanceled, 40001);
+  canceled.has_handshake = false;
+  Connection reset = closed(Role::kClient, CloseKind::kResetReceived, 40002);
+  for (const Connection* conn : {&refused, &refused, &canceled, &reset}) {
+    sink.write(ConnectionRecord{*conn, conn->end_ns});
+  }
+  const std::string text = sink.render();
+  EXPECT_EQ(value(text, R"(tcptrail_connect_failures_total{cause="refused"})"), 2);
+  EXPECT_EQ(value(text, R"(tcptrail_connect_failures_total{cause="canceled"})"), -1);
+  EXPECT_EQ(value(text, R"(tcptrail_connect_failures_total{cause="reset_received"})"), -1);
+}
+
+TEST(MetricsSinkTest, ServicePortsAreBounded) {
+  MetricsSink sink;
+  for (std::uint16_t port = 1000; port < 1000 + MetricsSink::kMaxServicePorts + 10; ++port) {
+    const Connection server = closed(Role::kServer, CloseKind::kPassive, port);
+    sink.write(ConnectionRecord{server, server.end_ns});
+  }
+  const std::string text = sink.render();
+  EXPECT_EQ(
+      value(text,
+            R"(tcptrail_connections_closed_total{role="server",close="passive",port="1000"})"),
+      1);
+  EXPECT_EQ(
+      value(text,
+            R"(tcptrail_connections_closed_total{role="server",close="passive",port="other"})"),
+      10);
+}
+
+TEST(MetricsSinkTest, RetransmitsResetsAndOpenLeaks) {
+  MetricsSink sink;
+  const Connection conn = closed(Role::kServer, CloseKind::kPassive, 8080);
+  sink.write(RetransmitRecord{conn, TcpState::kEstablished, 3, 1100 * kMs});
+  sink.write(RetransmitRecord{conn, TcpState::kEstablished, 1, 1100 * kMs});
+  sink.write(ResetRecord{conn, ResetDirection::kSent, TcpState::kEstablished, 1100 * kMs});
+  const Leak leak{LeakKind::kCloseWait, 1100 * kMs, 31'000 * kMs, 30'000 * kMs, false, {}};
+  sink.write(LeakRecord{conn, leak});
+  sink.write(LeakRecord{conn, leak});
+  sink.write(LeakResolvedRecord{conn, leak});
+  const std::string text = sink.render();
+  EXPECT_EQ(value(text, "tcptrail_retransmits_total"), 4);
+  EXPECT_EQ(value(text, R"(tcptrail_resets_total{direction="sent"})"), 1);
+  EXPECT_EQ(value(text, R"(tcptrail_resets_total{direction="received"})"), 0);
+  EXPECT_EQ(value(text, R"(tcptrail_leaks{kind="close_wait"})"), 1);
+  EXPECT_EQ(value(text, R"(tcptrail_leaks{kind="fin_wait2"})"), 0);
+}
+
+TEST(MetricsSinkTest, LiveCountersFromStatsAndPortPressure) {
+  MetricsSink sink;
+  RunStats run;
+  run.lost = 7;
+  run.lost_connections = 5;
+  run.overflow = 2;
+  run.sweeps = 3;
+  run.longest_sweep_ns = 1'500'000;
+  sink.write(StatsRecord{2000 * kMs, 100, 1, run, 16, 64, 12});
+  TimeWaitPressure pressure;
+  pressure.netns_ino = 4026531840u;
+  pressure.ratio = 0.75;
+  sink.write(TimeWaitPressureRecord{pressure});
+  const std::string text = sink.render();
+  EXPECT_EQ(value(text, "tcptrail_events_total"), 100);
+  EXPECT_EQ(value(text, "tcptrail_rejected_events_total"), 1);
+  EXPECT_EQ(value(text, R"(tcptrail_lost_events_total{record="connection"})"), 5);
+  EXPECT_EQ(value(text, R"(tcptrail_lost_events_total{record="other"})"), 2);
+  EXPECT_EQ(value(text, "tcptrail_overflow_total"), 2);
+  EXPECT_EQ(value(text, "tcptrail_queue_fill_ratio"), 0.25);
+  EXPECT_EQ(value(text, "tcptrail_time_wait_sockets"), 12);
+  EXPECT_EQ(value(text, "tcptrail_longest_sweep_seconds"), 0.0015);
+  EXPECT_EQ(value(text, R"(tcptrail_local_ports_in_use_ratio{netns="4026531840"})"), 0.75);
+}
+
+TEST(MetricsSinkTest, EveryFamilyHasHelpAndType) {
+  const std::string text = MetricsSink().render();
+  std::istringstream lines(text);
+  std::string previous;
+  std::vector<std::string> families;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("# TYPE ")) {
+      const std::string name = line.substr(7, line.find(' ', 7) - 7);
+      families.push_back(name);
+      EXPECT_TRUE(previous.starts_with("# HELP " + name + " ")) << line;
+    }
+    previous = line;
+  }
+  EXPECT_EQ(families, (std::vector<std::string>{
+                          "tcptrail_connections_closed_total",
+                          "tcptrail_connect_failures_total",
+                          "tcptrail_connection_duration_seconds",
+                          "tcptrail_handshake_duration_seconds",
+                          "tcptrail_retransmits_total",
+                          "tcptrail_resets_total",
+                          "tcptrail_leaks",
+                          "tcptrail_time_wait_sockets",
+                          "tcptrail_local_ports_in_use_ratio",
+                          "tcptrail_events_total",
+                          "tcptrail_rejected_events_total",
+                          "tcptrail_lost_events_total",
+                          "tcptrail_overflow_total",
+                          "tcptrail_queue_fill_ratio",
+                          "tcptrail_sweeps_total",
+                          "tcptrail_longest_sweep_seconds",
+                          "tcptrail_scan_errors_total",
+                      }));
+}
+
+TEST(MetricsAddressTest, NumericAddressAndPortOnly) {
+  const auto v4 = parse_metrics_address("127.0.0.1:9465");
+  ASSERT_TRUE(v4);
+  EXPECT_EQ(v4->host, "127.0.0.1");
+  EXPECT_EQ(v4->port, 9465);
+  const auto v6 = parse_metrics_address("[::1]:9465");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->host, "::1");
+  for (const char* bad :
+       {"127.0.0.1:0", "127.0.0.1:99999", "127.0.0.1:65536", "localhost:9465", "::1:9465", "[::1]",
+        "9465", "127.0.0.1:", "127.0.0.1:94x5", "127.0.0.1:+80", "[127.0.0.1]:80", ""}) {
+    EXPECT_FALSE(parse_metrics_address(bad)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace tcptrail

@@ -1,0 +1,242 @@
+#include "sinks/metrics_sink.hpp"
+
+#include <charconv>
+#include <cstdio>
+
+namespace tcptrail {
+namespace {
+
+constexpr std::array kLeakKinds = {LeakKind::kCloseWait, LeakKind::kFinWait2, LeakKind::kSynRecv,
+                                   LeakKind::kTimeWait};
+
+// A client that never completed its handshake failed to connect, for the reason its close
+// kind names; closing it in SYN_SENT was the application's choice, not a failure.
+bool connect_failed(const Connection& conn) {
+  return conn.role == Role::kClient && !conn.has_handshake && !conn.preexisting &&
+         conn.close != CloseKind::kCanceled && conn.close != CloseKind::kUnknown;
+}
+
+void append_number(std::string& out, double value) {
+  char text[32];
+  const auto result = std::to_chars(text, text + sizeof(text), value);
+  out.append(text, result.ptr);
+}
+
+void append_number(std::string& out, std::uint64_t value) {
+  char text[24];
+  const auto result = std::to_chars(text, text + sizeof(text), value);
+  out.append(text, result.ptr);
+}
+
+void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+}
+
+// Label values are tcptrail's own names and decimal numbers: nothing to escape.
+template <typename T>
+void sample(std::string& out, std::string_view name, std::string_view labels, T value) {
+  out.append(name);
+  if (!labels.empty()) {
+    out.append("{").append(labels).append("}");
+  }
+  out.append(" ");
+  append_number(out, value);
+  out.append("\n");
+}
+
+template <std::size_t N, std::size_t M>
+void histogram(std::string& out, std::string_view name, std::string_view help,
+               const Histogram<N>& h, const std::array<double, M>& bounds) {
+  static_assert(N == M);
+  header(out, name, "histogram", help);
+  const std::string bucket = std::string(name) + "_bucket";
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < N; ++i) {
+    cumulative += h.counts[i];
+    std::string le = "le=\"";
+    append_number(le, bounds[i]);
+    sample(out, bucket, le + "\"", cumulative);
+  }
+  sample(out, bucket, "le=\"+Inf\"", cumulative + h.counts[N]);
+  sample(out, std::string(name) + "_sum", "", h.sum);
+  sample(out, std::string(name) + "_count", "", h.count);
+}
+
+template <std::size_t N>
+void observe(Histogram<N>& h, const std::array<double, N>& bounds, double seconds) {
+  std::size_t i = 0;
+  while (i < N && seconds > bounds[i]) {
+    ++i;
+  }
+  ++h.counts[i];
+  h.sum += seconds;
+  ++h.count;
+}
+
+}  // namespace
+
+void MetricsSink::write(const Record& record) {
+  std::visit([this](const auto& r) { put(r); }, record);
+}
+
+std::string MetricsSink::service_port(const Connection& conn) {
+  if (conn.role != Role::kServer) {
+    return {};
+  }
+  auto& ports = state_.service_ports;
+  if (ports.contains(conn.lport) ||
+      (ports.size() < kMaxServicePorts && ports.insert(conn.lport).second)) {
+    return std::to_string(conn.lport);
+  }
+  return "other";
+}
+
+void MetricsSink::put(const ConnectionRecord& record) {
+  const Connection& conn = record.conn;
+  const auto duration = conn.duration_ns(record.ts_ns);
+  const std::lock_guard lock(mutex_);
+  ++state_.closed[{conn.role, conn.close, service_port(conn)}];
+  if (connect_failed(conn)) {
+    ++state_.connect_failures[conn.close];
+  }
+  if (duration) {
+    observe(state_.duration, kDurationBuckets, static_cast<double>(*duration) / 1e9);
+  }
+  if (conn.has_handshake) {
+    observe(state_.handshake, kHandshakeBuckets, static_cast<double>(conn.handshake_us) / 1e6);
+  }
+}
+
+void MetricsSink::put(const ResetRecord& record) {
+  const std::lock_guard lock(mutex_);
+  ++state_.resets[static_cast<std::size_t>(record.direction)];
+}
+
+void MetricsSink::put(const RetransmitRecord& record) {
+  const std::lock_guard lock(mutex_);
+  state_.retransmits += record.segs;
+}
+
+void MetricsSink::put(const LeakRecord& record) {
+  const std::lock_guard lock(mutex_);
+  ++state_.open_leaks[static_cast<std::size_t>(record.leak.kind)];
+}
+
+void MetricsSink::put(const LeakResolvedRecord& record) {
+  const std::lock_guard lock(mutex_);
+  std::uint64_t& open = state_.open_leaks[static_cast<std::size_t>(record.leak.kind)];
+  open -= open != 0 ? 1 : 0;
+}
+
+void MetricsSink::put(const TimeWaitPressureRecord& record) {
+  const std::lock_guard lock(mutex_);
+  state_.port_ratio[record.pressure.netns_ino] = record.pressure.ratio;
+}
+
+void MetricsSink::put(const StatsRecord& record) {
+  const std::lock_guard lock(mutex_);
+  state_.events = record.events;
+  state_.rejected = record.rejected;
+  state_.run = record.run;
+  state_.queued_bytes = record.queued_bytes;
+  state_.queue_bytes = record.queue_bytes;
+  state_.time_wait_sockets = record.time_wait_sockets;
+}
+
+void MetricsSink::put(const StopRecord& record) {
+  const std::lock_guard lock(mutex_);
+  state_.events = record.info.events;
+  state_.rejected = record.info.rejected;
+  state_.run = record.info.run;
+}
+
+std::string MetricsSink::render() const {
+  State s;
+  {
+    const std::lock_guard lock(mutex_);
+    s = state_;
+  }
+  std::string out;
+  out.reserve(8192);
+
+  header(out, "tcptrail_connections_closed_total", "counter",
+         "Connections that reached CLOSE, by role, close kind and local service port.");
+  for (const auto& [key, count] : s.closed) {
+    std::string labels = "role=\"";
+    labels.append(role_name(key.role)).append("\",close=\"").append(close_kind_name(key.close));
+    labels.append("\",port=\"").append(key.port).append("\"");
+    sample(out, "tcptrail_connections_closed_total", labels, count);
+  }
+  header(out, "tcptrail_connect_failures_total", "counter",
+         "Client connections that closed before their handshake completed, by cause.");
+  for (const auto& [cause, count] : s.connect_failures) {
+    sample(out, "tcptrail_connect_failures_total",
+           "cause=\"" + std::string(close_kind_name(cause)) + "\"", count);
+  }
+  histogram(out, "tcptrail_connection_duration_seconds",
+            "Lifetime of connections that reached CLOSE (preexisting ones excluded).", s.duration,
+            kDurationBuckets);
+  histogram(out, "tcptrail_handshake_duration_seconds",
+            "Time from SYN to ESTABLISHED of connections that completed it.", s.handshake,
+            kHandshakeBuckets);
+  header(out, "tcptrail_retransmits_total", "counter", "Segments retransmitted.");
+  sample(out, "tcptrail_retransmits_total", "", s.retransmits);
+  header(out, "tcptrail_resets_total", "counter", "RST segments, sent or received.");
+  sample(out, "tcptrail_resets_total", "direction=\"sent\"",
+         s.resets[static_cast<std::size_t>(ResetDirection::kSent)]);
+  sample(out, "tcptrail_resets_total", "direction=\"received\"",
+         s.resets[static_cast<std::size_t>(ResetDirection::kReceived)]);
+  header(out, "tcptrail_leaks", "gauge",
+         "Sockets reported as leaking (past their state's threshold) and not yet resolved.");
+  for (const LeakKind kind : kLeakKinds) {
+    if (kind != LeakKind::kTimeWait) {  // TIME_WAIT is a pressure, not a socket leak
+      sample(out, "tcptrail_leaks", "kind=\"" + std::string(leak_kind_name(kind)) + "\"",
+             s.open_leaks[static_cast<std::size_t>(kind)]);
+    }
+  }
+  header(out, "tcptrail_time_wait_sockets", "gauge",
+         "TIME_WAIT sockets in the namespaces swept, as of each one's latest sweep.");
+  sample(out, "tcptrail_time_wait_sockets", "", s.time_wait_sockets);
+  header(out, "tcptrail_local_ports_in_use_ratio", "gauge",
+         "Share of the local port range taken towards the worst destination last reported "
+         "under pressure, per network namespace.");
+  for (const auto& [netns, ratio] : s.port_ratio) {
+    std::string labels = "netns=\"";
+    append_number(labels, std::uint64_t{netns});
+    sample(out, "tcptrail_local_ports_in_use_ratio", labels + "\"", ratio);
+  }
+
+  header(out, "tcptrail_events_total", "counter", "Events received from the kernel.");
+  sample(out, "tcptrail_events_total", "", s.events);
+  header(out, "tcptrail_rejected_events_total", "counter", "Malformed events the decoder refused.");
+  sample(out, "tcptrail_rejected_events_total", "", s.rejected);
+  header(out, "tcptrail_lost_events_total", "counter",
+         "Events the kernel side could not deliver: connection records, and all others (a ring "
+         "full, a CPU without a ring, a program skipped on a CPU where it already ran).");
+  sample(out, "tcptrail_lost_events_total", "record=\"connection\"", s.run.lost_connections);
+  sample(out, "tcptrail_lost_events_total", "record=\"other\"",
+         s.run.lost - std::min(s.run.lost, s.run.lost_connections));
+  header(out, "tcptrail_overflow_total", "counter",
+         "Sockets born while the kernel's connection table was full: not traced.");
+  sample(out, "tcptrail_overflow_total", "", s.run.overflow);
+  header(out, "tcptrail_queue_fill_ratio", "gauge",
+         "Records drained from the rings and waiting for the collector, as a share of what may "
+         "wait.");
+  sample(out, "tcptrail_queue_fill_ratio", "",
+         s.queue_bytes == 0
+             ? 0.0
+             : static_cast<double>(s.queued_bytes) / static_cast<double>(s.queue_bytes));
+  header(out, "tcptrail_sweeps_total", "counter", "Sweeps of the socket tables.");
+  sample(out, "tcptrail_sweeps_total", "", s.run.sweeps);
+  header(out, "tcptrail_longest_sweep_seconds", "gauge",
+         "The longest sweep of every namespace so far.");
+  sample(out, "tcptrail_longest_sweep_seconds", "",
+         static_cast<double>(s.run.longest_sweep_ns) / 1e9);
+  header(out, "tcptrail_scan_errors_total", "counter",
+         "Sweeps or /proc scans that failed (they are retried).");
+  sample(out, "tcptrail_scan_errors_total", "", s.run.scan_errors);
+  return out;
+}
+
+}  // namespace tcptrail

@@ -1,0 +1,85 @@
+// Prometheus metrics: counters, gauges and histograms kept from the records, rendered in the
+// text exposition format (version 0.0.4). Labels are bounded: role, close kind, failure cause,
+// reset direction, leak kind, network namespace and the local port of listening services (at
+// most kMaxServicePorts, the rest as "other"); never a pid, a client port or a peer address.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "tcptrail/records.hpp"
+
+namespace tcptrail {
+
+// Fixed buckets (upper bounds, seconds) and their counts; not cumulative until rendered.
+template <std::size_t N> struct Histogram {
+  static constexpr std::size_t kBuckets = N;
+  std::array<std::uint64_t, N + 1> counts{};  // the last one is +Inf
+  double sum = 0;
+  std::uint64_t count = 0;
+};
+
+// write() and flush() come from the collector's thread, render() from the HTTP server's: one
+// mutex guards the numbers, held by write() for a few increments and by render() for a copy,
+// so neither waits for the other's formatting or I/O.
+class MetricsSink : public RecordSink {
+public:
+  static constexpr std::size_t kMaxServicePorts = 64;
+  static constexpr std::array<double, 12> kDurationBuckets = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
+                                                              1,     5,     10,   60,   300, 3600};
+  static constexpr std::array<double, 10> kHandshakeBuckets = {0.0001, 0.0005, 0.001, 0.005, 0.01,
+                                                               0.05,   0.1,    0.5,   1,     3};
+
+  void write(const Record& record) override;
+  void flush() override {}
+  // The exposition of everything counted so far.
+  std::string render() const;
+
+private:
+  // Where a connection is counted: its role, how it closed, and its service port ("" for
+  // clients, the port for servers, "other" past kMaxServicePorts). A container or unit label
+  // joins here once records carry one.
+  struct ClosedKey {
+    Role role;
+    CloseKind close;
+    std::string port;
+    auto operator<=>(const ClosedKey&) const = default;
+  };
+  struct State {
+    std::map<ClosedKey, std::uint64_t> closed;
+    std::map<CloseKind, std::uint64_t> connect_failures;
+    Histogram<kDurationBuckets.size()> duration;
+    Histogram<kHandshakeBuckets.size()> handshake;
+    std::uint64_t retransmits = 0;
+    std::array<std::uint64_t, 2> resets{};       // by ResetDirection
+    std::array<std::uint64_t, 4> open_leaks{};   // by LeakKind
+    std::map<std::uint32_t, double> port_ratio;  // worst destination reported, per netns
+    std::set<std::uint16_t> service_ports;       // the ports given their own label
+    std::uint64_t events = 0;
+    std::uint64_t rejected = 0;
+    RunStats run;
+    std::uint64_t queued_bytes = 0;
+    std::uint64_t queue_bytes = 0;
+    std::uint64_t time_wait_sockets = 0;
+  };
+
+  void put(const ConnectionRecord& record);
+  void put(const ResetRecord& record);
+  void put(const RetransmitRecord& record);
+  void put(const LeakRecord& record);
+  void put(const LeakResolvedRecord& record);
+  void put(const TimeWaitPressureRecord& record);
+  void put(const StatsRecord& record);
+  void put(const StopRecord& record);
+  template <typename Other> void put(const Other& /*record*/) {}
+  std::string service_port(const Connection& conn);
+
+  mutable std::mutex mutex_;
+  State state_;
+};
+
+}  // namespace tcptrail
