@@ -9,7 +9,8 @@
 
 #define AF_INET 2
 #define AF_INET6 10
-#define SOCK_DEAD 0 /* enum sock_flags bit */
+#define SOCK_DEAD 0 /* enum sock_flags bits */
+#define SOCK_DONE 1
 #define RCV_SHUTDOWN 1
 #define SEND_SHUTDOWN 2
 
@@ -96,6 +97,13 @@ static __always_inline void fill_full_sock(struct tcptrail_sock *s, const struct
 		s->flags |= TCPTRAIL_F_SND_SHUTDOWN;
 	if (sk->__sk_common.skc_flags & (1UL << SOCK_DEAD))
 		s->flags |= TCPTRAIL_F_ORPHAN;
+	/* The sequence space bytes_acked and bytes_received count holds the FINs too: tcp_send_fin()
+	 * takes one more of write_seq, which snd_una passes once it is acked; tcp_fin() sets
+	 * SOCK_DONE as rcv_nxt (bytes_received) passes the peer's. The collector takes them out. */
+	if ((shutdown & SEND_SHUTDOWN) && tp->snd_una == tp->write_seq)
+		s->flags |= TCPTRAIL_F_FIN_ACKED;
+	if (sk->__sk_common.skc_flags & (1UL << SOCK_DONE))
+		s->flags |= TCPTRAIL_F_FIN_RECEIVED;
 }
 
 /* The whole tcptrail_sock of a full socket. */

@@ -401,6 +401,42 @@ int BPF_PROG(tp_btf__tcp_destroy_sock, const struct sock *sk)
 	return 0;
 }
 
+/* A server child is owned by the process that serves it, which the listener's owner (say a
+ * pre-fork server's master) is not: the first read or write of the accepted socket, in the
+ * serving process's system call, names it. Also a socket older than tracing whose owner was not
+ * found. */
+static __always_inline int claim_owner(const struct sock *sk)
+{
+	__u64 cookie = sk->__sk_common.skc_cookie.counter;
+	struct tcptrail_conn *c;
+
+	if (!cookie || sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	c = bpf_map_lookup_elem(&conns, &cookie);
+	if (c && (c->owner_source == TCPTRAIL_OWNER_LISTENER ||
+		  c->owner_source == TCPTRAIL_OWNER_UNKNOWN)) {
+		set_owner_current(c);
+		c->owner_source = TCPTRAIL_OWNER_ACCEPTOR;
+	}
+	return 0;
+}
+
+/* tcp_recvmsg() calls it in the reader's system call (since 4.16, so on every kernel tcptrail
+ * runs on). */
+SEC("tp_btf/tcp_rcv_space_adjust")
+int BPF_PROG(tp_btf__tcp_rcv_space_adjust, const struct sock *sk)
+{
+	return claim_owner(sk);
+}
+
+/* For servers that write first (a banner, a greeting): tcp_sendmsg_locked() where the kernel
+ * has that tracepoint; the loader attaches this only then. */
+SEC("tp_btf/tcp_sendmsg_locked")
+int BPF_PROG(tp_btf__tcp_sendmsg_locked, const struct sock *sk)
+{
+	return claim_owner(sk);
+}
+
 /* Events on an existing full socket: retransmits, resets, errors. */
 static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, __u32 detail)
 {

@@ -159,6 +159,8 @@ struct tcp_sock {
 	u32 total_retrans;
 	u64 bytes_received;
 	u64 bytes_acked;
+	u32 snd_una;
+	u32 write_seq;
 };
 
 struct request_sock {

@@ -45,6 +45,7 @@ enum class OwnerSource : std::uint8_t {
   kSyscall = 1,   // the task that called connect/listen/close/shutdown on it
   kListener = 2,  // server child: the owner of its listening socket
   kFdScan = 3,    // a process found holding its descriptor in /proc/PID/fd
+  kAcceptor = 4,  // server child: the process whose system call first read or wrote it
 };
 std::string_view owner_source_name(OwnerSource source);
 

@@ -27,6 +27,8 @@
 #define TCPTRAIL_OWNER_SYSCALL 1  /* the task that called connect()/listen()/close()/shutdown() */
 #define TCPTRAIL_OWNER_LISTENER 2 /* server child: the owner of its listening socket */
 #define TCPTRAIL_OWNER_FD_SCAN 3  /* a process found holding its descriptor in /proc/PID/fd */
+#define TCPTRAIL_OWNER_ACCEPTOR 4 /* server child: the process whose system call first read or
+                                   * wrote it, after accept() */
 
 /* role */
 #define TCPTRAIL_ROLE_UNKNOWN 0
@@ -38,6 +40,8 @@
 #define TCPTRAIL_F_SND_SHUTDOWN 0x02 /* our FIN was queued (sk_shutdown & SEND_SHUTDOWN) */
 #define TCPTRAIL_F_ORPHAN 0x04       /* no process holds the socket (SOCK_DEAD) */
 #define TCPTRAIL_F_NS_IN_OLD 0x08    /* state records: ns_in_old is known */
+#define TCPTRAIL_F_FIN_ACKED 0x10    /* our FIN was sent and acked: bytes_acked counts it */
+#define TCPTRAIL_F_FIN_RECEIVED 0x20 /* the peer's FIN came (SOCK_DONE): bytes_received counts it */
 
 /* tcptrail_conn.flags: what the lifecycle so far has shown */
 #define TCPTRAIL_C_PREEXISTING 0x01  /* first seen mid-life: it existed before tracing */

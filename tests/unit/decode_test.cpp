@@ -167,6 +167,31 @@ TEST(Decode, DecodesEveryConnectionField) {
   EXPECT_FALSE(c->path.truncated);
 }
 
+TEST(Decode, BytesAreTheApplicationsWithoutSynAndFins) {
+  DecodeStats stats;
+  tcptrail_conn_record raw = sample_connection();
+  // A server child: its counters start past the SYN-ACK; our FIN acked, the peer's received.
+  raw.sk.flags = TCPTRAIL_F_FIN_ACKED | TCPTRAIL_F_FIN_RECEIVED;
+  auto c = decode_connection(bytes_of(raw), stats);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->tx_bytes, 999u);
+  EXPECT_EQ(c->rx_bytes, 1999u);
+  // An established client: its SYN was acked too. Nothing is taken that was not counted.
+  raw.conn.role = TCPTRAIL_ROLE_CLIENT;
+  raw.sk.flags = TCPTRAIL_F_FIN_ACKED;
+  c = decode_connection(bytes_of(raw), stats);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->tx_bytes, 998u);
+  EXPECT_EQ(c->rx_bytes, 2000u);
+  // A client whose connect() failed: no SYN was acked.
+  raw.conn.flags &= ~TCPTRAIL_C_ESTABLISHED;
+  raw.sk.bytes_acked = 0;
+  raw.sk.flags = 0;
+  c = decode_connection(bytes_of(raw), stats);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->tx_bytes, 0u);
+}
+
 TEST(Decode, RejectsMalformedConnections) {
   DecodeStats stats;
   tcptrail_conn_record raw = sample_connection();

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <span>
 
 #include "tcptrail/connection_table.hpp"
 #include "tcptrail/decode.hpp"
@@ -93,24 +94,29 @@ public:
       table.on_event(out);
     }
     if (new_state == TT_CLOSE) {
-      Connection conn;
-      decode_lifecycle(*c, conn);
-      conn.sock_cookie = e.sock_cookie;
-      conn.laddr = e.laddr;
-      conn.raddr = e.raddr;
-      conn.lport = e.lport;
-      conn.rport = e.rport;
-      conn.netns_ino = e.netns_ino;
-      conn.cgroup_id = e.cgroup_id;
-      conn.tx_bytes = e.bytes_acked;
-      conn.rx_bytes = e.bytes_received;
-      conn.retransmits = e.total_retrans;
-      conn.srtt_us = e.srtt_us;
-      conn.orphan = (e.flags & TCPTRAIL_F_ORPHAN) != 0;
-      if (conn.error == 0) {
-        conn.error = e.sk_err;
+      // The record as the ring carries it, through the collector's own decoder.
+      tcptrail_conn_record r{};
+      r.hdr.ts_ns = e.ts_ns;
+      r.hdr.kind = TCPTRAIL_EV_CONNECTION;
+      r.hdr.family = e.laddr.family;
+      r.sk.sock_cookie = e.sock_cookie;
+      r.sk.bytes_acked = e.bytes_acked;
+      r.sk.bytes_received = e.bytes_received;
+      r.sk.cgroup_id = e.cgroup_id;
+      r.sk.total_retrans = e.total_retrans;
+      r.sk.srtt_us = e.srtt_us;
+      r.sk.netns_ino = e.netns_ino;
+      r.sk.sport = e.lport;
+      r.sk.dport = e.rport;
+      std::memcpy(r.sk.saddr, e.laddr.bytes.data(), sizeof(r.sk.saddr));
+      std::memcpy(r.sk.daddr, e.raddr.bytes.data(), sizeof(r.sk.daddr));
+      r.sk.sk_err = e.sk_err;
+      r.sk.flags = e.flags;
+      r.conn = *c;
+      DecodeStats stats;
+      if (auto conn = decode_connection(std::as_bytes(std::span(&r, 1)), stats)) {
+        table.on_connection(*conn);
       }
-      table.on_connection(conn);
     }
   }
 

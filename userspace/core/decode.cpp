@@ -21,7 +21,7 @@ IpAddress address(std::uint8_t family, const __u8 (&bytes)[16]) {
 
 bool owner(std::uint32_t pid, std::uint8_t source, const char (&comm)[TCPTRAIL_COMM_LEN],
            Owner& o) {
-  if (source > TCPTRAIL_OWNER_FD_SCAN) {
+  if (source > TCPTRAIL_OWNER_ACCEPTOR) {
     return false;
   }
   o.pid = pid;
@@ -43,8 +43,14 @@ void apply_sock(std::uint8_t family, const tcptrail_sock& s, Connection& conn) {
   conn.rport = s.dport;
   conn.netns_ino = s.netns_ino;
   conn.cgroup_id = s.cgroup_id;
-  conn.tx_bytes = s.bytes_acked;
-  conn.rx_bytes = s.bytes_received;
+  // The application's bytes: the sequence space the counters count less our SYN (an active
+  // open's is acked before the first byte; a child's snd_una starts past its SYN-ACK) and each
+  // FIN that was acked or received.
+  const bool syn_counted = conn.role == Role::kClient && (conn.established || conn.preexisting);
+  const std::uint64_t ours = (syn_counted ? 1 : 0) + ((s.flags & TCPTRAIL_F_FIN_ACKED) ? 1 : 0);
+  const std::uint64_t theirs = (s.flags & TCPTRAIL_F_FIN_RECEIVED) ? 1 : 0;
+  conn.tx_bytes = s.bytes_acked >= ours ? s.bytes_acked - ours : 0;
+  conn.rx_bytes = s.bytes_received >= theirs ? s.bytes_received - theirs : 0;
   conn.retransmits = s.total_retrans;
   conn.srtt_us = s.srtt_us;
   conn.orphan = (s.flags & TCPTRAIL_F_ORPHAN) != 0;

@@ -52,6 +52,8 @@ std::string_view owner_source_name(OwnerSource source) {
       return "listener";
     case OwnerSource::kFdScan:
       return "fd_scan";
+    case OwnerSource::kAcceptor:
+      return "acceptor";
   }
   return "unknown";
 }

@@ -40,23 +40,37 @@ std::string hint_for(int err, const char* otherwise) {
   return privilege.empty() ? otherwise : privilege;
 }
 
-// Whether tcp:tcp_retransmit_skb passes the transmit error (void *, sk, skb, err), read from
-// the kernel's BTF for the tracepoint's prototype.
-bool retransmit_tracepoint_has_err() {
+// The arguments of a tracepoint as its BTF prototype gives them (the first is the context,
+// void *), or -1 when the kernel does not have it.
+int tracepoint_arguments(const btf* vmlinux, const char* name) {
+  const std::string type = std::string("btf_trace_") + name;
+  const int id = btf__find_by_name_kind(vmlinux, type.c_str(), BTF_KIND_TYPEDEF);
+  if (id <= 0) {
+    return -1;
+  }
+  const btf_type* t = btf__type_by_id(vmlinux, id);
+  t = t != nullptr ? btf__type_by_id(vmlinux, t->type) : nullptr;  // pointer
+  t = t != nullptr ? btf__type_by_id(vmlinux, t->type) : nullptr;  // function prototype
+  return t != nullptr && btf_is_func_proto(t) ? btf_vlen(t) : -1;
+}
+
+// Which program variants the running kernel's tracepoints take.
+struct KernelTracepoints {
+  // tcp:tcp_retransmit_skb passes the transmit error (void *, sk, skb, err).
+  bool retransmit_has_err = false;
+  // tcp:tcp_sendmsg_locked exists.
+  bool sendmsg_locked = false;
+};
+
+KernelTracepoints read_kernel_tracepoints() {
+  KernelTracepoints found;
   btf* vmlinux = btf__load_vmlinux_btf();
-  if (vmlinux == nullptr) {
-    return false;
+  if (vmlinux != nullptr) {
+    found.retransmit_has_err = tracepoint_arguments(vmlinux, "tcp_retransmit_skb") >= 4;
+    found.sendmsg_locked = tracepoint_arguments(vmlinux, "tcp_sendmsg_locked") >= 2;
+    btf__free(vmlinux);
   }
-  bool has_err = false;
-  const int id = btf__find_by_name_kind(vmlinux, "btf_trace_tcp_retransmit_skb", BTF_KIND_TYPEDEF);
-  if (id > 0) {
-    const btf_type* t = btf__type_by_id(vmlinux, id);
-    t = t != nullptr ? btf__type_by_id(vmlinux, t->type) : nullptr;  // pointer
-    t = t != nullptr ? btf__type_by_id(vmlinux, t->type) : nullptr;  // function prototype
-    has_err = t != nullptr && btf_is_func_proto(t) && btf_vlen(t) >= 4;
-  }
-  btf__free(vmlinux);
-  return has_err;
+  return found;
 }
 
 }  // namespace
@@ -79,9 +93,11 @@ BpfTracer::BpfTracer(const LoaderConfig& config) {
   if (!skel_) {
     throw TraceError("cannot open the BPF object", errno);
   }
-  const bool retransmit_err = retransmit_tracepoint_has_err();
+  const KernelTracepoints kernel = read_kernel_tracepoints();
+  const bool retransmit_err = kernel.retransmit_has_err;
   bpf_program__set_autoload(skel_->progs.tp_btf__tcp_retransmit_skb, !retransmit_err);
   bpf_program__set_autoload(skel_->progs.tp_btf__tcp_retransmit_skb_err, retransmit_err);
+  bpf_program__set_autoload(skel_->progs.tp_btf__tcp_sendmsg_locked, kernel.sendmsg_locked);
   skel_->rodata->target_family = config.family;
   skel_->rodata->wakeup_events = config.wakeup_events;
   skel_->rodata->emit_transitions = config.transitions ? 1 : 0;
@@ -153,8 +169,17 @@ BpfTracer::BpfTracer(const LoaderConfig& config) {
        "sock:inet_sk_error_report"},
       {skel_->progs.tp_btf__tcp_destroy_sock, &skel_->links.tp_btf__tcp_destroy_sock,
        "tcp:tcp_destroy_sock"},
+      {skel_->progs.tp_btf__tcp_rcv_space_adjust, &skel_->links.tp_btf__tcp_rcv_space_adjust,
+       "tcp:tcp_rcv_space_adjust"},
+      // Servers that write first are named at their first write where the kernel has this
+      // tracepoint; elsewhere at their first read or their close().
+      {kernel.sendmsg_locked ? skel_->progs.tp_btf__tcp_sendmsg_locked : nullptr,
+       &skel_->links.tp_btf__tcp_sendmsg_locked, "tcp:tcp_sendmsg_locked"},
   };
   for (const Attach& a : attaches) {
+    if (a.prog == nullptr) {
+      continue;
+    }
     *a.link = bpf_program__attach(a.prog);
     if (*a.link == nullptr) {
       const int err = errno;

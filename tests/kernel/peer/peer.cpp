@@ -5,7 +5,7 @@
 //   tcptrail_test_peer server --addr A [--port P] [--port-file F] [--count N] [--expect BYTES]
 //                             [--reply BYTES] [--close-first server|client] [--close-delay-ms MS]
 //                             [--linger0] [--no-read] [--hold-ms MS] [--name COMM]
-//                             [--fork [--worker-name COMM]] [--no-wait]
+//                             [--fork | --prefork N] [--worker-name COMM] [--no-wait]
 //     --no-read: never read; once --expect bytes are queued, print "holding" and wait forever
 //     --close-delay-ms: on the passive side, prints "peer_closed" once the peer's FIN was read,
 //       then keeps the descriptor (CLOSE_WAIT) that long before closing
@@ -14,6 +14,10 @@
 //       closes its copy of the descriptor and waits for all workers before "done"
 //     --no-wait: close() right after the last shutdown instead of waiting for CLOSE (LAST_ACK
 //       ends orphaned; the TCP_INFO printed is not final): a server that keeps up with a burst
+//     --prefork N: a pre-fork server (nginx, php-fpm): the parent listens, then forks N workers
+//       (comm --worker-name) that each accept and serve --count connections; the parent keeps
+//       the listener, prints "preforked" with the workers' pids and waits for them; "accepted"
+//       names the worker's pid
 //   tcptrail_test_peer client --addr A --port P [--count N] [--send BYTES] [--expect BYTES]
 //                             [--close-first server|client] [--close-delay-ms MS] [--linger0]
 //                             [--hold-ms MS] [--nonblocking] [--connect-timeout-ms MS]
@@ -69,6 +73,7 @@ struct Args {
   bool wait_stdin = false;
   std::string name;
   bool fork_worker = false;
+  int prefork = 0;
   std::string worker_name = "tt_worker";
   bool no_wait = false;
 };
@@ -135,6 +140,8 @@ Args parse(int argc, char** argv) {
       a.name = value();
     } else if (flag == "--fork") {
       a.fork_worker = true;
+    } else if (flag == "--prefork") {
+      a.prefork = std::stoi(value());
     } else if (flag == "--worker-name") {
       a.worker_name = value();
     } else if (flag == "--no-wait") {
@@ -423,6 +430,8 @@ void converse(const Args& a, int fd, const char* role, int index) {
   close(fd);
 }
 
+int serve(const Args& a, int listener);
+
 int run_server(const Args& a) {
   sockaddr_storage ss{};
   const socklen_t len = make_address(a.addr, a.port, ss);
@@ -448,6 +457,41 @@ int run_server(const Args& a) {
     }
   }
   Line("listening").str("addr", local.addr).num("port", local.port).emit();
+  if (a.prefork > 0) {
+    std::vector<pid_t> workers;
+    for (int w = 0; w < a.prefork; ++w) {
+      std::fflush(stdout);
+      const pid_t worker = fork();
+      if (worker == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        prctl(PR_SET_NAME, a.worker_name.c_str(), 0, 0, 0);
+        Args served = a;
+        served.prefork = 0;
+        _exit(serve(served, listener));
+      }
+      workers.push_back(worker);
+    }
+    Line preforked("preforked");
+    for (std::size_t w = 0; w < workers.size(); ++w) {
+      preforked.num(("worker" + std::to_string(w)).c_str(), workers[w]);
+    }
+    preforked.emit();
+    while (wait(nullptr) > 0 || errno == EINTR) {
+    }
+    close(listener);
+    Line("done").emit();
+    return 0;
+  }
+  const int status = serve(a, listener);
+  close(listener);
+  if (status == 0) {
+    Line("done").emit();
+  }
+  return status;
+}
+
+// Accepts and serves --count connections on listener.
+int serve(const Args& a, int listener) {
   for (int i = 0; i < a.count; ++i) {
     const int fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
@@ -461,6 +505,7 @@ int run_server(const Args& a) {
     const Endpoint l = local_of(fd);
     const Endpoint r = remote_of(fd);
     Line("accepted")
+        .num("pid", getpid())
         .num("index", i)
         .num("lport", l.port)
         .str("raddr", r.addr)
@@ -491,8 +536,6 @@ int run_server(const Args& a) {
     while (wait(nullptr) > 0 || errno == EINTR) {
     }
   }
-  close(listener);
-  Line("done").emit();
   return 0;
 }
 
