@@ -34,7 +34,10 @@ TEST(CliTest, SweepsKeepAFixedCadenceOffTheRingThread) {
   EXPECT_LE(stop["sweeps"], 5) << stop;
   EXPECT_GE(stop["longest_sweep_interval_ms"].get<double>(), 999.0) << stop;
   EXPECT_EQ(stop["scan_errors"], 0) << stop;
-  EXPECT_GT(stop["longest_ring_pause_ms"].get<double>(), 0.0) << stop;
+  // The ring thread only drains: on an idle host its pauses are microseconds (printed as 0.000
+  // when under half a microsecond), never near the 50 ms it waits for a wakeup.
+  ASSERT_TRUE(stop["longest_ring_pause_ms"].is_number()) << stop;
+  EXPECT_LT(stop["longest_ring_pause_ms"].get<double>(), 50.0) << stop;
 }
 
 TEST(CliTest, DurationStopsByItselfWithStopRecord) {
