@@ -107,6 +107,7 @@ struct Connection {
   // Whether the time spent in the path's first state is known: not for a socket found
   // mid-life, nor for a server child whose creation was not seen.
   bool first_state_timed : 1 = false;
+  bool peer_fin : 1 = false;  // the peer's FIN came
 
   bool ended() const { return end_ns != 0; }
   // Lifetime so far (or in all, once ended), from birth; nullopt when preexisting.

@@ -213,6 +213,66 @@ TEST_F(LeakDetectorTest, PreexistingCloseWaitAgesFromFirstSight) {
   EXPECT_TRUE(observer.leaks[0].first.preexisting);
 }
 
+// The kernel hands an orphan in FIN_WAIT2 whose peer never sent its FIN to a timewait socket
+// with the same cookie: the sweeps then see a minisock, which is still that connection.
+TEST_F(LeakDetectorTest, OrphanedFinWait2MinisockIsTheConnectionItWas) {
+  Connection closed = server_conn(6, 0);
+  closed.conn_id = 41;
+  closed.netns_ino = kNetns;
+  closed.role = Role::kClient;
+  closed.owner = testing::owner(70, "redis-server");
+  closed.closed_from = TcpState::kFinWait2;
+  closed.state = TcpState::kClose;
+  closed.end_ns = 3 * kSec;
+  closed.state_ns[*timed_state_index(TcpState::kFinWait2)] = 2 * kSec;  // entered at 1 s
+  closed.time_wait = true;
+  detector.on_closed(closed, 3 * kSec);
+  SocketSnapshot minisock;
+  minisock.kind = SnapshotKind::kTimeWait;
+  minisock.state = TcpState::kFinWait2;
+  minisock.cookie = 6;
+  minisock.laddr = closed.laddr;
+  minisock.raddr = closed.raddr;
+  minisock.lport = closed.lport;
+  minisock.rport = closed.rport;
+  sweep({minisock}, 4 * kSec);
+  EXPECT_TRUE(observer.leaks.empty());
+  sweep({minisock}, 61 * kSec);
+  ASSERT_EQ(observer.leaks.size(), 1u);
+  const auto& [conn, leak] = observer.leaks[0];
+  EXPECT_EQ(conn.conn_id, 41u) << "the connection's id, not one made from the cookie";
+  EXPECT_EQ(conn.owner.pid, 70u) << "the process that closed it";
+  EXPECT_EQ(conn.role, Role::kClient);
+  EXPECT_EQ(leak.kind, LeakKind::kFinWait2);
+  EXPECT_EQ(leak.age_ns, 60 * kSec) << "from when it entered FIN_WAIT2, not from first sight";
+  EXPECT_TRUE(leak.orphan);
+}
+
+TEST_F(LeakDetectorTest, AFullFinWait2LeakGoesOnAsItsMinisock) {
+  sweep({hold(server_conn(7, 0), TcpState::kFinWait2, 0)}, kSec);
+  detector.tick(60 * kSec);
+  ASSERT_EQ(observer.leaks.size(), 1u);
+  Connection closed = server_conn(7, 0);
+  closed.conn_id = kernel.find(7)->conn_id;
+  closed.netns_ino = kNetns;
+  closed.closed_from = TcpState::kFinWait2;
+  closed.state = TcpState::kClose;
+  closed.end_ns = 61 * kSec;
+  closed.state_ns[*timed_state_index(TcpState::kFinWait2)] = 61 * kSec;
+  detector.on_closed(closed, 61 * kSec);
+  EXPECT_TRUE(observer.resolved.empty()) << "the same leak, not resolved and reported again";
+  SocketSnapshot minisock;
+  minisock.kind = SnapshotKind::kTimeWait;
+  minisock.state = TcpState::kFinWait2;
+  minisock.cookie = 7;
+  sweep({minisock}, 62 * kSec);
+  EXPECT_EQ(observer.leaks.size(), 1u);
+  sweep({}, 70 * kSec);
+  ASSERT_EQ(observer.resolved.size(), 1u) << "resolved once the minisock is gone";
+  EXPECT_EQ(observer.resolved[0].first.conn_id, closed.conn_id);
+  EXPECT_EQ(observer.resolved[0].second.age_ns, 70 * kSec);
+}
+
 TEST_F(LeakDetectorTest, SocketsTheKernelDoesNotFollowAreNotWatched) {
   SocketSnapshot stranger = hold(server_conn(5, 9), TcpState::kCloseWait, 0);
   kernel.destroy(5);

@@ -91,7 +91,39 @@ void LeakDetector::on_closed(const Connection& conn, std::uint64_t ts_ns) {
     ports_.on_time_wait(conn);
   }
   auto it = watches_.find(conn.sock_cookie);
-  if (it != watches_.end() && it->second.conn->conn_id == conn.conn_id) {
+  const bool watched = it != watches_.end() && it->second.conn->conn_id == conn.conn_id;
+  // An orphan in FIN_WAIT2 whose peer never sent its FIN: tcp_time_wait() hands it to a
+  // FIN_WAIT2 timewait socket with the same cookie, and the leak goes on there, as the same
+  // connection (its conn_id, owner and role, aged from when it entered FIN_WAIT2).
+  if (conn.closed_from == TcpState::kFinWait2 && !conn.peer_fin && conn.error == 0 &&
+      !conn.reset_received) {
+    Connection carried = conn;
+    const std::uint64_t in_fin_wait2 = conn.state_ns[*timed_state_index(TcpState::kFinWait2)];
+    carried.state = TcpState::kFinWait2;
+    carried.state_since_ns = conn.end_ns >= in_fin_wait2 ? conn.end_ns - in_fin_wait2 : 0;
+    carried.orphan = true;
+    if (watched) {
+      Watch moved = std::move(it->second);
+      watches_.erase(it);
+      *moved.conn = carried;
+      moved.kind = LeakKind::kFinWait2;
+      moved.since_ns = carried.state_since_ns;
+      requests_.insert_or_assign(conn.sock_cookie, std::move(moved));
+      return;
+    }
+    // Until a sweep shows the minisock; a few sweeps at most, so few are ever remembered.
+    constexpr std::uint64_t kHandedForNs = 10'000'000'000;
+    constexpr std::size_t kMaxHanded = 1 << 16;
+    while (!handed_order_.empty() && (handed_order_.size() >= kMaxHanded ||
+                                      handed_order_.front().second + kHandedForNs < ts_ns)) {
+      handed_.erase(handed_order_.front().first);
+      handed_order_.pop_front();
+    }
+    handed_.insert_or_assign(conn.sock_cookie, carried);
+    handed_order_.emplace_back(conn.sock_cookie, ts_ns);
+    return;
+  }
+  if (watched) {
     *it->second.conn = conn;
     resolve(it, ts_ns);
   }
@@ -219,7 +251,12 @@ void LeakDetector::sweep_minisocks(const SweepDigest& digest, std::uint64_t now_
     const bool request = s.kind == SnapshotKind::kRequest;
     auto [it, fresh] = requests_.try_emplace(s.cookie);
     Watch& w = it->second;
-    if (fresh) {
+    if (auto handed = handed_.find(s.cookie); fresh && !request && handed != handed_.end()) {
+      w.kind = LeakKind::kFinWait2;
+      w.since_ns = handed->second.state_since_ns;
+      w.conn = std::make_unique<Connection>(handed->second);
+      handed_.erase(handed);
+    } else if (fresh) {
       w.kind = request ? LeakKind::kSynRecv : LeakKind::kFinWait2;
       w.since_ns = now_ns;
       w.conn = std::make_unique<Connection>();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <span>
@@ -143,6 +144,10 @@ private:
   // Request sockets and orphaned FIN_WAIT2 timewait socks, by cookie (unique across
   // namespaces); the connection table never sees them.
   std::unordered_map<std::uint64_t, Watch> requests_;
+  // Connections the kernel handed to a FIN_WAIT2 timewait socket (same cookie) that no sweep
+  // has shown yet, in the order they closed: the minisock is reported as that connection.
+  std::unordered_map<std::uint64_t, Connection> handed_;
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> handed_order_;  // cookie, closed at
   PortPressure ports_;
 };
 

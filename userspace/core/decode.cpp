@@ -48,7 +48,8 @@ void apply_sock(std::uint8_t family, const tcptrail_sock& s, Connection& conn) {
   // FIN that was acked or received.
   const bool syn_counted = conn.role == Role::kClient && (conn.established || conn.preexisting);
   const std::uint64_t ours = (syn_counted ? 1 : 0) + ((s.flags & TCPTRAIL_F_FIN_ACKED) ? 1 : 0);
-  const std::uint64_t theirs = (s.flags & TCPTRAIL_F_FIN_RECEIVED) ? 1 : 0;
+  conn.peer_fin = (s.flags & TCPTRAIL_F_FIN_RECEIVED) != 0;
+  const std::uint64_t theirs = conn.peer_fin ? 1 : 0;
   conn.tx_bytes = s.bytes_acked >= ours ? s.bytes_acked - ours : 0;
   conn.rx_bytes = s.bytes_received >= theirs ? s.bytes_received - theirs : 0;
   conn.retransmits = s.total_retrans;
