@@ -1,0 +1,203 @@
+// --metrics scraped by a real Prometheus during a run with loopback traffic: what its query API
+// returns matches the NDJSON records of the same run, and promtool accepts the exposition.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/environment.hpp"
+#include "support/peer.hpp"
+#include "support/process.hpp"
+#include "support/tracer.hpp"
+
+namespace tt {
+namespace {
+
+constexpr int kConnections = 6;
+
+// A port on 127.0.0.1 that was free a moment ago (the kernel's choice for port 0).
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof(addr);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size) != 0) {
+    throw std::runtime_error("cannot bind a port");
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Prometheus on 127.0.0.1, scraping one target every second, with its data in a temporary
+// directory; stopped (SIGTERM, then SIGKILL by Process) when it goes out of scope.
+class Prometheus {
+public:
+  explicit Prometheus(int target_port)
+      : port_(free_port()), process_(spawn(dir_, target_port, port_)), client_("127.0.0.1", port_) {
+    client_.set_connection_timeout(2);
+    client_.set_read_timeout(5);
+    const auto deadline = Clock::now() + 30s;
+    while (Clock::now() < deadline) {
+      if (const auto ready = client_.Get("/-/ready"); ready && ready->status == 200) {
+        return;
+      }
+      if (!process_.running()) {
+        break;
+      }
+      std::this_thread::sleep_for(200ms);
+    }
+    throw std::runtime_error("prometheus did not become ready: " + process_.err());
+  }
+  ~Prometheus() {
+    if (process_.running()) {
+      process_.send_signal(SIGTERM);
+      process_.wait(10s);
+    }
+  }
+  Prometheus(const Prometheus&) = delete;
+  Prometheus& operator=(const Prometheus&) = delete;
+
+  // The instant vector of `query`: each series' labels and value.
+  std::vector<std::pair<Json, double>> query(const std::string& query) {
+    const httplib::Params params = {{"query", query}};
+    const auto response = client_.Get("/api/v1/query", params, httplib::Headers{});
+    if (!response || response->status != 200) {
+      throw std::runtime_error("query failed: " + query);
+    }
+    const Json body = Json::parse(response->body);
+    std::vector<std::pair<Json, double>> series;
+    for (const Json& s : body.at("data").at("result")) {
+      series.emplace_back(s.at("metric"), std::stod(s.at("value").at(1).get<std::string>()));
+    }
+    return series;
+  }
+  // The value of a query that yields one series; -1 when it yields none.
+  double scalar(const std::string& text) {
+    const auto series = query(text);
+    if (series.size() > 1) {
+      throw std::runtime_error("more than one series for " + text);
+    }
+    return series.empty() ? -1 : series.front().second;
+  }
+
+private:
+  static Process spawn(const TempDir& dir, int target_port, int port) {
+    std::ofstream(dir.file("prometheus.yml"))
+        << "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        << "scrape_configs:\n  - job_name: tcptrail\n    static_configs:\n"
+        << "      - targets: ['127.0.0.1:" << target_port << "']\n";
+    return Process({{"prometheus", "--config.file=" + dir.file("prometheus.yml"),
+                     "--storage.tsdb.path=" + dir.file("data"),
+                     "--web.listen-address=127.0.0.1:" + std::to_string(port)},
+                    {},
+                    false,
+                    dir.file("stdout")});
+  }
+
+  TempDir dir_;
+  int port_;
+  Process process_;
+  httplib::Client client_;
+};
+
+TEST(MetricsTest, PrometheusCountsWhatTheRecordsSay) {
+  TT_REQUIRE_KERNEL();
+  Server server = start_server("127.0.0.1", {"--count", std::to_string(kConnections)});
+  ClosedPort closed;
+  const int metrics_port = free_port();
+  // Only the test's own traffic is counted: not the scrapes, not other tests' connections.
+  Tracer tracer({"--metrics", "127.0.0.1:" + std::to_string(metrics_port), "--port",
+                 std::to_string(server.port), "--port", std::to_string(closed.port())});
+  Prometheus prometheus(metrics_port);
+
+  Process client =
+      spawn_peer({"client", "--addr", "127.0.0.1", "--port", std::to_string(server.port), "--count",
+                  std::to_string(kConnections)});
+  expect_clean_exit(client);
+  expect_clean_exit(server.process);
+  Process refused =
+      spawn_peer({"client", "--addr", "127.0.0.1", "--port", std::to_string(closed.port())});
+  refused.wait(10s);
+
+  auto is_server = [&](const Json& r) {
+    return r["type"] == "connection" && r["role"] == "server" && r["lport"] == server.port;
+  };
+  auto is_refused = [&](const Json& r) {
+    return r["type"] == "connection" && r["rport"] == closed.port() && r["close"] == "refused";
+  };
+  tracer.wait_for(is_server, "the server's connection records", kConnections);
+  tracer.wait_for(is_refused, "the refused connect's record");
+
+  // The records say how many; Prometheus has them once it scraped after the collector wrote
+  // them (a scrape a second).
+  const std::string port_label = "port=\"" + std::to_string(server.port) + "\"";
+  const std::string closed_query =
+      "sum by (close) (tcptrail_connections_closed_total{role=\"server\"," + port_label + "})";
+  const auto deadline = Clock::now() + 20s;
+  while (Clock::now() < deadline && prometheus.scalar("sum(tcptrail_connections_closed_total{" +
+                                                      port_label + "})") < kConnections) {
+    std::this_thread::sleep_for(500ms);
+  }
+  std::map<std::string, double> scraped;
+  for (const auto& [labels, value] : prometheus.query(closed_query)) {
+    scraped[labels.at("close").get<std::string>()] = value;
+  }
+  const double failures = prometheus.scalar("tcptrail_connect_failures_total{cause=\"refused\"}");
+  EXPECT_EQ(prometheus.scalar("up{job=\"tcptrail\"}"), 1);
+
+  // promtool takes the exposition as it is served.
+  httplib::Client direct("127.0.0.1", metrics_port);
+  const auto exposition = direct.Get("/metrics");
+  ASSERT_TRUE(exposition && exposition->status == 200);
+  Process promtool({{"promtool", "check", "metrics"}, {}, true, {}});
+  promtool.write_stdin(exposition->body);
+  promtool.close_stdin();
+  const auto checked = promtool.wait(20s);
+  ASSERT_TRUE(checked);
+  EXPECT_EQ(checked->exit_code, 0) << promtool.out() << promtool.err();
+
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+  std::map<std::string, double> recorded;
+  for (const Json& r : select(stopped.records, is_server)) {
+    recorded[r["close"].get<std::string>()] += 1;
+  }
+  EXPECT_EQ(select(stopped.records, is_server).size(), std::size_t{kConnections});
+  EXPECT_EQ(scraped, recorded) << dump_lines(stopped.records);
+  EXPECT_EQ(failures, static_cast<double>(select(stopped.records, is_refused).size()));
+  EXPECT_EQ(failures, 1);
+}
+
+TEST(MetricsTest, AnAddressInUseExitsOneWithOneLine) {
+  TT_REQUIRE_KERNEL();
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof(addr);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size), 0);
+  const std::string taken = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  Process tracer({{tcptrail_binary(), "--metrics", taken, "--duration", "5s"}, {}, false, {}});
+  const auto status = tracer.wait(20s);
+  close(fd);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->exit_code, 1);
+  EXPECT_EQ(tracer.err(),
+            "tcptrail: --metrics: cannot listen on " + taken + ": Address already in use\n");
+  EXPECT_EQ(tracer.out(), "");
+}
+
+}  // namespace
+}  // namespace tt
