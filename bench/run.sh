@@ -15,9 +15,10 @@ usage: bench/run.sh [options]
   --threads N         storm threads (default 2)
   --build-dir DIR     CMake build directory (default build; relative to the repo root)
   --modes LIST        comma-separated subset of untraced,empty,tcptrail,tcptrail-transitions,
-                      tcplife,tcpstates (default: all that are available; untraced is always
-                      run). empty: a tp_btf program on inet_sock_set_state that does nothing,
-                      the floor any tracer pays; tcptrail-transitions: with --transitions
+                      tcptrail-metrics,tcplife,tcpstates (default: all that are available;
+                      untraced is always run). empty: a tp_btf program on inet_sock_set_state
+                      that does nothing, the floor any tracer pays; tcptrail-transitions: with
+                      --transitions; tcptrail-metrics: with --metrics, scraped every second
   --tcptrail PATH     tcptrail binary (default BUILD_DIR/tcptrail)
   --storm PATH        storm binary (default BUILD_DIR/bench/tcptrail_storm)
   --attach-wait S     seconds to let tcplife/tcpstates attach before the storm (default 1.5)
@@ -49,6 +50,7 @@ drain=1
 warmup=1
 keep_dir=""
 tracer_cpu=""
+metrics_port=19465
 
 while (($#)); do
   case "$1" in
@@ -152,7 +154,7 @@ if want_mode empty; then
     modes+=(empty)
   fi
 fi
-for mode in tcptrail tcptrail-transitions; do
+for mode in tcptrail tcptrail-transitions tcptrail-metrics; do
   want_mode "$mode" || continue
   if [[ ! -x $tcptrail_bin ]]; then
     echo "$mode: not built, skipped ($tcptrail_bin missing)"
@@ -308,6 +310,10 @@ run_one() {
       tracer_cmd=("$tcptrail_bin" trace --json --transitions --output "$out")
       record=$dir/record
       ;;
+    tcptrail-metrics)
+      tracer_cmd=("$tcptrail_bin" trace --json --output "$out" --metrics "127.0.0.1:$metrics_port")
+      record=$dir/record
+      ;;
     tcplife) tracer_cmd=(/usr/sbin/tcplife); record=$dir/record ;;
     tcpstates) tracer_cmd=(/usr/sbin/tcpstates) ;;
   esac
@@ -348,11 +354,21 @@ run_one() {
       >"$dir/map_bytes") &
     sampler=$!
   fi
+  # Scraped as Prometheus would, so that the cost of rendering is in the figure.
+  local scraper=""
+  if [[ $mode == tcptrail-metrics ]]; then
+    (while kill -0 "$tracer_pid" 2>/dev/null; do
+      curl -s -o /dev/null "http://127.0.0.1:$metrics_port/metrics"
+      sleep 1
+    done) &
+    scraper=$!
+  fi
   if [[ -n $record ]]; then
     run_storm "$dir" --record "$record" || storm_rc=$?
   else
     run_storm "$dir" || storm_rc=$?
   fi
+  [[ -n $scraper ]] && kill "$scraper" 2>/dev/null
   if ((storm_rc != 0)); then
     log "$mode round $round: storm failed (exit $storm_rc): $(tail -n 3 "$dir/storm.err")"
   fi
