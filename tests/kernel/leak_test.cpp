@@ -118,6 +118,7 @@ TEST(LeakTest, CloseWaitNamesTheServerAndResolvesWhenItCloses) {
   EXPECT_GE(resolved["leaked_ms"].get<double>(), leak["age_ms"].get<double>()) << resolved;
   EXPECT_GT(resolved["ts"].get<std::string>(), leak["ts"].get<std::string>());
   EXPECT_EQ(resolved["conn_id"], leak["conn_id"]);
+  EXPECT_EQ(resolved["cookie"], leak["cookie"]);
   expect_clean_exit(p.client);
 
   const Tracer::Stopped stopped = tracer.stop();
@@ -127,6 +128,9 @@ TEST(LeakTest, CloseWaitNamesTheServerAndResolvesWhenItCloses) {
       << dump_lines(stopped.records);
   EXPECT_EQ(select(stopped.records, leak_of("leak_resolved", "close_wait", sport, p.cport)).size(),
             1U);
+  const Json conn = only(stopped.records, socket_record("connection", sport, p.cport),
+                         "the leaking socket's connection record");
+  EXPECT_EQ(conn["cookie"], leak["cookie"]) << "one socket, one cookie";
 }
 
 TEST(LeakTest, ForkedWorkerHoldingTheSocketIsNamed) {

@@ -99,6 +99,10 @@ TEST_P(LifecycleTest, BothEndsWithOwnersBytesAndCloseSide) {
   EXPECT_EQ(sv["comm"], "tt_server");
   EXPECT_EQ(sv["role"], "server");
   EXPECT_NE(cl["conn_id"], sv["conn_id"]);
+  // The socket cookie each end read with SO_COOKIE: logs join on it.
+  EXPECT_EQ(cl["cookie"], client_info["cookie"]) << cl;
+  EXPECT_EQ(sv["cookie"], server_info["cookie"]) << sv;
+  EXPECT_NE(cl["cookie"], "0") << cl;
   for (const Json* r : {&cl, &sv}) {
     SCOPED_TRACE((*r)["role"].dump());
     expect_common_fields(*r, family);

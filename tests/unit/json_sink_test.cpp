@@ -21,6 +21,7 @@ using nlohmann::ordered_json;
 Connection client() {
   Connection conn;
   conn.conn_id = 42;
+  conn.sock_cookie = 0xffff'ffff'0000'0007;  // above 2^53: a number would lose it
   conn.owner.pid = 1234;
   set_comm(conn.owner, "curl");
   conn.owner.source = OwnerSource::kSyscall;
@@ -92,9 +93,9 @@ std::vector<std::string> keys(const ordered_json& object) {
   return names;
 }
 
-const std::vector<std::string> kCommon = {"ts",     "conn_id", "pid",   "comm",  "owner_source",
-                                          "family", "laddr",   "lport", "raddr", "rport",
-                                          "role",   "netns",   "cgroup"};
+const std::vector<std::string> kCommon = {"ts",           "conn_id", "cookie", "pid",   "comm",
+                                          "owner_source", "family",  "laddr",  "lport", "raddr",
+                                          "rport",        "role",    "netns",  "cgroup"};
 
 std::vector<std::string> with_common(std::vector<std::string> head,
                                      const std::vector<std::string>& tail) {
@@ -132,6 +133,7 @@ TEST(JsonSink, ConnectionRecordFieldsOrderAndTypes) {
   EXPECT_TRUE(std::regex_match(line["ts"].get<std::string>(), kRfc3339));
   EXPECT_EQ(line["ts"], "2026-11-22T02:07:50.250000000Z");
   EXPECT_EQ(line["conn_id"], "42");
+  EXPECT_EQ(line["cookie"], "18446744069414584327");
   EXPECT_EQ(line["pid"], 1234);
   EXPECT_EQ(line["comm"], "curl");
   EXPECT_EQ(line["owner_source"], "syscall");

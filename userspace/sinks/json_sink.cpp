@@ -260,6 +260,7 @@ void JsonSink::common(const Connection& conn, std::uint64_t ts_ns, std::uint32_t
                       std::string_view comm, OwnerSource source) {
   writer_.key("ts").timestamp(clock_.to_unix_ns(ts_ns));
   writer_.key("conn_id").id(conn.conn_id);
+  writer_.key("cookie").id(conn.sock_cookie);
   writer_.key("pid").number(pid);
   writer_.key("comm").string(comm);
   writer_.key("owner_source").plain_string(owner_source_name(source));

@@ -278,9 +278,13 @@ void sleep_ms(int ms) {
 void print_info(const char* role, int fd, const Endpoint& local, const Endpoint& remote,
                 int index) {
   const tcp_info info = info_of(fd);
+  std::uint64_t cookie = 0;  // the kernel's socket cookie, as BPF reads it
+  socklen_t cookie_len = sizeof(cookie);
+  getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &cookie_len);
   Line("tcp_info")
       .str("role", role)
       .num("index", index)
+      .str("cookie", std::to_string(cookie))
       .str("laddr", local.addr)
       .num("lport", local.port)
       .str("raddr", remote.addr)
