@@ -1,0 +1,91 @@
+// TIME_WAIT counted per destination by the sweeps, against `ss -tan state time-wait` in the same
+// namespace.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/environment.hpp"
+#include "support/netns.hpp"
+#include "support/peer.hpp"
+#include "support/tracer.hpp"
+
+namespace tt {
+namespace {
+
+constexpr int kPortRange = 1000;
+
+// TIME_WAIT sockets the client namespace holds towards addr:port, as ss counts them.
+std::size_t ss_time_wait(const NetnsPair& net, int port) {
+  const RunResult r = run({"ss", "-Htan", "state", "time-wait", "dst", net.server_addr(), "dport",
+                           "=", ":" + std::to_string(port)},
+                          20s, net.client_ns());
+  if (r.status.exit_code != 0) {
+    throw std::runtime_error("ss failed: " + r.err);
+  }
+  return split_lines(r.out).size();
+}
+
+// Whether ss counts `expected` TIME_WAIT sockets towards the port within 5 s.
+bool ss_reaches(const NetnsPair& net, int port, std::size_t expected) {
+  const auto deadline = Clock::now() + 5s;
+  std::size_t seen = ss_time_wait(net, port);
+  while (seen != expected && Clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+    seen = ss_time_wait(net, port);
+  }
+  EXPECT_EQ(seen, expected) << "TIME_WAIT sockets towards port " << port;
+  return seen == expected;
+}
+
+// Makes `count` connections to the server that the client closes first, so each leaves a
+// TIME_WAIT socket in the client namespace.
+void leave_time_wait(const NetnsPair& net, const Server& server, int count) {
+  Process client =
+      spawn_peer({"client", "--addr", net.server_addr(), "--port", std::to_string(server.port),
+                  "--count", std::to_string(count), "--close-first", "client"},
+                 net.client_ns());
+  ASSERT_EQ(client.wait_event("done", 30s)["failures"], 0) << client.out();
+  expect_clean_exit(client);
+}
+
+TEST(TimeWaitCountTest, CountsPerDestinationEqualSs) {
+  TT_REQUIRE_NETNS();
+  NetnsPair net("twcount");
+  NetnsPair::exec(net.client_ns(),
+                  {"sysctl", "-q", "-w",
+                   "net.ipv4.ip_local_port_range=40000 " + std::to_string(40000 + kPortRange - 1)});
+  const std::vector<std::string> server_args = {"--count", "1000", "--close-first", "client"};
+  Server many = start_server(net.server_addr(), server_args, net.server_ns());
+  Server few = start_server(net.server_addr(), server_args, net.server_ns());
+  leave_time_wait(net, many, 130);
+  leave_time_wait(net, few, 40);
+  // The client is done once it has sent its last FIN; that socket enters TIME_WAIT when the
+  // server's FIN comes back, a moment later. TIME_WAIT lasts 60 s, longer than the test.
+  ASSERT_TRUE(ss_reaches(net, many.port, 130));
+  ASSERT_TRUE(ss_reaches(net, few.port, 40));
+
+  // A warning at 1% of the range reports every destination with 10 or more.
+  Tracer tracer({"--time-wait-warn", "1"});
+  auto pressure_to = [&](int port) {
+    return [&net, port](const Json& r) {
+      return r.value("type", "") == "leak" && r.value("kind", "") == "time_wait" &&
+             r.value("raddr", "") == net.server_addr() && r.value("rport", 0) == port;
+    };
+  };
+  const Json w_many = tracer.wait_for(pressure_to(many.port), "pressure (many)", 1, 5s).front();
+  const Json w_few = tracer.wait_for(pressure_to(few.port), "pressure (few)", 1, 5s).front();
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+
+  EXPECT_EQ(w_many["count"], ss_time_wait(net, many.port)) << w_many;
+  EXPECT_EQ(w_few["count"], ss_time_wait(net, few.port)) << w_few;
+  EXPECT_EQ(w_many["count"], 130) << w_many;
+  EXPECT_EQ(w_few["count"], 40) << w_few;
+  EXPECT_EQ(w_many["laddr"], net.client_addr()) << w_many;
+  EXPECT_EQ(w_many["port_range"], kPortRange) << w_many;
+}
+
+}  // namespace
+}  // namespace tt
