@@ -23,8 +23,9 @@ BUILD_DIR=${BUILD_DIR:-build}
 # libclang-rt-14-dev holds libFuzzer and clang's sanitizer runtimes (gcc's come with gcc);
 # clang-tidy is for `tidy`. The package test installs the .deb and checks it with man-db,
 # systemd-analyze (systemd), logrotate and setpriv (util-linux); deploy_test reads YAML.
+# nettle-dev gives SHA-1 and base64 for the Community ID.
 PACKAGES=(build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
-  libbpf-dev bpftool libelf-dev zlib1g-dev libcli11-dev nlohmann-json3-dev libgtest-dev
+  libbpf-dev bpftool libelf-dev zlib1g-dev nettle-dev libcli11-dev nlohmann-json3-dev libgtest-dev
   libbenchmark-dev libcpp-httplib-dev iproute2 iptables procps python3 python3-yaml man-db
   systemd logrotate prometheus)
 FUZZERS=(decode json_writer sock_diag cpu_list port_range proc_link duration cidr options)

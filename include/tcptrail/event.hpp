@@ -58,6 +58,9 @@ struct IpAddress {
   std::array<std::uint8_t, 16> bytes{};  // network order; IPv4 in the first 4 bytes
 
   std::string to_string() const;
+  // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as the IPv4 address it carries, which is what
+  // the wire and other tools see; any other address as it is.
+  IpAddress unmapped() const;
   auto operator<=>(const IpAddress&) const = default;
 };
 

@@ -14,18 +14,6 @@ template <typename T> bool empty_or_has(const std::vector<T>& values, const T& v
   return values.empty() || std::find(values.begin(), values.end(), value) != values.end();
 }
 
-// IPv4-mapped IPv6 (::ffff:a.b.c.d) compares as the IPv4 address it carries.
-IpAddress unmapped(const IpAddress& addr) {
-  static constexpr std::uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (addr.family == 6 && std::equal(kMappedPrefix, kMappedPrefix + 12, addr.bytes.begin())) {
-    IpAddress v4;
-    v4.family = 4;
-    std::copy(addr.bytes.begin() + 12, addr.bytes.end(), v4.bytes.begin());
-    return v4;
-  }
-  return addr;
-}
-
 }  // namespace
 
 std::optional<Cidr> Cidr::parse(std::string_view text) {
@@ -54,7 +42,7 @@ std::optional<Cidr> Cidr::parse(std::string_view text) {
     }
   }
   cidr.prefix = static_cast<std::uint8_t>(prefix);
-  cidr.network = unmapped(cidr.network);
+  cidr.network = cidr.network.unmapped();
   if (cidr.network.family == 4 && max_prefix == 128) {
     cidr.prefix = static_cast<std::uint8_t>(prefix >= 96 ? prefix - 96 : 0);
   }
@@ -69,7 +57,7 @@ std::optional<Cidr> Cidr::parse(std::string_view text) {
 }
 
 bool Cidr::contains(const IpAddress& candidate) const {
-  const IpAddress addr = unmapped(candidate);
+  const IpAddress addr = candidate.unmapped();
   if (addr.family != network.family) {
     return false;
   }
@@ -108,6 +96,21 @@ bool Filter::matches_tuple(const Connection& conn) const {
   return addrs.empty() || std::any_of(addrs.begin(), addrs.end(), [&](const Cidr& c) {
            return c.contains(conn.laddr) || c.contains(conn.raddr);
          });
+}
+
+bool Filter::matches_identity(const CgroupIdentity* cgroup) const {
+  if (!filters_identity()) {
+    return true;
+  }
+  if (cgroup == nullptr) {
+    return false;
+  }
+  const bool container =
+      containers.empty() ||
+      (!cgroup->container_id.empty() &&
+       std::any_of(containers.begin(), containers.end(),
+                   [&](const std::string& id) { return cgroup->container_id.starts_with(id); }));
+  return container && empty_or_has(units, cgroup->unit);
 }
 
 }  // namespace tcptrail

@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "tcptrail/connection.hpp"
@@ -123,6 +124,17 @@ std::string IpAddress::to_string() const {
     return {};
   }
   return text;
+}
+
+IpAddress IpAddress::unmapped() const {
+  static constexpr std::uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (family != 6 || !std::equal(kMappedPrefix, kMappedPrefix + 12, bytes.begin())) {
+    return *this;
+  }
+  IpAddress v4;
+  v4.family = 4;
+  std::copy(bytes.begin() + 12, bytes.end(), v4.bytes.begin());
+  return v4;
 }
 
 std::string_view Owner::comm_view() const {
