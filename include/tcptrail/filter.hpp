@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tcptrail/connection.hpp"
+#include "tcptrail/identity.hpp"
 
 namespace tcptrail {
 
@@ -27,15 +28,21 @@ struct Filter {
   std::vector<std::string> comms;
   std::vector<std::uint16_t> lports;
   std::vector<std::uint16_t> rports;
-  std::vector<std::uint16_t> ports;    // either side
-  std::vector<Cidr> addrs;             // either side
-  std::vector<std::uint64_t> cgroups;  // cgroup v2 ids
-  std::uint8_t family = 0;             // 0 both, 4 or 6
+  std::vector<std::uint16_t> ports;     // either side
+  std::vector<Cidr> addrs;              // either side
+  std::vector<std::uint64_t> cgroups;   // cgroup v2 ids
+  std::uint8_t family = 0;              // 0 both, 4 or 6
+  std::vector<std::string> containers;  // container ids or 12-digit prefixes of them
+  std::vector<std::string> units;       // systemd unit names
 
   bool matches(const Connection& conn) const;
   bool matches_owner(std::uint32_t pid, std::string_view comm) const;
   // Family, ports, addresses and cgroups: what the socket is, not who owns it.
   bool matches_tuple(const Connection& conn) const;
+  // Containers and units, by what the socket's cgroup resolved to; null (not known) matches
+  // only when neither is asked for.
+  bool matches_identity(const CgroupIdentity* cgroup) const;
+  bool filters_identity() const { return !containers.empty() || !units.empty(); }
 };
 
 }  // namespace tcptrail

@@ -90,5 +90,38 @@ TEST(Filter, MatchesOwnerPortsAndAddresses) {
   EXPECT_TRUE(f.matches(conn("127.0.0.1", 1, "127.0.0.1", 2, 5, "curl")));
 }
 
+TEST(Filter, ContainersByIdOrPrefixAndUnitsByName) {
+  const std::string id = "4f1d3b9a0c2e" + std::string(52, 'a');
+  CgroupIdentity docker;
+  docker.container_id = id;
+  docker.unit = "docker-" + id + ".scope";
+  CgroupIdentity nginx;
+  nginx.unit = "nginx.service";
+
+  Filter none;
+  EXPECT_TRUE(none.matches_identity(nullptr));
+  EXPECT_TRUE(none.matches_identity(&nginx));
+
+  Filter by_prefix;
+  by_prefix.containers = {"4f1d3b9a0c2e"};
+  EXPECT_TRUE(by_prefix.matches_identity(&docker));
+  EXPECT_FALSE(by_prefix.matches_identity(&nginx));
+  EXPECT_FALSE(by_prefix.matches_identity(nullptr));  // not known is not a match
+  Filter by_full;
+  by_full.containers = {"9" + std::string(11, '0'), id};
+  EXPECT_TRUE(by_full.matches_identity(&docker));
+  by_full.containers = {"4f1d3b9a0c2f"};
+  EXPECT_FALSE(by_full.matches_identity(&docker));
+
+  Filter by_unit;
+  by_unit.units = {"nginx.service"};
+  EXPECT_TRUE(by_unit.matches_identity(&nginx));
+  EXPECT_FALSE(by_unit.matches_identity(&docker));
+  EXPECT_FALSE(by_unit.matches_identity(nullptr));
+  by_unit.containers = {"4f1d3b9a0c2e"};  // both asked for: both must hold
+  EXPECT_FALSE(by_unit.matches_identity(&nginx));
+  EXPECT_FALSE(by_unit.matches_identity(&docker));
+}
+
 }  // namespace
 }  // namespace tcptrail

@@ -141,6 +141,16 @@ TEST(Options, BadInputIsAParseError) {
       {"--cgroup", ""},
       {"--cgroup", "/sys/fs/cgroup/no-such-directory"},
       {"--cgroup", "/tmp"},
+      {"--container", ""},
+      {"--container", "4f1d3b9a0c2"},
+      {"--container", "4F1D3B9A0C2E"},
+      {"--container", "docker-4f1d3b9a0c2e"},
+      {"--container", "4f1d3b9a0c2e "},
+      {"--unit", ""},
+      {"--unit", "nginx"},
+      {"--unit", "-d"},
+      {"--unit", "user.slice"},
+      {"--unit", "bad name.service"},
   };
   for (const auto& args : bad) {
     EXPECT_THROW(parse(args), CLI::ParseError)
@@ -170,6 +180,15 @@ std::string cgroup2_mount() {
     }
   }
   return {};
+}
+
+TEST(Options, ContainerAndUnitGoToTheFilter) {
+  const std::string full(64, 'c');
+  Parsed p = parse({"--container", "4f1d3b9a0c2e", "--container", full, "--unit",
+                    "php8.2-fpm.service", "--unit", "session-3.scope"});
+  EXPECT_EQ(p.validated.filter.containers, (std::vector<std::string>{"4f1d3b9a0c2e", full}));
+  EXPECT_EQ(p.validated.filter.units,
+            (std::vector<std::string>{"php8.2-fpm.service", "session-3.scope"}));
 }
 
 TEST(Options, CgroupResolvedOnceToItsId) {

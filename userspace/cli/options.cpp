@@ -98,6 +98,23 @@ const CLI::Validator kCommName(
     },
     "COMM");
 
+const CLI::Validator kContainerId(
+    [](std::string& text) {
+      return is_container_id_or_prefix(text)
+                 ? std::string()
+                 : "'" + text + "' is not a container id (64 or 12 lowercase hex digits)";
+    },
+    "ID");
+
+const CLI::Validator kUnitName(
+    [](std::string& text) {
+      return is_unit_name(text) ? std::string()
+                                : "'" + text +
+                                      "' is not a systemd unit name (NAME.service or "
+                                      "NAME.scope)";
+    },
+    "UNIT");
+
 void add_filter_options(CLI::App& app, Options& o) {
   app.add_option("-p,--pid", o.pids, "only sockets owned by this PID (repeatable)")
       ->check(kDecimal)
@@ -122,6 +139,14 @@ void add_filter_options(CLI::App& app, Options& o) {
                  "only sockets created in this cgroup v2 directory, e.g. "
                  "/sys/fs/cgroup/system.slice/nginx.service (repeatable)")
       ->check(kValue);
+  app.add_option("--container", o.containers,
+                 "only sockets of this container: its id or the 12-digit prefix docker prints "
+                 "(docker, containerd, CRI-O, podman; repeatable)")
+      ->check(kContainerId);
+  app.add_option("--unit", o.units,
+                 "only sockets of this systemd unit, e.g. nginx.service (the innermost "
+                 ".service or .scope of the socket's cgroup; repeatable)")
+      ->check(kUnitName);
   auto* v4 = app.add_flag("-4,--ipv4", o.ipv4, "IPv4 only");
   auto* v6 = app.add_flag("-6,--ipv6", o.ipv6, "IPv6 only");
   v4->excludes(v6);
@@ -286,6 +311,8 @@ Validated validate_options(const Options& o) {
   }
   f.pids = o.pids;
   f.comms = o.comms;
+  f.containers = o.containers;
+  f.units = o.units;
   f.lports = o.lports;
   f.rports = o.rports;
   f.ports = o.ports;

@@ -33,8 +33,10 @@ struct Options {
   std::vector<std::uint16_t> rports;
   std::vector<std::uint16_t> ports;
   std::vector<std::string> addrs;
-  std::vector<std::string> cgroups;  // cgroup v2 directories
-  std::string duration;              // empty: until interrupted
+  std::vector<std::string> cgroups;     // cgroup v2 directories
+  std::vector<std::string> containers;  // container ids or 12-digit prefixes
+  std::vector<std::string> units;       // systemd unit names
+  std::string duration;                 // empty: until interrupted
   std::string close_wait_timeout = "30s";
   std::string fin_wait2_timeout = "60s";
   std::string syn_recv_timeout = "10s";
