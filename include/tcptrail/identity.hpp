@@ -42,6 +42,17 @@ public:
   virtual ~IdentityLookup() = default;
   virtual IdentityAnswer<CgroupIdentity> cgroup(std::uint64_t cgroup_id) = 0;
   virtual IdentityAnswer<ProcessIdentity> process(std::uint32_t pid, std::uint64_t now_ns) = 0;
+  // Waits until every question asked has its answer installed, or timeout_ns has passed: for
+  // the end of a run only, once the rings are drained.
+  virtual void wait_for_answers(std::uint64_t timeout_ns) = 0;
+};
+
+// What a record says of its socket's workload. Null: not known (no cgroup id from the kernel,
+// the cgroup or the process gone before it was resolved, or not resolved in time). Valid while
+// the record is being written.
+struct Identity {
+  const CgroupIdentity* cgroup = nullptr;
+  const ProcessIdentity* process = nullptr;  // of the owner; in connection records only
 };
 
 // Whether text is what --container accepts: a full container id (64 lowercase hex digits) or

@@ -1,6 +1,8 @@
 #include "cli/identity_resolver.hpp"
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -86,6 +88,47 @@ TEST_F(IdentityResolverTest, ProcessesAreAskedAgainOnceTheirAnswerIsOld) {
   EXPECT_FALSE(answer.value->exe.empty());
   EXPECT_FALSE(resolver.process(pid, kNow + IdentityResolver::kProcessTtlNs - 1).pending);
   EXPECT_TRUE(resolver.process(pid, kNow + IdentityResolver::kProcessTtlNs).pending);
+}
+
+TEST_F(IdentityResolverTest, WaitForAnswersInstallsThem) {
+  IdentityResolver resolver(root_.string());
+  const std::uint64_t id = make_cgroup("/nginx.service");
+  EXPECT_TRUE(resolver.cgroup(id).pending);
+  EXPECT_TRUE(resolver.process(static_cast<std::uint32_t>(getpid()), kNow).pending);
+  resolver.wait_for_answers(5'000'000'000);
+  ASSERT_NE(resolver.cgroup(id).value, nullptr);
+  EXPECT_EQ(resolver.cgroup(id).value->unit, "nginx.service");
+  EXPECT_FALSE(resolver.process(static_cast<std::uint32_t>(getpid()), kNow).pending);
+}
+
+// Asked again after it exited, a process keeps the identity read while it ran.
+TEST_F(IdentityResolverTest, AnExitedProcessKeepsWhatWasRead) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    pause();
+    _exit(0);
+  }
+  IdentityResolver resolver(root_.string());
+  const auto pid = static_cast<std::uint32_t>(child);
+  resolver.process(pid, kNow);
+  resolver.wait_for_answers(5'000'000'000);
+  ASSERT_NE(resolver.process(pid, kNow).value, nullptr);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  const std::uint64_t later = kNow + IdentityResolver::kProcessTtlNs;
+  EXPECT_TRUE(resolver.process(pid, later).pending);
+  resolver.wait_for_answers(5'000'000'000);
+  const IdentityAnswer<ProcessIdentity> answer = resolver.process(pid, later);
+  EXPECT_FALSE(answer.pending);
+  ASSERT_NE(answer.value, nullptr);
+  EXPECT_EQ(answer.value->ppid, static_cast<std::uint32_t>(getpid()));
+  // One never read while it ran cannot be known: no pid reaches PID_MAX_LIMIT (2^22).
+  constexpr std::uint32_t kNoSuchPid = 1U << 22;
+  EXPECT_TRUE(resolver.process(kNoSuchPid, later).pending);
+  resolver.wait_for_answers(5'000'000'000);
+  EXPECT_FALSE(resolver.process(kNoSuchPid, later).pending);
+  EXPECT_EQ(resolver.process(kNoSuchPid, later).value, nullptr);
 }
 
 TEST_F(IdentityResolverTest, KeepsAtMostItsCapacity) {

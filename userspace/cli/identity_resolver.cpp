@@ -3,7 +3,10 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <chrono>
+
 #include "system/identity_sources.hpp"
+#include "tcptrail/records.hpp"
 
 namespace tcptrail {
 
@@ -91,9 +94,29 @@ bool IdentityResolver::install(std::uint64_t now_ns) {
   }
   for (auto& [pid, identity] : answers.processes) {
     pids_asked_.erase(pid);
+    // A process that has exited since it was read is still the one its records are about:
+    // its pid was free when it was asked again, so no other process had taken it.
+    auto known = processes_.find(pid);
+    if (!identity && known != processes_.end() && known->second.identity) {
+      known->second.resolved_ns = now_ns;
+      continue;
+    }
     remember(processes_, process_order_, capacity_, pid, ProcessEntry{std::move(identity), now_ns});
   }
   return !answers.cgroups.empty() || !answers.processes.empty();
+}
+
+void IdentityResolver::wait_for_answers(std::uint64_t timeout_ns) {
+  const std::uint64_t deadline = monotonic_ns() + timeout_ns;
+  while (!cgroups_asked_.empty() || !pids_asked_.empty()) {
+    const std::uint64_t now = monotonic_ns();
+    if (now >= deadline) {
+      return;
+    }
+    if (!install(now)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
 }
 
 IdentityResolver::Answers IdentityResolver::resolve(const std::vector<std::uint64_t>& cgroups,

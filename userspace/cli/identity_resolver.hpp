@@ -37,6 +37,7 @@ public:
   // Ring thread only.
   IdentityAnswer<CgroupIdentity> cgroup(std::uint64_t cgroup_id) override;
   IdentityAnswer<ProcessIdentity> process(std::uint32_t pid, std::uint64_t now_ns) override;
+  void wait_for_answers(std::uint64_t timeout_ns) override;
   // Takes the answers the thread has ready, if it is not handing some over right now, and
   // passes on questions that could not be handed over before. Returns whether any arrived.
   bool install(std::uint64_t now_ns);
