@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -55,6 +56,17 @@ TEST(ReadProcess, ThisProcess) {
   EXPECT_EQ(self->ppid, static_cast<std::uint32_t>(getppid()));
   EXPECT_EQ(self->exe, std::filesystem::read_symlink("/proc/self/exe").string());
   EXPECT_EQ(read_process(0), std::nullopt);
+}
+
+TEST(HostIdentity, HostNameAndBootIdOfThisMachine) {
+  std::array<char, 256> name{};
+  ASSERT_EQ(::gethostname(name.data(), name.size() - 1), 0);
+  EXPECT_EQ(host_name(), name.data());
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string expected;
+  std::getline(in, expected);
+  EXPECT_EQ(boot_id(), expected);
+  EXPECT_EQ(boot_id().size(), 36U);  // a UUID
 }
 
 std::uint64_t inode_of(const std::filesystem::path& dir) {

@@ -169,4 +169,24 @@ std::optional<ProcessIdentity> read_process(std::uint32_t pid) {
   return identity;
 }
 
+std::string host_name() {
+  std::array<char, 256> name{};  // HOST_NAME_MAX is 64 on Linux
+  if (::gethostname(name.data(), name.size() - 1) != 0) {
+    return {};
+  }
+  return name.data();
+}
+
+std::string boot_id() {
+  try {
+    std::string id = read_small_file("/proc/sys/kernel/random/boot_id", "boot id");
+    while (!id.empty() && (id.back() == '\n' || id.back() == '\0')) {
+      id.pop_back();
+    }
+    return id;
+  } catch (const std::system_error&) {
+    return {};
+  }
+}
+
 }  // namespace tcptrail::sys

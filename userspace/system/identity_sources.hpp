@@ -34,4 +34,10 @@ std::optional<std::uint32_t> parse_proc_stat_ppid(std::string_view text);
 // stays empty where /proc/PID/exe cannot be read (a kernel thread, no CAP_SYS_PTRACE).
 std::optional<ProcessIdentity> read_process(std::uint32_t pid);
 
+// gethostname(); "" if it fails.
+std::string host_name();
+// /proc/sys/kernel/random/boot_id without its newline: one value per boot of this machine, so
+// that records of two boots are told apart. "" if it cannot be read.
+std::string boot_id();
+
 }  // namespace tcptrail::sys
