@@ -21,7 +21,9 @@
 //   tcptrail_test_peer client --addr A --port P [--count N] [--send BYTES] [--expect BYTES]
 //                             [--close-first server|client] [--close-delay-ms MS] [--linger0]
 //                             [--hold-ms MS] [--nonblocking] [--connect-timeout-ms MS]
-//                             [--wait-stdin] [--name COMM]
+//                             [--wait-stdin] [--wait-stdin-after] [--name COMM]
+//     --wait-stdin-after: once done, wait for a line on stdin before exiting (a process that
+//       outlives its connections, as servers and pools do)
 //   bulk-send = client --close-first client, bulk-recv = server --close-first client.
 //
 // Ends close with shutdown(SHUT_WR) and keep the descriptor until the kernel moved the socket to
@@ -71,6 +73,7 @@ struct Args {
   bool nonblocking = false;
   int connect_timeout_ms = 0;
   bool wait_stdin = false;
+  bool wait_stdin_after = false;
   std::string name;
   bool fork_worker = false;
   int prefork = 0;
@@ -136,6 +139,8 @@ Args parse(int argc, char** argv) {
       a.nonblocking = true;
     } else if (flag == "--wait-stdin") {
       a.wait_stdin = true;
+    } else if (flag == "--wait-stdin-after") {
+      a.wait_stdin_after = true;
     } else if (flag == "--name") {
       a.name = value();
     } else if (flag == "--fork") {
@@ -595,12 +600,16 @@ int connect_once(const Args& a, int index) {
   return fd;
 }
 
+void read_line_from_stdin() {
+  char c = 0;
+  while (read(STDIN_FILENO, &c, 1) == 1 && c != '\n') {
+  }
+}
+
 int run_client(const Args& a) {
   if (a.wait_stdin) {
     Line("ready").emit();
-    char c = 0;
-    while (read(STDIN_FILENO, &c, 1) == 1 && c != '\n') {
-    }
+    read_line_from_stdin();
   }
   int failures = 0;
   for (int i = 0; i < a.count; ++i) {
@@ -612,6 +621,9 @@ int run_client(const Args& a) {
     converse(a, fd, "client", i);
   }
   Line("done").num("failures", failures).emit();
+  if (a.wait_stdin_after) {
+    read_line_from_stdin();
+  }
   return 0;
 }
 
