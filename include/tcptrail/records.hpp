@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tcptrail/connection.hpp"
+#include "tcptrail/identity.hpp"
 
 namespace tcptrail {
 
@@ -31,6 +32,7 @@ struct StartInfo {
   std::string options;                // the command line options, as given
   std::uint64_t ts_ns = 0;            // monotonic
   std::vector<std::string> degraded;  // features lost to missing capabilities ("netns", ...)
+  std::string boot_id{};              // /proc/sys/kernel/random/boot_id, "" if unreadable
 };
 
 // What a summary counts for one process or one peer, of the records that passed the filters.
@@ -82,6 +84,8 @@ struct StopInfo {
   std::uint64_t overflow = 0;     // connections not tracked because the table was full
   std::vector<ProcessRow> per_process;
   std::vector<PeerRow> per_peer;
+  // Records written before their identity was resolved (IdentityStage); set by that stage.
+  std::uint64_t identity_late = 0;
 };
 
 enum class ResetDirection : std::uint8_t { kSent, kReceived };
@@ -127,6 +131,8 @@ struct TimeWaitPressure {
 
 // The records, as one type every sink takes. Each refers to data owned by the caller and valid
 // only during the write() call: the connection record path runs at ~100k/s and copies nothing.
+// Records about a socket carry its Identity, filled in by the identity stage before the sinks
+// (null until then: not known).
 struct StartRecord {
   const StartInfo& info;
 };
@@ -134,6 +140,7 @@ struct StartRecord {
 struct ConnectionRecord {
   const Connection& conn;
   std::uint64_t ts_ns;
+  Identity identity{};
 };
 struct StateRecord {
   const Connection& conn;
@@ -142,26 +149,31 @@ struct StateRecord {
   std::uint64_t ns_in_old;
   bool ns_in_old_known;
   std::uint64_t ts_ns;
+  Identity identity{};
 };
 struct RetransmitRecord {
   const Connection& conn;
   TcpState state;
   std::uint32_t segs;
   std::uint64_t ts_ns;
+  Identity identity{};
 };
 struct ResetRecord {
   const Connection& conn;
   ResetDirection direction;
   TcpState state;
   std::uint64_t ts_ns;
+  Identity identity{};
 };
 struct LeakRecord {
   const Connection& conn;
   const Leak& leak;
+  Identity identity{};
 };
 struct LeakResolvedRecord {
   const Connection& conn;
   const Leak& leak;
+  Identity identity{};
 };
 struct TimeWaitPressureRecord {
   const TimeWaitPressure& pressure;

@@ -29,7 +29,7 @@ void remember(Map& map, std::deque<Key>& order, std::size_t capacity, Key key, V
 }  // namespace
 
 IdentityResolver::IdentityResolver(std::optional<std::string> cgroup_mount, std::size_t capacity)
-    : mount_(std::move(cgroup_mount)), capacity_(capacity), thread_([this] { run(); }) {}
+    : mount_(std::move(cgroup_mount)), capacity_(capacity) {}
 
 IdentityResolver::~IdentityResolver() {
   {
@@ -37,7 +37,13 @@ IdentityResolver::~IdentityResolver() {
     stopping_ = true;
   }
   wake_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void IdentityResolver::start() {
+  thread_ = std::thread([this] { run(); });
 }
 
 IdentityAnswer<CgroupIdentity> IdentityResolver::cgroup(std::uint64_t cgroup_id) {
@@ -53,7 +59,7 @@ IdentityAnswer<CgroupIdentity> IdentityResolver::cgroup(std::uint64_t cgroup_id)
 
 IdentityAnswer<ProcessIdentity> IdentityResolver::process(std::uint32_t pid, std::uint64_t now_ns) {
   auto found = processes_.find(pid);
-  if (found != processes_.end() && now_ns - found->second.resolved_ns < kProcessTtlNs) {
+  if (found != processes_.end() && now_ns < found->second.resolved_ns + kProcessTtlNs) {
     return {found->second.identity ? &*found->second.identity : nullptr, false};
   }
   if (pids_asked_.insert(pid).second) {
@@ -107,6 +113,9 @@ bool IdentityResolver::install(std::uint64_t now_ns) {
 }
 
 void IdentityResolver::wait_for_answers(std::uint64_t timeout_ns) {
+  if (!thread_.joinable()) {
+    return;  // nothing would answer
+  }
   const std::uint64_t deadline = monotonic_ns() + timeout_ns;
   while (!cgroups_asked_.empty() || !pids_asked_.empty()) {
     const std::uint64_t now = monotonic_ns();

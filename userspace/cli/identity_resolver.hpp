@@ -28,9 +28,12 @@ public:
   static constexpr std::uint64_t kProcessTtlNs = 5'000'000'000;
 
   // cgroup_mount: the cgroup2 mount point; without one every cgroup answers "cannot be known".
+  // Questions asked before start() wait for the thread.
   explicit IdentityResolver(std::optional<std::string> cgroup_mount,
                             std::size_t capacity = kDefaultCapacity);
   ~IdentityResolver() override;  // stops and joins the thread
+  // Starts the thread: after privileges are dropped, which is per thread.
+  void start();
   IdentityResolver(const IdentityResolver&) = delete;
   IdentityResolver& operator=(const IdentityResolver&) = delete;
 
@@ -79,7 +82,7 @@ private:
   std::vector<std::uint32_t> pid_requests_;
   Answers ready_;
 
-  std::thread thread_;  // last: started once everything above is built
+  std::thread thread_;
 };
 
 }  // namespace tcptrail

@@ -137,7 +137,7 @@ void TextSink::put(const StartRecord& /*record*/) {
 }
 
 void TextSink::put(const ConnectionRecord& record) {
-  const auto& [conn, ts_ns] = record;
+  const auto& [conn, ts_ns, identity] = record;
   if (options_.retransmits_view) {
     return;
   }
@@ -161,7 +161,7 @@ void TextSink::put(const ConnectionRecord& record) {
 }
 
 void TextSink::put(const StateRecord& record) {
-  const auto& [conn, old_state, new_state, ns_in_old, ns_in_old_known, ts_ns] = record;
+  const auto& [conn, old_state, new_state, ns_in_old, ns_in_old_known, ts_ns, identity] = record;
   if (!options_.transitions || options_.retransmits_view) {
     return;
   }
@@ -185,7 +185,7 @@ void TextSink::retransmit_view_prefix(const Connection& conn, TcpState state, st
 }
 
 void TextSink::put(const RetransmitRecord& record) {
-  const auto& [conn, state, segs, ts_ns] = record;
+  const auto& [conn, state, segs, ts_ns, identity] = record;
   if (!options_.retransmits_view) {
     return;
   }
@@ -195,7 +195,7 @@ void TextSink::put(const RetransmitRecord& record) {
 }
 
 void TextSink::put(const ResetRecord& record) {
-  const auto& [conn, direction, state, ts_ns] = record;
+  const auto& [conn, direction, state, ts_ns, identity] = record;
   if (!options_.retransmits_view) {
     return;
   }
@@ -205,7 +205,7 @@ void TextSink::put(const ResetRecord& record) {
 }
 
 void TextSink::put(const LeakRecord& record) {
-  const auto& [conn, leak] = record;
+  const auto& [conn, leak, identity] = record;
   leak_line("LEAK", conn, leak);
   buffer_.append(" age ").append(human_duration(leak.age_ns));
   buffer_.append(" (threshold ").append(human_duration(leak.threshold_ns)).append(")");
@@ -225,7 +225,7 @@ void TextSink::put(const LeakRecord& record) {
 }
 
 void TextSink::put(const LeakResolvedRecord& record) {
-  const auto& [conn, leak] = record;
+  const auto& [conn, leak, identity] = record;
   leak_line("LEAK resolved", conn, leak);
   buffer_.append(" after ").append(human_duration(leak.age_ns));
   end_line();
