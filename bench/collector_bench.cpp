@@ -209,7 +209,7 @@ void replay(bool transitions, std::ostream& out) {
   config.transitions = transitions;
   NoFdOwners fd_owners;
   NoKernel kernel;
-  JsonSink sink(out, kClock);
+  JsonSink sink(out, kClock, "bench");
   Collector collector(config, sink, fd_owners, kernel);
   std::uint64_t next_tick = records.front().ts_ns + kTickNs;
   std::uint64_t next_flush = records.front().ts_ns + kFlushNs;

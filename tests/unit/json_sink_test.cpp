@@ -73,7 +73,7 @@ std::vector<ordered_json> parse_lines(const std::string& text) {
 
 std::vector<ordered_json> run(const std::function<void(JsonSink&)>& records) {
   std::ostringstream out;
-  JsonSink sink(out, kClock);
+  JsonSink sink(out, kClock, "web-1");
   records(sink);
   sink.flush();
   return parse_lines(out.str());
@@ -93,9 +93,10 @@ std::vector<std::string> keys(const ordered_json& object) {
   return names;
 }
 
-const std::vector<std::string> kCommon = {"ts",           "conn_id", "cookie", "pid",   "comm",
-                                          "owner_source", "family",  "laddr",  "lport", "raddr",
-                                          "rport",        "role",    "netns",  "cgroup"};
+const std::vector<std::string> kCommon = {
+    "ts",          "conn_id",      "cookie",  "pid",   "comm",        "owner_source", "family",
+    "laddr",       "lport",        "raddr",   "rport", "role",        "netns",        "cgroup",
+    "cgroup_path", "container_id", "pod_uid", "unit",  "community_id"};
 
 std::vector<std::string> with_common(std::vector<std::string> head,
                                      const std::vector<std::string>& tail) {
@@ -108,26 +109,32 @@ const std::regex kRfc3339(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z)");
 
 TEST(JsonSink, StartRecord) {
   const auto line = one([](JsonSink& sink) {
-    sink.write(StartRecord{
-        StartInfo{"0.1.0", "6.1.0-13-amd64", "-T --json", 5 * kMs, {"netns", "owners"}}});
+    sink.write(StartRecord{StartInfo{"0.1.0",
+                                     "6.1.0-13-amd64",
+                                     "-T --json",
+                                     5 * kMs,
+                                     {"netns", "owners"},
+                                     "4f0c7c1e-3f5a-4c5e-9d1b-2a6b8c0d1e2f"}});
   });
-  EXPECT_EQ(keys(line),
-            (std::vector<std::string>{"type", "ts", "version", "kernel", "options", "degraded"}));
+  EXPECT_EQ(keys(line), (std::vector<std::string>{"type", "host", "ts", "version", "kernel",
+                                                  "boot_id", "options", "degraded"}));
   EXPECT_EQ(line["degraded"], (std::vector<std::string>{"netns", "owners"}));
   EXPECT_EQ(line["type"], "start");
   EXPECT_EQ(line["ts"], "2026-11-22T02:07:49.005000000Z");
   EXPECT_EQ(line["version"], "0.1.0");
   EXPECT_EQ(line["kernel"], "6.1.0-13-amd64");
   EXPECT_EQ(line["options"], "-T --json");
+  EXPECT_EQ(line["host"], "web-1");
+  EXPECT_EQ(line["boot_id"], "4f0c7c1e-3f5a-4c5e-9d1b-2a6b8c0d1e2f");
 }
 
 TEST(JsonSink, ConnectionRecordFieldsOrderAndTypes) {
   const auto line = one([](JsonSink& sink) { sink.write(ConnectionRecord{client(), 1250 * kMs}); });
-  EXPECT_EQ(keys(line),
-            with_common({"type"}, {"start", "preexisting", "duration_ms", "handshake_ms", "states",
-                                   "path", "tx_bytes", "rx_bytes", "retransmits", "syn_retransmits",
-                                   "synack_retransmits", "srtt_us", "close", "error", "time_wait",
-                                   "orphan"}));
+  EXPECT_EQ(keys(line), with_common({"type", "host"},
+                                    {"start", "preexisting", "duration_ms", "handshake_ms",
+                                     "states", "path", "tx_bytes", "rx_bytes", "retransmits",
+                                     "syn_retransmits", "synack_retransmits", "srtt_us", "close",
+                                     "error", "time_wait", "orphan", "ppid", "exe"}));
   EXPECT_EQ(line["type"], "connection");
   ASSERT_TRUE(line["ts"].is_string());
   EXPECT_TRUE(std::regex_match(line["ts"].get<std::string>(), kRfc3339));
@@ -168,6 +175,52 @@ TEST(JsonSink, ConnectionRecordFieldsOrderAndTypes) {
   EXPECT_TRUE(line["error"].is_null());
   EXPECT_EQ(line["time_wait"], true);
   EXPECT_EQ(line["orphan"], false);
+  // Before (or without) an identity, its fields say "not known".
+  for (const char* name : {"cgroup_path", "container_id", "pod_uid", "unit", "ppid", "exe"}) {
+    EXPECT_TRUE(line[name].is_null()) << name;
+  }
+  // As Python's hashlib computes it for this tuple (the spec's algorithm, independently).
+  EXPECT_EQ(line["community_id"], "1:OCmRk8Oa6oZZSOzMro6vxycDSt4=");
+}
+
+TEST(JsonSink, IdentityFields) {
+  CgroupIdentity cgroup;
+  cgroup.path = "/kubepods.slice/kubepods-podu.slice/cri-containerd-c.scope";
+  cgroup.container_id = "c";
+  cgroup.pod_uid = "u";
+  cgroup.unit = "cri-containerd-c.scope";
+  CgroupIdentity service;
+  service.path = "/system.slice/nginx.service";
+  service.unit = "nginx.service";
+  const ProcessIdentity process{1, "/usr/sbin/php-fpm8.2 (deleted)\x1b[2J"};
+  const auto lines = run([&](JsonSink& sink) {
+    sink.write(ConnectionRecord{client(), 1250 * kMs, Identity{&cgroup, &process}});
+    sink.write(ResetRecord{client(), ResetDirection::kSent, TcpState::kClose, 1250 * kMs,
+                           Identity{&service, nullptr}});
+  });
+  ASSERT_EQ(lines.size(), 2U);
+  EXPECT_EQ(lines[0]["cgroup_path"], cgroup.path);
+  EXPECT_EQ(lines[0]["container_id"], "c");
+  EXPECT_EQ(lines[0]["pod_uid"], "u");
+  EXPECT_EQ(lines[0]["unit"], "cri-containerd-c.scope");
+  EXPECT_EQ(lines[0]["ppid"], 1);
+  EXPECT_EQ(lines[0]["exe"], "/usr/sbin/php-fpm8.2 (deleted)\x1b[2J");
+  EXPECT_EQ(lines[1]["cgroup_path"], "/system.slice/nginx.service");
+  EXPECT_TRUE(lines[1]["container_id"].is_null());  // resolved: in no container
+  EXPECT_TRUE(lines[1]["pod_uid"].is_null());
+  EXPECT_EQ(lines[1]["unit"], "nginx.service");
+  EXPECT_EQ(lines[0]["community_id"], lines[1]["community_id"]);
+}
+
+// A host name is set by root, yet it is escaped like every other string.
+TEST(JsonSink, HostIsEscaped) {
+  std::ostringstream out;
+  JsonSink sink(out, kClock, "evil\x1b]0;x\x07\n");
+  sink.write(StopRecord{StopInfo{}});
+  sink.flush();
+  const auto lines = parse_lines(out.str());
+  ASSERT_EQ(lines.size(), 1U);
+  EXPECT_EQ(lines[0]["host"], "evil\x1b]0;x\x07\n");
 }
 
 TEST(JsonSink, PreexistingConnectionHasNullStartAndDuration) {
@@ -269,7 +322,7 @@ TEST(JsonSink, HostileCommsGiveValidJson) {
     stop.per_process.push_back({77, comm, {1, 0, 0, 1, 0, {}}});
     std::ostringstream out;
     {
-      JsonSink sink(out, kClock);
+      JsonSink sink(out, kClock, "web-1");
       sink.write(ConnectionRecord{conn, 1250 * kMs});
       sink.write(
           StateRecord{conn, TcpState::kSynSent, TcpState::kEstablished, 1, true, 1100 * kMs});
@@ -320,7 +373,7 @@ TEST(JsonSink, StateRecord) {
         StateRecord{client(), TcpState::kEstablished, TcpState::kFinWait1, 0, false, 1200 * kMs});
   });
   ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(keys(lines[0]), with_common({"type"}, {"old", "new", "ms_in_old"}));
+  EXPECT_EQ(keys(lines[0]), with_common({"type", "host"}, {"old", "new", "ms_in_old"}));
   EXPECT_EQ(lines[0]["type"], "state");
   EXPECT_EQ(lines[0]["old"], "SYN_SENT");
   EXPECT_EQ(lines[0]["new"], "ESTABLISHED");
@@ -335,11 +388,11 @@ TEST(JsonSink, RetransmitAndResetRecords) {
     sink.write(ResetRecord{client(), ResetDirection::kSent, TcpState::kEstablished, 1100 * kMs});
   });
   ASSERT_EQ(lines.size(), 3u);
-  EXPECT_EQ(keys(lines[0]), with_common({"type"}, {"state", "segs"}));
+  EXPECT_EQ(keys(lines[0]), with_common({"type", "host"}, {"state", "segs"}));
   EXPECT_EQ(lines[0]["type"], "retransmit");
   EXPECT_EQ(lines[0]["state"], "ESTABLISHED");
   EXPECT_EQ(lines[0]["segs"], 3);
-  EXPECT_EQ(keys(lines[1]), with_common({"type"}, {"direction", "state"}));
+  EXPECT_EQ(keys(lines[1]), with_common({"type", "host"}, {"direction", "state"}));
   EXPECT_EQ(lines[1]["type"], "reset");
   EXPECT_EQ(lines[1]["direction"], "received");
   EXPECT_EQ(lines[1]["state"], "SYN_SENT");
@@ -365,7 +418,7 @@ TEST(JsonSink, LeakRecordBlamesFirstDescriptorHolder) {
   });
   ASSERT_EQ(lines.size(), 3u);
   const auto& line = lines[0];
-  std::vector<std::string> expected = {"type", "kind"};
+  std::vector<std::string> expected = {"type", "host", "kind"};
   expected.insert(expected.end(), kCommon.begin(), kCommon.end());
   for (const char* name : {"state", "age_ms", "threshold_ms", "orphan", "preexisting", "owners"}) {
     expected.push_back(name);
@@ -416,10 +469,10 @@ TEST(JsonSink, TimeWaitPressureRecord) {
   pressure.exhausted_in_ns = 8'050 * kMs;
   pressure.tw_reuse = 2;
   const auto line = one([&](JsonSink& sink) { sink.write(TimeWaitPressureRecord{pressure}); });
-  EXPECT_EQ(keys(line),
-            (std::vector<std::string>{"type", "kind", "ts", "laddr", "raddr", "rport", "netns",
-                                      "netns_name", "count", "live", "taken", "port_range", "ratio",
-                                      "growth_per_s", "exhausted_in_ms", "tw_reuse", "reusable"}));
+  EXPECT_EQ(keys(line), (std::vector<std::string>{"type", "host", "kind", "ts", "laddr", "raddr",
+                                                  "rport", "netns", "netns_name", "count", "live",
+                                                  "taken", "port_range", "ratio", "growth_per_s",
+                                                  "exhausted_in_ms", "tw_reuse", "reusable"}));
   EXPECT_EQ(line["netns_name"], "client");
   EXPECT_EQ(line["live"], 12);
   EXPECT_EQ(line["taken"], 25012);
@@ -464,11 +517,11 @@ TEST(JsonSink, StopRecord) {
   info.per_process = {{1234, "curl", counts}, {0, "", {1, 0, 0, 0, 0, {}}}};
   info.per_peer = {{ipv4(10, 0, 0, 2), 6379, counts}, {ipv4(10, 0, 0, 3), std::nullopt, {}}};
   const auto line = one([&](JsonSink& sink) { sink.write(StopRecord{info}); });
-  EXPECT_EQ(keys(line),
-            (std::vector<std::string>{
-                "type", "ts", "events", "lost", "lost_connections", "rejected", "connections",
-                "live", "overflow", "sweeps", "longest_sweep_interval_ms", "longest_sweep_ms",
-                "scan_errors", "longest_ring_pause_ms", "per_process", "per_peer"}));
+  EXPECT_EQ(keys(line), (std::vector<std::string>{
+                            "type", "host", "ts", "events", "lost", "lost_connections", "rejected",
+                            "connections", "live", "overflow", "sweeps",
+                            "longest_sweep_interval_ms", "longest_sweep_ms", "scan_errors",
+                            "longest_ring_pause_ms", "identity_late", "per_process", "per_peer"}));
   EXPECT_EQ(line["type"], "stop");
   EXPECT_EQ(line["events"], 100);
   EXPECT_EQ(line["lost"], 2);
@@ -503,7 +556,7 @@ TEST(JsonSink, StopRecord) {
 
 TEST(JsonSink, BuffersUntilFlushOrThreshold) {
   std::ostringstream out;
-  JsonSink sink(out, kClock);
+  JsonSink sink(out, kClock, "web-1");
   sink.write(ConnectionRecord{client(), 1250 * kMs});
   EXPECT_TRUE(out.str().empty());
   sink.flush();
@@ -521,7 +574,7 @@ TEST(JsonSink, BuffersUntilFlushOrThreshold) {
 TEST(JsonSink, DestructorWritesWhatIsBuffered) {
   std::ostringstream out;
   {
-    JsonSink sink(out, kClock);
+    JsonSink sink(out, kClock, "web-1");
     sink.write(ConnectionRecord{client(), 1250 * kMs});
   }
   EXPECT_EQ(parse_lines(out.str()).size(), 1u);

@@ -388,13 +388,23 @@ Leak make_leak(LeakKind kind, std::uint64_t ts_ms, std::uint64_t age_ms, std::ui
 std::string write_every_record() {
   std::ostringstream out;
   {
-    JsonSink sink(out, kClock);
-    sink.write(
-        StartRecord{StartInfo{"0.1.0", "6.1.0-13-amd64", "--json -p 1234", 900 * kMs, {"netns"}}});
+    JsonSink sink(out, kClock, "web-1");
+    sink.write(StartRecord{StartInfo{"0.1.0",
+                                     "6.1.0-13-amd64",
+                                     "--json -p 1234",
+                                     900 * kMs,
+                                     {"netns"},
+                                     "4f0c7c1e-3f5a-4c5e-9d1b-2a6b8c0d1e2f"}});
 
     const Connection client = active_client();
     const Connection server = passive_server();
-    sink.write(ConnectionRecord{client, client.end_ns});
+    // Identity known (strings) for the client and its reset, not known (nulls) elsewhere.
+    CgroupIdentity cgroup;
+    cgroup.path = "/system.slice/docker-c.scope";
+    cgroup.container_id = "c";
+    cgroup.unit = "docker-c.scope";
+    const ProcessIdentity process{1, "/usr/bin/curl"};
+    sink.write(ConnectionRecord{client, client.end_ns, Identity{&cgroup, &process}});
     sink.write(ConnectionRecord{server, server.end_ns});
     const Connection preexisting = preexisting_unknown_owner();
     sink.write(ConnectionRecord{preexisting, preexisting.end_ns});
@@ -415,7 +425,8 @@ std::string write_every_record() {
     sink.write(RetransmitRecord{client, TcpState::kSynSent, 1, 1010 * kMs});
     sink.write(RetransmitRecord{server, TcpState::kEstablished, 3, 3000 * kMs});
     sink.write(ResetRecord{refused, ResetDirection::kReceived, TcpState::kSynSent, 1001 * kMs});
-    sink.write(ResetRecord{client, ResetDirection::kSent, TcpState::kClose, 1250 * kMs});
+    sink.write(ResetRecord{client, ResetDirection::kSent, TcpState::kClose, 1250 * kMs,
+                           Identity{&cgroup, nullptr}});
 
     Connection leaking = server;
     leaking.state = TcpState::kCloseWait;

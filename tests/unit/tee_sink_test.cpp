@@ -69,14 +69,14 @@ TEST(TeeSinkTest, EachSinkWritesWhatItWouldAlone) {
   };
   std::ostringstream alone;
   {
-    JsonSink sink(alone, kClock);
+    JsonSink sink(alone, kClock, "web-1");
     feed(sink);
   }
   std::ostringstream both;
   std::ostringstream leaks_only;
   {
-    JsonSink all(both, kClock);
-    JsonSink leaks(leaks_only, kClock);
+    JsonSink all(both, kClock, "web-1");
+    JsonSink leaks(leaks_only, kClock, "web-1");
     LeakRecordsOnly filter(leaks);
     TeeSink tee({&all, &filter});
     feed(tee);

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "sinks/format.hpp"
+#include "tcptrail/community_id.hpp"
 #include "tcptrail/errno_name.hpp"
 
 namespace tcptrail {
@@ -27,7 +28,8 @@ std::string_view state_text(TcpState state) {
 
 }  // namespace
 
-JsonSink::JsonSink(std::ostream& out, WallClock clock) : out_(out), clock_(clock) {
+JsonSink::JsonSink(std::ostream& out, WallClock clock, std::string host)
+    : out_(out), clock_(clock), host_(std::move(host)) {
   writer_.reserve(kFlushBytes + 4096);
 }
 
@@ -37,11 +39,11 @@ JsonSink::~JsonSink() {
 
 void JsonSink::put(const StartRecord& record) {
   const StartInfo& info = record.info;
-  writer_.begin_object();
-  writer_.key("type").plain_string("start");
+  begin_record("start");
   writer_.key("ts").timestamp(clock_.to_unix_ns(info.ts_ns));
   writer_.key("version").string(info.version);
   writer_.key("kernel").string(info.kernel);
+  writer_.key("boot_id").string(info.boot_id);
   writer_.key("options").string(info.options);
   writer_.key("degraded").begin_array();
   for (const std::string& feature : info.degraded) {
@@ -52,10 +54,9 @@ void JsonSink::put(const StartRecord& record) {
 }
 
 void JsonSink::put(const ConnectionRecord& record) {
-  const auto& [conn, ts_ns] = record;
-  writer_.begin_object();
-  writer_.key("type").plain_string("connection");
-  common(conn, ts_ns);
+  const auto& [conn, ts_ns, identity] = record;
+  begin_record("connection");
+  common(conn, ts_ns, identity);
   writer_.key("start");
   if (conn.preexisting) {
     writer_.null();
@@ -118,14 +119,20 @@ void JsonSink::put(const ConnectionRecord& record) {
     writer_.plain_string(std::string_view(text, static_cast<std::size_t>(result.ptr - text)));
   }
   writer_.key("time_wait").boolean(conn.time_wait).key("orphan").boolean(conn.orphan);
+  writer_.key("ppid");
+  if (identity.process != nullptr) {
+    writer_.number(identity.process->ppid);
+  } else {
+    writer_.null();
+  }
+  string_or_null("exe", identity.process != nullptr ? &identity.process->exe : nullptr);
   end_record();
 }
 
 void JsonSink::put(const StateRecord& record) {
-  const auto& [conn, old_state, new_state, ns_in_old, ns_in_old_known, ts_ns] = record;
-  writer_.begin_object();
-  writer_.key("type").plain_string("state");
-  common(conn, ts_ns);
+  const auto& [conn, old_state, new_state, ns_in_old, ns_in_old_known, ts_ns, identity] = record;
+  begin_record("state");
+  common(conn, ts_ns, identity);
   writer_.key("old").plain_string(state_text(old_state));
   writer_.key("new").plain_string(state_text(new_state));
   writer_.key("ms_in_old");
@@ -138,39 +145,36 @@ void JsonSink::put(const StateRecord& record) {
 }
 
 void JsonSink::put(const RetransmitRecord& record) {
-  const auto& [conn, state, segs, ts_ns] = record;
-  writer_.begin_object();
-  writer_.key("type").plain_string("retransmit");
-  common(conn, ts_ns);
+  const auto& [conn, state, segs, ts_ns, identity] = record;
+  begin_record("retransmit");
+  common(conn, ts_ns, identity);
   writer_.key("state").plain_string(state_text(state)).key("segs").number(segs);
   end_record();
 }
 
 void JsonSink::put(const ResetRecord& record) {
-  const auto& [conn, direction, state, ts_ns] = record;
-  writer_.begin_object();
-  writer_.key("type").plain_string("reset");
-  common(conn, ts_ns);
+  const auto& [conn, direction, state, ts_ns, identity] = record;
+  begin_record("reset");
+  common(conn, ts_ns, identity);
   writer_.key("direction").plain_string(direction == ResetDirection::kSent ? "sent" : "received");
   writer_.key("state").plain_string(state_text(state));
   end_record();
 }
 
 void JsonSink::put(const LeakRecord& record) {
-  leak_record("leak", record.conn, record.leak);
+  leak_record("leak", record.conn, record.leak, record.identity);
   end_record();
 }
 
 void JsonSink::put(const LeakResolvedRecord& record) {
-  leak_record("leak_resolved", record.conn, record.leak);
+  leak_record("leak_resolved", record.conn, record.leak, record.identity);
   writer_.key("leaked_ms").milliseconds(record.leak.age_ns);
   end_record();
 }
 
 void JsonSink::put(const TimeWaitPressureRecord& record) {
   const TimeWaitPressure& pressure = record.pressure;
-  writer_.begin_object();
-  writer_.key("type").plain_string("leak");
+  begin_record("leak");
   writer_.key("kind").plain_string(leak_kind_name(LeakKind::kTimeWait));
   writer_.key("ts").timestamp(clock_.to_unix_ns(pressure.ts_ns));
   address("laddr", pressure.laddr);
@@ -202,8 +206,7 @@ void JsonSink::put(const TimeWaitPressureRecord& record) {
 
 void JsonSink::put(const StopRecord& record) {
   const StopInfo& info = record.info;
-  writer_.begin_object();
-  writer_.key("type").plain_string("stop");
+  begin_record("stop");
   writer_.key("ts").timestamp(clock_.to_unix_ns(info.ts_ns));
   writer_.key("events").number(info.events);
   writer_.key("lost").number(info.run.lost);
@@ -217,6 +220,7 @@ void JsonSink::put(const StopRecord& record) {
   writer_.key("longest_sweep_ms").milliseconds(info.run.longest_sweep_ns);
   writer_.key("scan_errors").number(info.run.scan_errors);
   writer_.key("longest_ring_pause_ms").milliseconds(info.run.longest_ring_pause_ns);
+  writer_.key("identity_late").number(info.identity_late);
   writer_.key("per_process").begin_array();
   for (const ProcessRow& row : info.per_process) {
     writer_.begin_object();
@@ -256,8 +260,23 @@ void JsonSink::flush() {
   out_.flush();
 }
 
+void JsonSink::begin_record(std::string_view type) {
+  writer_.begin_object();
+  writer_.key("type").plain_string(type);
+  writer_.key("host").string(host_);
+}
+
+void JsonSink::string_or_null(JsonKey name, const std::string* text) {
+  writer_.key(name);
+  if (text == nullptr || text->empty()) {
+    writer_.null();
+  } else {
+    writer_.string(*text);
+  }
+}
+
 void JsonSink::common(const Connection& conn, std::uint64_t ts_ns, std::uint32_t pid,
-                      std::string_view comm, OwnerSource source) {
+                      std::string_view comm, OwnerSource source, const Identity& identity) {
   writer_.key("ts").timestamp(clock_.to_unix_ns(ts_ns));
   writer_.key("conn_id").id(conn.conn_id);
   writer_.key("cookie").id(conn.sock_cookie);
@@ -272,27 +291,34 @@ void JsonSink::common(const Connection& conn, std::uint64_t ts_ns, std::uint32_t
   writer_.key("role").plain_string(role_name(conn.role));
   writer_.key("netns").number(conn.netns_ino);
   writer_.key("cgroup").number(conn.cgroup_id);
+  const CgroupIdentity* cgroup = identity.cgroup;
+  string_or_null("cgroup_path", cgroup != nullptr ? &cgroup->path : nullptr);
+  string_or_null("container_id", cgroup != nullptr ? &cgroup->container_id : nullptr);
+  string_or_null("pod_uid", cgroup != nullptr ? &cgroup->pod_uid : nullptr);
+  string_or_null("unit", cgroup != nullptr ? &cgroup->unit : nullptr);
+  writer_.key("community_id")
+      .plain_string(community_id(conn.laddr, conn.lport, conn.raddr, conn.rport));
 }
 
-void JsonSink::common(const Connection& conn, std::uint64_t ts_ns) {
-  common(conn, ts_ns, conn.owner.pid, conn.owner.comm_view(), conn.owner.source);
+void JsonSink::common(const Connection& conn, std::uint64_t ts_ns, const Identity& identity) {
+  common(conn, ts_ns, conn.owner.pid, conn.owner.comm_view(), conn.owner.source, identity);
 }
 
 void JsonSink::address(JsonKey name, const IpAddress& address) {
   writer_.key(name).address(address);
 }
 
-void JsonSink::leak_record(std::string_view type, const Connection& conn, const Leak& leak) {
-  writer_.begin_object();
-  writer_.key("type").plain_string(type);
+void JsonSink::leak_record(std::string_view type, const Connection& conn, const Leak& leak,
+                           const Identity& identity) {
+  begin_record(type);
   writer_.key("kind").plain_string(leak_kind_name(leak.kind));
   // The processes found holding the descriptor are the ones to blame, more than whoever
   // created the socket.
   if (leak.owners.empty()) {
-    common(conn, leak.ts_ns);
+    common(conn, leak.ts_ns, identity);
   } else {
     const FdOwner& first = leak.owners.front();
-    common(conn, leak.ts_ns, first.pid, first.comm, OwnerSource::kFdScan);
+    common(conn, leak.ts_ns, first.pid, first.comm, OwnerSource::kFdScan, identity);
   }
   writer_.key("state").plain_string(state_text(conn.state));
   writer_.key("age_ms").milliseconds(leak.age_ns);

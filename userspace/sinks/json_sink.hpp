@@ -4,6 +4,7 @@
 #pragma once
 
 #include <ostream>
+#include <string>
 
 #include "sinks/json_writer.hpp"
 #include "tcptrail/records.hpp"
@@ -16,7 +17,8 @@ class JsonSink : public RecordSink {
 public:
   static constexpr std::size_t kFlushBytes = 64 * 1024;
 
-  JsonSink(std::ostream& out, WallClock clock);
+  // host: the machine's name, written in every record.
+  JsonSink(std::ostream& out, WallClock clock, std::string host);
   ~JsonSink() override;
   JsonSink(const JsonSink&) = delete;
   JsonSink& operator=(const JsonSink&) = delete;
@@ -35,17 +37,22 @@ private:
   void put(const TimeWaitPressureRecord& record);
   void put(const StopRecord& record);
   void put(const StatsRecord& /*record*/) {}
+  void begin_record(std::string_view type);
   void common(const Connection& conn, std::uint64_t ts_ns, std::uint32_t pid, std::string_view comm,
-              OwnerSource source);
-  void common(const Connection& conn, std::uint64_t ts_ns);
+              OwnerSource source, const Identity& identity);
+  void common(const Connection& conn, std::uint64_t ts_ns, const Identity& identity);
+  // The text, or null when it is absent (a null pointer) or empty.
+  void string_or_null(JsonKey name, const std::string* text);
   void address(JsonKey name, const IpAddress& address);
-  void leak_record(std::string_view type, const Connection& conn, const Leak& leak);
+  void leak_record(std::string_view type, const Connection& conn, const Leak& leak,
+                   const Identity& identity);
   void summary_counts(const SummaryCounts& counts);
   void end_record();
   void write_buffer();
 
   std::ostream& out_;
   WallClock clock_;
+  std::string host_;
   JsonWriter writer_;
 };
 
