@@ -15,12 +15,14 @@
 #include <system_error>
 #include <thread>
 
+#include "cli/identity_resolver.hpp"
 #include "cli/metrics_server.hpp"
 #include "cli/output.hpp"
 #include "cli/privileges.hpp"
 #include "cli/record_queue.hpp"
 #include "cli/scanner.hpp"
 #include "loader/bpf_tracer.hpp"
+#include "sinks/identity_stage.hpp"
 #include "sinks/json_sink.hpp"
 #include "sinks/leak_records_only.hpp"
 #include "sinks/leaks_view.hpp"
@@ -28,6 +30,7 @@
 #include "sinks/tee_sink.hpp"
 #include "sinks/text_sink.hpp"
 #include "system/cpus.hpp"
+#include "system/identity_sources.hpp"
 #include "system/netns.hpp"
 #include "system/socket_table.hpp"
 #include "tcptrail/collector.hpp"
@@ -134,6 +137,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   std::ostream& out = output.stream();
 
   const WallClock clock = WallClock::system();
+  const std::string host = sys::host_name();
   const bool leaks_mode = options.command == Command::kLeaks;
   std::unique_ptr<RecordSink> sink;
   LeaksView* leaks_view = nullptr;
@@ -144,10 +148,10 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   config.leaks.ports.warn = options.time_wait_warn / 100.0;
   std::unique_ptr<RecordSink> json;
   if (options.json && leaks_mode) {
-    json = std::make_unique<JsonSink>(out, clock);
+    json = std::make_unique<JsonSink>(out, clock, host);
     sink = std::make_unique<LeakRecordsOnly>(*json);
   } else if (options.json) {
-    sink = std::make_unique<JsonSink>(out, clock);
+    sink = std::make_unique<JsonSink>(out, clock, host);
   } else if (leaks_mode) {
     auto view = std::make_unique<LeaksView>(out, config.leaks,
                                             options.output.empty() && isatty(STDOUT_FILENO));
@@ -196,7 +200,11 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   loader.transitions = config.lifecycle_records && config.transitions;
   install_signal_handlers(output.is_file());
   BpfTracer tracer(loader);
-  Collector collector(config, records, fd_owners, tracer.connections());
+  // Identities are attached just before the sinks; the resolver's thread starts once the
+  // privileges are dropped.
+  IdentityResolver identities(sys::find_cgroup2_mount());
+  IdentityStage identity_stage(records, identities, validated.filter, monotonic_ns);
+  Collector collector(config, identity_stage, fd_owners, tracer.connections());
   std::unique_ptr<MetricsServer> metrics_server;
   if (metrics) {
     metrics_server = std::make_unique<MetricsServer>(*validated.metrics, *metrics);
@@ -230,14 +238,16 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   drop_privileges();
   Scanner background(own_netns, kSweepIntervalNs, &tracer.connections());
   scanner = &background;
+  identities.start();
   if (metrics_server) {
     metrics_server->serve();
   }
 
   const std::uint64_t started = monotonic_ns();
-  const StartInfo start{TCPTRAIL_VERSION, kernel_release(), command_line, started, degraded};
-  records.write(StartRecord{start});
-  records.flush();
+  const StartInfo start{TCPTRAIL_VERSION, kernel_release(), command_line,
+                        started,          degraded,         sys::boot_id()};
+  identity_stage.write(StartRecord{start});
+  identity_stage.flush();
 
   // The ring thread only drains the rings into the queue; everything else happens here.
   RecordQueue queue(kQueueBytes);
@@ -287,6 +297,8 @@ int run_trace(const Options& options, const Validated& validated, const std::str
       }
     }
     collector.tick(now);
+    identities.install(now);
+    identity_stage.release();
     if (leaks_view != nullptr && now - last_render >= kRenderIntervalNs) {
       leaks_view->render(collector.suspects(now));
       last_render = now;
@@ -304,7 +316,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
     }
     bool stop = durations.run_ns != 0 && now - started >= durations.run_ns;
     if (now - last_flush >= kFlushIntervalNs && !output_closed) {
-      records.flush();
+      identity_stage.flush();
       last_flush = now;
       if (g_reopen.exchange(false)) {
         output.reopen();
