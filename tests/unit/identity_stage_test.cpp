@@ -125,6 +125,18 @@ TEST_F(IdentityStageTest, HoldsUntilAnsweredAndKeepsOrder) {
   EXPECT_EQ(s.late(), 0U);
 }
 
+// Questions are asked as records arrive, not when each reaches the head: the answers come
+// together, and at exit every question has been asked.
+TEST_F(IdentityStageTest, AsksForEveryRecordAtOnce) {
+  IdentityStage s = stage(no_filter);
+  s.write(ConnectionRecord{conn(1, 7, 0), 0});
+  s.write(ConnectionRecord{conn(2, 8, 0), 0});
+  s.write(ConnectionRecord{conn(3, 9, 0), 0});
+  EXPECT_EQ(lookup.cgroup_questions.count(8), 1U);
+  EXPECT_EQ(lookup.cgroup_questions.count(9), 1U);
+  EXPECT_EQ(s.held(), 3U);
+}
+
 // The held copy owns its data: the caller's connection is gone once write() returns.
 TEST_F(IdentityStageTest, HeldRecordsOwnWhatTheyReferTo) {
   IdentityStage s = stage(no_filter);

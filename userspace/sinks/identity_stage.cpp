@@ -128,13 +128,13 @@ IdentityStage::Held IdentityStage::hold(const Record& record, const Keys& keys) 
 
 void IdentityStage::write(const Record& record) {
   const Keys keys = keys_of(record);
-  if (held_.empty()) {
-    bool pending = false;
-    const Identity identity = identify(keys, pending);
-    if (!pending) {
-      deliver(record, identity);
-      return;
-    }
+  // Asks at once what is not known yet, also behind a held record, so that the answers come
+  // together and not one after the other.
+  bool pending = false;
+  const Identity identity = identify(keys, pending);
+  if (held_.empty() && !pending) {
+    deliver(record, identity);
+    return;
   }
   held_.push_back(hold(record, keys));
   if (std::holds_alternative<StopRecord>(record)) {
