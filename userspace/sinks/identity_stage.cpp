@@ -117,9 +117,11 @@ IdentityStage::Held IdentityStage::hold(const Record& record, const Keys& keys) 
           return [this, pressure = r.pressure](const Identity& id) {
             deliver(TimeWaitPressureRecord{pressure}, id);
           };
-        } else {
-          static_assert(std::is_same_v<T, StopRecord>);
+        } else if constexpr (std::is_same_v<T, StopRecord>) {
           return [this, info = r.info](const Identity& id) { deliver(StopRecord{info}, id); };
+        } else {
+          static_assert(std::is_same_v<T, StatsRecord>);
+          return {};  // never held: write() passes it on at once
         }
       },
       record);
@@ -127,6 +129,10 @@ IdentityStage::Held IdentityStage::hold(const Record& record, const Keys& keys) 
 }
 
 void IdentityStage::write(const Record& record) {
+  if (std::holds_alternative<StatsRecord>(record)) {
+    next_.write(record);  // live counters: not about a socket, and not to wait behind one
+    return;
+  }
   const Keys keys = keys_of(record);
   // Asks at once what is not known yet, also behind a held record, so that the answers come
   // together and not one after the other.
