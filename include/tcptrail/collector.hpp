@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 
+#include "analyzers/interim_tracker.hpp"
 #include "analyzers/leak_detector.hpp"
 #include "tcptrail/connection_table.hpp"
 #include "tcptrail/decode.hpp"
@@ -46,6 +47,9 @@ public:
                        std::uint64_t now_ns);
   // A periodic sweep of one namespace's socket table (see LeakDetector::on_sweep).
   void on_sweep(const SweepDigest& digest, std::uint64_t now_ns);
+  // The open connections every --interim period: an interim record for each that passes the
+  // filter, with what changed since its last.
+  void on_interim(const InterimDump& dump);
   // Network namespaces in which sockets were born while tracing, less those forgotten.
   const std::vector<std::uint32_t>& namespaces() const { return namespaces_; }
   // The namespace is gone: it is no longer swept.
@@ -79,6 +83,7 @@ private:
   FdOwnerLookup& fd_owners_;
   ConnectionTable table_;
   LeakDetector leaks_;
+  InterimTracker interim_;
   std::vector<std::uint32_t> namespaces_;
   std::unique_ptr<Summary> summary_;
   DecodeStats decode_stats_;

@@ -36,6 +36,15 @@ struct StartInfo {
 };
 
 // What a summary counts for one process or one peer, of the records that passed the filters.
+// Of durations in microseconds, each within 12.5% of the sample it names (a log-bucketed
+// histogram: see analyzers/duration_histogram.hpp).
+struct Percentiles {
+  std::uint64_t p50_us = 0;
+  std::uint64_t p90_us = 0;
+  std::uint64_t p99_us = 0;
+  bool operator==(const Percentiles&) const = default;
+};
+
 struct SummaryCounts {
   std::uint64_t connections = 0;
   std::uint64_t retransmits = 0;  // segments
@@ -43,6 +52,9 @@ struct SummaryCounts {
   std::uint64_t leaks = 0;
   std::uint64_t failed_connects = 0;                    // connections that left SYN_SENT for CLOSE
   std::array<std::uint64_t, kCloseKindCount> closes{};  // connections by CloseKind
+  // Of the connections that reached ESTABLISHED and whose birth was seen; nullopt without one.
+  std::optional<Percentiles> lifetime;
+  std::optional<Percentiles> handshake;  // of the connections whose handshake was timed
 };
 
 // pid 0: the connections no process was known to own (comm empty).
@@ -178,6 +190,24 @@ struct LeakResolvedRecord {
 struct TimeWaitPressureRecord {
   const TimeWaitPressure& pressure;
 };
+// The application's bytes and the segments retransmitted, as connection records count them.
+struct TrafficCounts {
+  std::uint64_t tx_bytes = 0;
+  std::uint64_t rx_bytes = 0;
+  std::uint64_t retransmits = 0;
+  bool operator==(const TrafficCounts&) const = default;
+};
+// An open connection every --interim period: its counters since its last interim record (since
+// it began, for its first) and in all, from the kernel's socket table at ts_ns. conn carries the
+// socket's tuple and the lifecycle the kernel folds so far.
+struct InterimRecord {
+  const Connection& conn;
+  TcpState state;
+  std::uint32_t srtt_us;
+  TrafficCounts since_last;
+  TrafficCounts total;
+  std::uint64_t ts_ns;
+};
 struct StopRecord {
   const StopInfo& info;
 };
@@ -193,9 +223,9 @@ struct StatsRecord {
   // TIME_WAIT sockets in the namespaces swept last, per namespace as of its latest sweep.
   std::uint64_t time_wait_sockets;
 };
-using Record =
-    std::variant<StartRecord, ConnectionRecord, StateRecord, RetransmitRecord, ResetRecord,
-                 LeakRecord, LeakResolvedRecord, TimeWaitPressureRecord, StopRecord, StatsRecord>;
+using Record = std::variant<StartRecord, ConnectionRecord, StateRecord, RetransmitRecord,
+                            ResetRecord, LeakRecord, LeakResolvedRecord, TimeWaitPressureRecord,
+                            InterimRecord, StopRecord, StatsRecord>;
 
 // Every output format implements this. Calls come from one thread (the ring thread), in event
 // order, and must not block it for long: a sink that serves another thread copies what it needs.

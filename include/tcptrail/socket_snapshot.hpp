@@ -22,6 +22,7 @@ struct SocketSnapshot {
   std::uint64_t bytes_acked = 0;
   std::uint64_t bytes_received = 0;
   std::uint32_t total_retrans = 0;
+  std::uint32_t srtt_us = 0;  // smoothed RTT (tcpi_rtt); 0 without tcp_info
 };
 
 }  // namespace tcptrail

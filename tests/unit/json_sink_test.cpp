@@ -319,7 +319,7 @@ TEST(JsonSink, HostileCommsGiveValidJson) {
     const std::string comm(conn.owner.comm_view());
     leak.owners.push_back({77, comm + "\xff\"\n", 3});
     StopInfo stop;
-    stop.per_process.push_back({77, comm, {1, 0, 0, 1, 0, {}}});
+    stop.per_process.push_back({77, comm, {1, 0, 0, 1, 0, {}, {}, {}}});
     std::ostringstream out;
     {
       JsonSink sink(out, kClock, "web-1");
@@ -511,10 +511,11 @@ TEST(JsonSink, StopRecord) {
   info.run.longest_sweep_ns = 12'345'678;
   info.run.scan_errors = 3;
   info.run.longest_ring_pause_ns = 456'000;
-  SummaryCounts counts{10, 2, 1, 0, 3, {}};
+  SummaryCounts counts{10, 2, 1, 0, 3, {}, {}, {}};
+  counts.lifetime = Percentiles{1'500, 250'000, 3'000'000};
   counts.closes[static_cast<std::size_t>(CloseKind::kActive)] = 7;
   counts.closes[static_cast<std::size_t>(CloseKind::kNoPort)] = 3;
-  info.per_process = {{1234, "curl", counts}, {0, "", {1, 0, 0, 0, 0, {}}}};
+  info.per_process = {{1234, "curl", counts}, {0, "", {1, 0, 0, 0, 0, {}, {}, {}}}};
   info.per_peer = {{ipv4(10, 0, 0, 2), 6379, counts}, {ipv4(10, 0, 0, 3), std::nullopt, {}}};
   const auto line = one([&](JsonSink& sink) { sink.write(StopRecord{info}); });
   EXPECT_EQ(keys(line), (std::vector<std::string>{
@@ -533,20 +534,25 @@ TEST(JsonSink, StopRecord) {
   EXPECT_EQ(line["scan_errors"], 3);
   EXPECT_DOUBLE_EQ(line["longest_ring_pause_ms"].get<double>(), 0.456);
   ASSERT_EQ(line["per_process"].size(), 2u);
-  EXPECT_EQ(keys(line["per_process"][0]),
-            (std::vector<std::string>{"pid", "comm", "connections", "retransmits", "resets",
-                                      "leaks", "failed_connects", "closes"}));
+  EXPECT_EQ(
+      keys(line["per_process"][0]),
+      (std::vector<std::string>{"pid", "comm", "connections", "retransmits", "resets", "leaks",
+                                "failed_connects", "closes", "lifetime_ms", "handshake_ms"}));
   EXPECT_EQ(line["per_process"][0]["pid"], 1234);
   EXPECT_EQ(line["per_process"][0]["comm"], "curl");
   EXPECT_EQ(line["per_process"][0]["retransmits"], 2);
   EXPECT_EQ(line["per_process"][0]["failed_connects"], 3);
   EXPECT_EQ(line["per_process"][0]["closes"], json::parse(R"({"active": 7, "no_port": 3})"));
+  EXPECT_EQ(line["per_process"][0]["lifetime_ms"],
+            json::parse(R"({"p50": 1.5, "p90": 250.0, "p99": 3000.0})"));
+  EXPECT_TRUE(line["per_process"][0]["handshake_ms"].is_null()) << "no handshake timed";
   EXPECT_TRUE(line["per_process"][1]["pid"].is_null()) << "no owner";
   EXPECT_TRUE(line["per_process"][1]["comm"].is_null());
   ASSERT_EQ(line["per_peer"].size(), 2u);
-  EXPECT_EQ(keys(line["per_peer"][0]),
-            (std::vector<std::string>{"addr", "port", "connections", "retransmits", "resets",
-                                      "leaks", "failed_connects", "closes"}));
+  EXPECT_EQ(
+      keys(line["per_peer"][0]),
+      (std::vector<std::string>{"addr", "port", "connections", "retransmits", "resets", "leaks",
+                                "failed_connects", "closes", "lifetime_ms", "handshake_ms"}));
   EXPECT_EQ(line["per_peer"][0]["addr"], "10.0.0.2");
   EXPECT_EQ(line["per_peer"][0]["port"], 6379);
   EXPECT_EQ(line["per_peer"][0]["closes"]["no_port"], 3);

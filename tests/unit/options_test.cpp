@@ -76,6 +76,12 @@ TEST(Options, VersionNamesTheProjectVersion) {
   }
 }
 
+TEST(Options, InterimPeriod) {
+  EXPECT_EQ(parse({}).validated.durations.interim_ns, 0u) << "off unless asked for";
+  EXPECT_EQ(parse({"--interim", "60s"}).validated.durations.interim_ns, 60'000'000'000u);
+  EXPECT_EQ(parse({"trace", "--interim", "1s"}).validated.durations.interim_ns, 1'000'000'000u);
+}
+
 TEST(Options, LeaksSubcommand) {
   Parsed p = parse({"leaks", "--close-wait-timeout", "10s"});
   EXPECT_EQ(p.options.command, Command::kLeaks);
@@ -92,6 +98,10 @@ TEST(Options, BadInputIsAParseError) {
       {"--addr", "not-an-ip"},
       {"-4", "-6"},
       {"--duration", "soon"},
+      {"--interim", "0"},
+      {"--interim", "-5s"},
+      {"--interim", "often"},
+      {"--interim", "50ms"},
       {"--close-wait-timeout", "-5s"},
       {"-p", "0"},
       {"-p", "4000000"},

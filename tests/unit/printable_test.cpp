@@ -89,7 +89,7 @@ StopInfo hostile_stop(const std::string& name) {
   StopInfo info;
   info.events = 3;
   info.connections = 1;
-  const SummaryCounts counts{1, 1, 1, 1, 1, {}};
+  const SummaryCounts counts{1, 1, 1, 1, 1, {}, {}, {}};
   info.per_process.push_back({4242, name, counts});
   info.per_peer.push_back({hostile_connection(name).raddr, 80, counts});
   return info;

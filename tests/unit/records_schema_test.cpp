@@ -478,6 +478,15 @@ std::string write_every_record() {
     pressure.reusable = true;
     sink.write(TimeWaitPressureRecord{pressure});
 
+    Connection open = active_client();
+    open.end_ns = 0;
+    open.state = TcpState::kEstablished;
+    sink.write(InterimRecord{
+        open, TcpState::kEstablished, 250, {100, 2000, 0}, {100, 2000, 0}, 50'000 * kMs});
+    const Connection found_open = preexisting_unknown_owner();
+    sink.write(InterimRecord{
+        found_open, TcpState::kCloseWait, 0, {0, 0, 1}, {512, 4096, 3}, 51'000 * kMs});
+
     StopInfo stop;
     stop.ts_ns = 60'000 * kMs;
     stop.events = 123'456;
@@ -486,12 +495,14 @@ std::string write_every_record() {
     stop.connections = 5;
     stop.live = 3;
     stop.overflow = 1;
-    SummaryCounts counts{3, 2, 0, 1, 1, {}};
+    SummaryCounts counts{3, 2, 0, 1, 1, {}, {}, {}};
+    counts.lifetime = Percentiles{1'500, 250'000, 3'000'000};
+    counts.handshake = Percentiles{40, 90, 120};
     counts.closes[static_cast<std::size_t>(CloseKind::kActive)] = 2;
     counts.closes[static_cast<std::size_t>(CloseKind::kRefused)] = 1;
-    stop.per_process = {{1234, "curl", counts}, {0, "", {1, 0, 0, 0, 0, {}}}};
+    stop.per_process = {{1234, "curl", counts}, {0, "", {1, 0, 0, 0, 0, {}, {}, {}}}};
     stop.per_peer = {{ipv4(93, 184, 216, 34), 443, counts},
-                     {ipv6_documentation(0x34), std::nullopt, {1, 0, 0, 1, 0, {}}}};
+                     {ipv6_documentation(0x34), std::nullopt, {1, 0, 0, 1, 0, {}, {}, {}}}};
     sink.write(StopRecord{stop});
     sink.flush();
   }

@@ -99,5 +99,54 @@ TEST(Summary, KeepsTheBusiestRows) {
   EXPECT_EQ(processes.back().pid, 11u);
 }
 
+// Lifetimes from 1 ms to 100 ms, one each, and a handshake per connection: each percentile is
+// within the histogram's 12.5% of the sample it names.
+TEST(Summary, LifetimeAndHandshakePercentilesPerRow) {
+  Summary summary;
+  const Owner pool = testing::owner(4321, "pool");
+  for (std::uint64_t ms = 1; ms <= 100; ++ms) {
+    Connection conn = ended(Role::kClient, pool, "10.0.0.2", 5432, CloseKind::kActive);
+    conn.established = true;
+    conn.first_ns = 1'000'000'000;
+    conn.end_ns = conn.first_ns + ms * 1'000'000;
+    conn.has_handshake = true;
+    conn.handshake_us = static_cast<std::uint32_t>(ms * 10);
+    summary.count_connection(conn);
+  }
+  // A failed connect has no lifetime, and a preexisting socket's birth is unknown.
+  summary.count_connection(
+      ended(Role::kClient, pool, "10.0.0.2", 5432, CloseKind::kRefused, TcpState::kSynSent));
+  Connection preexisting = ended(Role::kClient, pool, "10.0.0.2", 5432, CloseKind::kActive);
+  preexisting.established = true;
+  preexisting.preexisting = true;
+  summary.count_connection(preexisting);
+
+  const auto near = [](std::uint64_t reported_us, std::uint64_t sample_us) {
+    EXPECT_LE(reported_us * 8, sample_us * 9) << reported_us << " for " << sample_us;
+    EXPECT_GE(reported_us * 8, sample_us * 7) << reported_us << " for " << sample_us;
+  };
+  for (const SummaryCounts& counts :
+       {summary.per_process(20).at(0).counts, summary.per_peer(20).at(0).counts}) {
+    EXPECT_EQ(counts.connections, 102u);
+    ASSERT_TRUE(counts.lifetime.has_value());
+    near(counts.lifetime->p50_us, 50'000);
+    near(counts.lifetime->p90_us, 90'000);
+    near(counts.lifetime->p99_us, 99'000);
+    ASSERT_TRUE(counts.handshake.has_value());
+    near(counts.handshake->p50_us, 500);
+    near(counts.handshake->p90_us, 900);
+    near(counts.handshake->p99_us, 990);
+  }
+}
+
+TEST(Summary, NoPercentilesWithoutASample) {
+  Summary summary;
+  summary.count_connection(ended(Role::kClient, testing::owner(1, "c"), "10.0.0.2", 80,
+                                 CloseKind::kRefused, TcpState::kSynSent));
+  const SummaryCounts counts = summary.per_process(20).at(0).counts;
+  EXPECT_FALSE(counts.lifetime.has_value());
+  EXPECT_FALSE(counts.handshake.has_value());
+}
+
 }  // namespace
 }  // namespace tcptrail

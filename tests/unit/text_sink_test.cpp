@@ -139,6 +139,8 @@ void feed(TextSink& sink) {
   sink.write(RetransmitRecord{c, TcpState::kEstablished, 3, 1150 * kMs});
   sink.write(
       StateRecord{c, TcpState::kEstablished, TcpState::kFinWait1, 200 * kMs, true, 1225 * kMs});
+  sink.write(InterimRecord{
+      c, TcpState::kEstablished, 310, {2048, 150'000, 1}, {4096, 300'000, 4}, 1200 * kMs});
   sink.write(ConnectionRecord{c, 1250 * kMs});
   sink.write(ConnectionRecord{server(), server().end_ns});
   sink.write(ResetRecord{refused(), ResetDirection::kReceived, TcpState::kSynSent, 3000 * kMs});
@@ -179,11 +181,14 @@ void feed(TextSink& sink) {
   stop.connections = 5;
   stop.live = 3;
   stop.overflow = 1;
-  stop.per_process = {{1234, "curl", {3, 2, 0, 1, 1, {}}},
-                      {999999, "evil\x1b", {1, 0, 1, 0, 0, {}}},
-                      {0, "", {2, 0, 0, 0, 0, {}}}};
-  stop.per_peer = {{ipv4(93, 184, 216, 34), 443, {3, 2, 1, 0, 1, {}}},
-                   {ipv4(10, 0, 0, 9), std::nullopt, {1, 0, 0, 1, 0, {}}}};
+  stop.per_process = {
+      {1234,
+       "curl",
+       {3, 2, 0, 1, 1, {}, Percentiles{1'500, 250'000, 3'000'000}, Percentiles{40, 90, 120}}},
+      {999999, "evil\x1b", {1, 0, 1, 0, 0, {}, {}, {}}},
+      {0, "", {2, 0, 0, 0, 0, {}, {}, {}}}};
+  stop.per_peer = {{ipv4(93, 184, 216, 34), 443, {3, 2, 1, 0, 1, {}, {}, {}}},
+                   {ipv4(10, 0, 0, 9), std::nullopt, {1, 0, 0, 1, 0, {}, {}, {}}}};
   sink.write(StopRecord{stop});
 }
 

@@ -41,6 +41,13 @@ std::vector<Row> top_rows(std::vector<Row> out, std::size_t limit, Before before
   return out;
 }
 
+template <typename Entry> SummaryCounts with_percentiles(const Entry& entry) {
+  SummaryCounts counts = entry.counts;
+  counts.lifetime = entry.lifetime.percentiles();
+  counts.handshake = entry.handshake.percentiles();
+  return counts;
+}
+
 }  // namespace
 
 // By words: std::array's == calls memcmp.
@@ -64,7 +71,8 @@ template <> std::uint64_t Summary::CountTable<Summary::PeerKey>::hash(const Peer
   return mix(mix(port_family, load64(key.addr.data())), load64(key.addr.data() + 8));
 }
 
-template <typename Key> Summary::Counts& Summary::CountTable<Key>::operator[](const Key& key) {
+template <typename Key>
+typename Summary::CountTable<Key>::Entry& Summary::CountTable<Key>::operator[](const Key& key) {
   if (2 * (entries_.size() + 1) > index_.size()) {
     rehash(std::max<std::size_t>(64, 2 * index_.size()));
   }
@@ -73,12 +81,12 @@ template <typename Key> Summary::Counts& Summary::CountTable<Key>::operator[](co
   for (; index_[i] != 0; i = (i + 1) & mask) {
     Entry& entry = entries_[index_[i] - 1];
     if (entry.key == key) {
-      return entry.counts;
+      return entry;
     }
   }
-  entries_.push_back({key, {}});
+  entries_.push_back({key, {}, {}, {}});
   index_[i] = static_cast<std::uint32_t>(entries_.size());
-  return entries_.back().counts;
+  return entries_.back();
 }
 
 template <typename Key> void Summary::CountTable<Key>::rehash(std::size_t slots) {
@@ -93,7 +101,7 @@ template <typename Key> void Summary::CountTable<Key>::rehash(std::size_t slots)
   }
 }
 
-Summary::Counts& Summary::process_row(const Connection& conn) {
+Summary::Entry<Summary::ProcessKey>& Summary::process_row(const Connection& conn) {
   ProcessKey key;
   key.pid = conn.owner.pid;
   if (conn.owner.known()) {
@@ -103,7 +111,7 @@ Summary::Counts& Summary::process_row(const Connection& conn) {
   return processes_[key];
 }
 
-Summary::Counts& Summary::peer_row(const Connection& conn) {
+Summary::Entry<Summary::PeerKey>& Summary::peer_row(const Connection& conn) {
   // IpAddress::to_string formats any family but 6 as IPv4, from the first 4 bytes.
   PeerKey key;
   key.family = conn.raddr.family == 6 ? 6 : 4;
@@ -118,34 +126,47 @@ Summary::Counts& Summary::peer_row(const Connection& conn) {
 void Summary::count_connection(const Connection& conn) {
   const std::size_t kind = static_cast<std::size_t>(conn.close) % kCloseKindCount;
   const bool failed = failed_connect(conn);
-  for (Counts* c : {&process_row(conn), &peer_row(conn)}) {
-    ++c->connections;
-    ++c->closes[kind];
-    c->failed_connects += failed ? 1 : 0;
-  }
+  // A failed connect's time in SYN_SENT is no lifetime: only connections that worked count.
+  const std::optional<std::uint64_t> lifetime_ns =
+      conn.established ? conn.duration_ns(conn.end_ns) : std::nullopt;
+  auto count = [&](auto& entry) {
+    ++entry.counts.connections;
+    ++entry.counts.closes[kind];
+    entry.counts.failed_connects += failed ? 1 : 0;
+    if (lifetime_ns) {
+      entry.lifetime.add(*lifetime_ns / 1000);
+    }
+    if (conn.has_handshake) {
+      entry.handshake.add(conn.handshake_us);
+    }
+  };
+  count(process_row(conn));
+  count(peer_row(conn));
 }
 
 void Summary::count_retransmits(const Connection& conn, std::uint32_t segs) {
-  process_row(conn).retransmits += segs;
-  peer_row(conn).retransmits += segs;
+  process_row(conn).counts.retransmits += segs;
+  peer_row(conn).counts.retransmits += segs;
 }
 
 void Summary::count_reset(const Connection& conn) {
-  ++process_row(conn).resets;
-  ++peer_row(conn).resets;
+  ++process_row(conn).counts.resets;
+  ++peer_row(conn).counts.resets;
 }
 
 void Summary::count_leak(const Connection& conn) {
-  ++process_row(conn).leaks;
-  ++peer_row(conn).leaks;
+  ++process_row(conn).counts.leaks;
+  ++peer_row(conn).counts.leaks;
 }
 
 std::vector<ProcessRow> Summary::per_process(std::size_t limit) const {
   std::vector<ProcessRow> rows;
   rows.reserve(processes_.entries().size());
-  for (const auto& [key, counts] : processes_.entries()) {
-    rows.push_back(
-        {key.pid, std::string(key.comm.data(), strnlen(key.comm.data(), key.comm.size())), counts});
+  for (const auto& entry : processes_.entries()) {
+    const ProcessKey& key = entry.key;
+    rows.push_back({key.pid,
+                    std::string(key.comm.data(), strnlen(key.comm.data(), key.comm.size())),
+                    with_percentiles(entry)});
   }
   return top_rows(std::move(rows), limit, [](const ProcessRow& a, const ProcessRow& b) {
     return std::tie(a.pid, a.comm) < std::tie(b.pid, b.comm);
@@ -155,14 +176,15 @@ std::vector<ProcessRow> Summary::per_process(std::size_t limit) const {
 std::vector<PeerRow> Summary::per_peer(std::size_t limit) const {
   std::vector<PeerRow> rows;
   rows.reserve(peers_.entries().size());
-  for (const auto& [key, counts] : peers_.entries()) {
+  for (const auto& entry : peers_.entries()) {
+    const PeerKey& key = entry.key;
     PeerRow row;
     row.addr.family = key.family;
     row.addr.bytes = key.addr;
     if (key.port != 0) {
       row.port = key.port;
     }
-    row.counts = counts;
+    row.counts = with_percentiles(entry);
     rows.push_back(row);
   }
   return top_rows(std::move(rows), limit, [](const PeerRow& a, const PeerRow& b) {

@@ -1,5 +1,6 @@
 // Per-process and per-peer counts of connections, close kinds, failed connects, retransmits,
-// resets and leaks, for the stop record and the exit summary. Connections without a known owner
+// resets and leaks, and lifetime and handshake percentiles, for the stop record and the exit
+// summary. Connections without a known owner
 // share one process row (pid 0); a server's peers are client hosts, without their ephemeral
 // ports.
 #pragma once
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "analyzers/duration_histogram.hpp"
 #include "tcptrail/connection.hpp"
 #include "tcptrail/records.hpp"
 
@@ -47,9 +49,11 @@ private:
   public:
     struct Entry {
       Key key;
-      Counts counts;
+      Counts counts;  // without percentiles: those are read from the histograms
+      DurationHistogram lifetime;
+      DurationHistogram handshake;
     };
-    Counts& operator[](const Key& key);
+    Entry& operator[](const Key& key);
     const std::vector<Entry>& entries() const { return entries_; }
 
   private:
@@ -61,8 +65,9 @@ private:
     unsigned shift_ = 64;
   };
 
-  Counts& process_row(const Connection& conn);
-  Counts& peer_row(const Connection& conn);
+  template <typename Key> using Entry = typename CountTable<Key>::Entry;
+  Entry<ProcessKey>& process_row(const Connection& conn);
+  Entry<PeerKey>& peer_row(const Connection& conn);
 
   CountTable<ProcessKey> processes_;
   CountTable<PeerKey> peers_;

@@ -40,6 +40,8 @@ std::optional<std::uint64_t> parse_duration(std::string_view text) {
 
 namespace {
 
+constexpr std::uint64_t kMinInterimNs = 100'000'000;
+
 // The id of a cgroup v2 directory: the inode number of the directory, which is what BPF reads
 // from the socket (kernfs node id).
 std::optional<std::uint64_t> cgroup_id_of(const std::string& path) {
@@ -251,6 +253,11 @@ Exit status: 0 success (also when the reader of a stdout pipe leaves), 1 runtime
     target->add_flag("--transitions", o.transitions, "also emit every state change");
     target->add_flag("--retransmits", o.retransmits,
                      "text view of retransmits and resets (like tcpretrans)");
+    target
+        ->add_option("--interim", o.interim,
+                     "every D (at least 100ms; 60s, 1s), an interim record per open connection: "
+                     "bytes and retransmits since the last, state, srtt")
+        ->check(kValue);
   }
 }
 
@@ -271,6 +278,13 @@ Validated validate_options(const Options& o) {
   d.close_wait_ns = need(o.close_wait_timeout, "--close-wait-timeout");
   d.fin_wait2_ns = need(o.fin_wait2_timeout, "--fin-wait2-timeout");
   d.syn_recv_ns = need(o.syn_recv_timeout, "--syn-recv-timeout");
+  if (!o.interim.empty()) {
+    d.interim_ns = need(o.interim, "--interim");
+    // Each interim dumps every open socket's tcp_info: a faster cadence costs more than it shows.
+    if (d.interim_ns < kMinInterimNs) {
+      throw CLI::ValidationError("--interim: '" + o.interim + "' is shorter than 100ms");
+    }
+  }
   Filter& f = v.filter;
   for (const std::string& addr : o.addrs) {
     auto cidr = Cidr::parse(addr);

@@ -37,6 +37,7 @@ struct Options {
   std::vector<std::string> containers;  // container ids or 12-digit prefixes
   std::vector<std::string> units;       // systemd unit names
   std::string duration;                 // empty: until interrupted
+  std::string interim;                  // empty: no interim records
   std::string close_wait_timeout = "30s";
   std::string fin_wait2_timeout = "60s";
   std::string syn_recv_timeout = "10s";
@@ -52,6 +53,7 @@ struct Durations {
   std::uint64_t close_wait_ns = 0;
   std::uint64_t fin_wait2_ns = 0;
   std::uint64_t syn_recv_ns = 0;
+  std::uint64_t interim_ns = 0;  // 0: no interim records
 };
 
 // What validation computed from Options, so nothing is parsed or looked up twice.

@@ -41,8 +41,10 @@ scan_holders(std::uint64_t ts_ns, std::unordered_map<std::uint64_t, std::uint32_
   return holders;
 }
 
-Scanner::Scanner(std::uint32_t own_netns, std::uint64_t interval_ns, const LiveConnections* live)
-    : own_netns_(own_netns), interval_ns_(interval_ns), live_(live), thread_([this] { run(); }) {}
+Scanner::Scanner(std::uint32_t own_netns, std::uint64_t interval_ns, const LiveConnections* live,
+                 std::uint64_t interim_ns)
+    : own_netns_(own_netns), interval_ns_(interval_ns), live_(live), interim_ns_(interim_ns),
+      thread_([this] { run(); }) {}
 
 Scanner::~Scanner() {
   stop();
@@ -91,12 +93,13 @@ void Scanner::publish(ScanBatch batch) {
   // The ring thread has not taken the last batch yet: both travel together.
   std::move(batch.digests.begin(), batch.digests.end(), std::back_inserter(pending_->digests));
   std::move(batch.gone.begin(), batch.gone.end(), std::back_inserter(pending_->gone));
+  std::move(batch.interim.begin(), batch.interim.end(), std::back_inserter(pending_->interim));
   if (batch.holders) {
     pending_->holders = std::move(batch.holders);
   }
 }
 
-void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uint32_t>& inodes) {
+std::vector<std::uint32_t> Scanner::swept_namespaces() {
   std::vector<std::uint32_t> namespaces;
   {
     std::lock_guard lock(mutex_);
@@ -105,6 +108,40 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
   if (std::find(namespaces.begin(), namespaces.end(), own_netns_) == namespaces.end()) {
     namespaces.push_back(own_netns_);
   }
+  return namespaces;
+}
+
+InterimDump Scanner::interim_dump() {
+  InterimDump dump;
+  dump.ts_ns = monotonic_ns();
+  if (live_ == nullptr) {
+    return dump;
+  }
+  for (const std::uint32_t netns : swept_namespaces()) {
+    try {
+      for (const SocketSnapshot& s : sys::snapshot_open_connections(netns)) {
+        // Not followed by the kernel (born while its table was full): counted as overflow.
+        std::optional<Connection> conn =
+            s.kind == SnapshotKind::kFull ? live_->find(s.cookie) : std::nullopt;
+        if (!conn) {
+          continue;
+        }
+        conn->laddr = s.laddr;
+        conn->raddr = s.raddr;
+        conn->lport = s.lport;
+        conn->rport = s.rport;
+        conn->netns_ino = netns;
+        dump.samples.push_back({*conn, s});
+      }
+    } catch (const std::system_error&) {
+      errors_.fetch_add(1);  // the sweep of the same namespace tells whether it is gone
+    }
+  }
+  return dump;
+}
+
+void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uint32_t>& inodes) {
+  const std::vector<std::uint32_t> namespaces = swept_namespaces();
   const std::uint64_t start = monotonic_ns();
   if (last_sweep_start_ns_ != 0) {
     raise_max(longest_interval_ns_, start - last_sweep_start_ns_);
@@ -147,9 +184,17 @@ void Scanner::run() {
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
   std::uint64_t next_sweep = monotonic_ns();
+  std::uint64_t next_interim = interim_ns_ != 0 ? next_sweep + interim_ns_ : UINT64_MAX;
   while (!stopping_.load()) {
     const std::uint64_t now = monotonic_ns();
     const bool holders = holders_wanted_.exchange(false);
+    if (now >= next_interim) {
+      ScanBatch batch;
+      batch.interim.push_back(interim_dump());
+      publish(std::move(batch));
+      next_interim = std::max(next_interim + interim_ns_, monotonic_ns());
+      continue;
+    }
     if (now >= next_sweep || holders) {
       ScanBatch batch;
       std::unordered_map<std::uint64_t, std::uint32_t> inodes;
@@ -172,7 +217,7 @@ void Scanner::run() {
       continue;
     }
     std::unique_lock lock(mutex_);
-    const std::uint64_t wait_ns = std::min(next_sweep - now, kRequestPollNs);
+    const std::uint64_t wait_ns = std::min({next_sweep - now, next_interim - now, kRequestPollNs});
     wake_.wait_for(lock, std::chrono::nanoseconds(wait_ns),
                    [this] { return stopping_.load() || holders_wanted_.load(); });
   }

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "analyzers/interim_tracker.hpp"
 #include "analyzers/leak_detector.hpp"
 #include "system/fd_owners.hpp"
 
@@ -33,6 +34,7 @@ struct ScanBatch {
   std::vector<SweepDigest> digests;
   std::shared_ptr<const HolderSnapshot> holders;  // the newest, when one was asked for
   std::vector<std::uint32_t> gone;                // namespaces that no longer exist
+  std::vector<InterimDump> interim;               // with --interim, oldest first
 };
 
 // The scanner thread. Sweeps run at a fixed cadence that does not stretch with load: a sweep
@@ -40,8 +42,11 @@ struct ScanBatch {
 // comes with a sweep of its own right away. Failures are counted and retried, never raised.
 class Scanner {
 public:
-  // live: where the sweeps look up the lifecycles of sockets in leak states (nullptr: nowhere).
-  Scanner(std::uint32_t own_netns, std::uint64_t interval_ns, const LiveConnections* live);
+  // live: where the sweeps look up the lifecycles of sockets in leak states, and interim dumps
+  // those of open connections (nullptr: nowhere). interim_ns: the cadence of interim dumps of
+  // every open connection, 0 for none.
+  Scanner(std::uint32_t own_netns, std::uint64_t interval_ns, const LiveConnections* live,
+          std::uint64_t interim_ns = 0);
   ~Scanner();  // stops and joins the thread
   Scanner(const Scanner&) = delete;
   Scanner& operator=(const Scanner&) = delete;
@@ -60,11 +65,16 @@ private:
   void run();
   // One sweep of every namespace; the inodes of sockets in leak states go to `inodes`.
   void sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uint32_t>& inodes);
+  // What the sweeps cover: the namespaces take() was last given, and the scanner's own.
+  std::vector<std::uint32_t> swept_namespaces();
+  // The open connections of every namespace swept, with their lifecycles.
+  InterimDump interim_dump();
   void publish(ScanBatch batch);
 
   const std::uint32_t own_netns_;
   const std::uint64_t interval_ns_;
   const LiveConnections* const live_;
+  const std::uint64_t interim_ns_;
   std::atomic<bool> holders_wanted_{false};
   std::atomic<bool> stopping_{false};
 

@@ -236,7 +236,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   }
   // Before the scanner thread starts: capabilities and no-new-privs are per thread.
   drop_privileges();
-  Scanner background(own_netns, kSweepIntervalNs, &tracer.connections());
+  Scanner background(own_netns, kSweepIntervalNs, &tracer.connections(), durations.interim_ns);
   scanner = &background;
   identities.start();
   if (metrics_server) {
@@ -294,6 +294,9 @@ int run_trace(const Options& options, const Validated& validated, const std::str
       for (const std::uint32_t netns : batch->gone) {
         collector.forget_namespace(netns);
         time_wait.forget(netns);
+      }
+      for (const InterimDump& dump : batch->interim) {
+        collector.on_interim(dump);
       }
     }
     collector.tick(now);

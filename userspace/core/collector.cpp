@@ -194,6 +194,17 @@ void Collector::on_time_wait_pressure(const TimeWaitPressure& pressure) {
   }
 }
 
+void Collector::on_interim(const InterimDump& dump) {
+  for (const auto& [conn, socket] : dump.samples) {
+    if (config_.filter.matches(conn)) {
+      const TrafficCounts total = application_traffic(conn, socket);
+      sink_.write(InterimRecord{conn, socket.state, socket.srtt_us,
+                                interim_.advance(socket.cookie, total), total, dump.ts_ns});
+    }
+  }
+  interim_.end_dump();
+}
+
 void Collector::finish(std::uint64_t now_ns, const RunStats& run) {
   table_.drain();
   StopInfo info;

@@ -190,6 +190,15 @@ std::string human_duration(std::uint64_t ns) {
   return text;
 }
 
+std::string percentiles_text(const std::optional<Percentiles>& percentiles) {
+  if (!percentiles) {
+    return "-";
+  }
+  return human_duration(percentiles->p50_us * 1000) + "/" +
+         human_duration(percentiles->p90_us * 1000) + "/" +
+         human_duration(percentiles->p99_us * 1000);
+}
+
 std::string human_bytes(std::uint64_t bytes) {
   if (bytes < 1024) {
     return fixed(bytes, 0, "B");

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -47,6 +48,8 @@ std::string printable(std::string_view bytes,
 // At most three significant digits and a unit: 850us 1.23ms 12.3ms 123ms 3.40s 34.5s 2m05s
 // 1h02m.
 std::string human_duration(std::uint64_t ns);
+// p50/p90/p99 in human_duration's units, "-" when there are none.
+std::string percentiles_text(const std::optional<Percentiles>& percentiles);
 
 // Bytes in powers of 1024 with at most three significant digits: 512B 1.5K 150K 3.2M 12G.
 std::string human_bytes(std::uint64_t bytes);

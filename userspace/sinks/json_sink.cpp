@@ -1,6 +1,7 @@
 #include "sinks/json_sink.hpp"
 
 #include <array>
+#include <utility>
 
 #include "sinks/format.hpp"
 #include "tcptrail/community_id.hpp"
@@ -169,6 +170,29 @@ void JsonSink::put(const LeakRecord& record) {
 void JsonSink::put(const LeakResolvedRecord& record) {
   leak_record("leak_resolved", record.conn, record.leak, record.identity);
   writer_.key("leaked_ms").milliseconds(record.leak.age_ns);
+  end_record();
+}
+
+void JsonSink::put(const InterimRecord& record) {
+  const auto& [conn, state, srtt_us, since_last, total, ts_ns] = record;
+  writer_.begin_object();
+  writer_.key("type").plain_string("interim");
+  common(conn, ts_ns);
+  writer_.key("preexisting").boolean(conn.preexisting);
+  writer_.key("duration_ms");
+  if (const auto duration = conn.duration_ns(ts_ns)) {
+    writer_.milliseconds(*duration);
+  } else {
+    writer_.null();
+  }
+  writer_.key("state").plain_string(state_text(state));
+  writer_.key("srtt_us").number(srtt_us);
+  writer_.key("tx_bytes").number(since_last.tx_bytes);
+  writer_.key("rx_bytes").number(since_last.rx_bytes);
+  writer_.key("retransmits").number(since_last.retransmits);
+  writer_.key("total_tx_bytes").number(total.tx_bytes);
+  writer_.key("total_rx_bytes").number(total.rx_bytes);
+  writer_.key("total_retransmits").number(total.retransmits);
   end_record();
 }
 
@@ -349,6 +373,19 @@ void JsonSink::summary_counts(const SummaryCounts& counts) {
     }
   }
   writer_.end_object();
+  for (const auto& [name, value] :
+       {std::pair{"lifetime_ms", &counts.lifetime}, std::pair{"handshake_ms", &counts.handshake}}) {
+    writer_.plain_key(name);
+    if (*value) {
+      writer_.begin_object();
+      writer_.plain_key("p50").milliseconds((*value)->p50_us * 1000);
+      writer_.plain_key("p90").milliseconds((*value)->p90_us * 1000);
+      writer_.plain_key("p99").milliseconds((*value)->p99_us * 1000);
+      writer_.end_object();
+    } else {
+      writer_.null();
+    }
+  }
 }
 
 void JsonSink::end_record() {

@@ -35,6 +35,7 @@ private:
   void put(const LeakRecord& record);
   void put(const LeakResolvedRecord& record);
   void put(const TimeWaitPressureRecord& record);
+  void put(const InterimRecord& record);
   void put(const StopRecord& record);
   void put(const StatsRecord& /*record*/) {}
   void begin_record(std::string_view type);

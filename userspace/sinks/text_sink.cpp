@@ -25,6 +25,7 @@ constexpr std::size_t kCloseWidth = 17;  // "host_unreachable "
 constexpr std::size_t kStateWidth = 12;
 constexpr std::size_t kKeyWidth = 28;
 constexpr std::size_t kCountWidth = 8;
+constexpr std::size_t kPercentilesWidth = 24;  // "59m59s/59m59s/59m59s" and two spaces
 
 void left(std::string& out, std::string_view text, std::size_t width) {
   out.append(text);
@@ -231,6 +232,30 @@ void TextSink::put(const LeakResolvedRecord& record) {
   end_line();
 }
 
+// Only asked for with --interim: a line per open connection and period, its traffic since the
+// last one.
+void TextSink::put(const InterimRecord& record) {
+  const auto& [conn, state, srtt_us, since_last, total, ts_ns] = record;
+  if (options_.retransmits_view) {
+    return;
+  }
+  clock_time(ts_ns);
+  process(conn.owner.pid, conn.owner.comm_view());
+  left(buffer_, conn.role == Role::kUnknown ? "-" : role_name(conn.role), kRoleWidth);
+  endpoints(conn);
+  buffer_.append("OPEN ")
+      .append(state_name(state))
+      .append(" tx +")
+      .append(human_bytes(since_last.tx_bytes))
+      .append(" rx +")
+      .append(human_bytes(since_last.rx_bytes))
+      .append(" retrans +")
+      .append(number(since_last.retransmits))
+      .append(" srtt ")
+      .append(human_duration(std::uint64_t{srtt_us} * 1000));
+  end_line();
+}
+
 void TextSink::put(const TimeWaitPressureRecord& record) {
   const TimeWaitPressure& pressure = record.pressure;
   clock_time(pressure.ts_ns);
@@ -358,6 +383,8 @@ void TextSink::count_table(std::string_view title, const std::vector<Row>& rows,
   right(buffer_, "RETRANS", kCountWidth);
   right(buffer_, "RESETS", kCountWidth);
   right(buffer_, "LEAKS", kCountWidth);
+  right(buffer_, "LIFETIME p50/p90/p99", kPercentilesWidth);
+  right(buffer_, "HANDSHAKE p50/p90/p99", kPercentilesWidth);
   end_line();
   for (const Row& row : rows) {
     left(buffer_, label(row), kKeyWidth);
@@ -366,6 +393,8 @@ void TextSink::count_table(std::string_view title, const std::vector<Row>& rows,
     right(buffer_, number(row.counts.retransmits), kCountWidth);
     right(buffer_, number(row.counts.resets), kCountWidth);
     right(buffer_, number(row.counts.leaks), kCountWidth);
+    right(buffer_, percentiles_text(row.counts.lifetime), kPercentilesWidth);
+    right(buffer_, percentiles_text(row.counts.handshake), kPercentilesWidth);
     end_line();
   }
 }

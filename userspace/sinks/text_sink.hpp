@@ -39,6 +39,7 @@ private:
   void put(const LeakRecord& record);
   void put(const LeakResolvedRecord& record);
   void put(const TimeWaitPressureRecord& record);
+  void put(const InterimRecord& record);
   void put(const StopRecord& record);
   void put(const StatsRecord& /*record*/) {}
   void clock_time(std::uint64_t ts_ns);

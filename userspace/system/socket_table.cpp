@@ -4,16 +4,9 @@
 
 namespace tcptrail::sys {
 
-std::vector<SocketSnapshot> snapshot_sockets(std::uint32_t netns_ino, bool only_waiting) {
-  DumpOptions options;
-  if (only_waiting) {
-    // Listeners too: a half-open request socket's owner is its listener's holder. CLOSE_WAIT
-    // and FIN_WAIT2 for the inodes of sockets accepted after they entered a leak state.
-    options.states = state_bit(TcpState::kTimeWait) | state_bit(TcpState::kSynRecv) |
-                     state_bit(TcpState::kFinWait2) | state_bit(TcpState::kCloseWait) |
-                     state_bit(TcpState::kListen);
-    options.tcp_info = false;
-  }
+namespace {
+
+std::vector<SocketSnapshot> snapshots(std::uint32_t netns_ino, const DumpOptions& options) {
   const std::vector<SocketEntry> entries = dump_tcp_sockets_in_netns(netns_ino, options);
   std::vector<SocketSnapshot> out;
   out.reserve(entries.size());
@@ -32,9 +25,33 @@ std::vector<SocketSnapshot> snapshot_sockets(std::uint32_t netns_ino, bool only_
     s.bytes_acked = e.bytes_acked;
     s.bytes_received = e.bytes_received;
     s.total_retrans = e.total_retrans;
+    s.srtt_us = e.rtt_us;
     out.push_back(s);
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<SocketSnapshot> snapshot_sockets(std::uint32_t netns_ino, bool only_waiting) {
+  DumpOptions options;
+  if (only_waiting) {
+    // Listeners too: a half-open request socket's owner is its listener's holder. CLOSE_WAIT
+    // and FIN_WAIT2 for the inodes of sockets accepted after they entered a leak state.
+    options.states = state_bit(TcpState::kTimeWait) | state_bit(TcpState::kSynRecv) |
+                     state_bit(TcpState::kFinWait2) | state_bit(TcpState::kCloseWait) |
+                     state_bit(TcpState::kListen);
+    options.tcp_info = false;
+  }
+  return snapshots(netns_ino, options);
+}
+
+std::vector<SocketSnapshot> snapshot_open_connections(std::uint32_t netns_ino) {
+  DumpOptions options;
+  options.states = state_bit(TcpState::kEstablished) | state_bit(TcpState::kCloseWait) |
+                   state_bit(TcpState::kFinWait1) | state_bit(TcpState::kFinWait2);
+  options.tcp_info = true;
+  return snapshots(netns_ino, options);
 }
 
 }  // namespace tcptrail::sys

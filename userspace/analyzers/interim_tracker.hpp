@@ -1,0 +1,48 @@
+// Open connections between interim records (--interim): what each socket's counters were at its
+// last interim record, so the next one reports what changed. Only the sockets of the latest dump
+// are remembered, so memory follows the connections open now (about 48 bytes each).
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "tcptrail/connection.hpp"
+#include "tcptrail/records.hpp"
+#include "tcptrail/socket_snapshot.hpp"
+
+namespace tcptrail {
+
+// One open socket of an interim dump: its lifecycle as the kernel folds it, with the tuple and
+// namespace filled in from the socket table, and the socket's row in that table.
+struct InterimSample {
+  Connection conn;
+  SocketSnapshot socket;
+};
+
+// Every open connection of every swept namespace, as of ts_ns (monotonic).
+struct InterimDump {
+  std::uint64_t ts_ns = 0;
+  std::vector<InterimSample> samples;
+};
+
+// The socket's counters as connection records count them: the application's bytes, without
+// our SYN (a client's, acked before its first byte), our FIN once acked and the peer's FIN.
+TrafficCounts application_traffic(const Connection& conn, const SocketSnapshot& socket);
+
+class InterimTracker {
+public:
+  // The change since the socket's last dump (since its start at its first) to `total`, which is
+  // remembered for the next dump. A counter that went back (a reused cookie cannot, but the
+  // kernel's byte counters are not promised monotonic) counts 0.
+  TrafficCounts advance(std::uint64_t sock_cookie, const TrafficCounts& total);
+  // The dump is over: sockets it did not show are forgotten.
+  void end_dump();
+  std::size_t remembered() const { return last_.size(); }
+
+private:
+  std::unordered_map<std::uint64_t, TrafficCounts> last_;
+  std::unordered_map<std::uint64_t, TrafficCounts> next_;
+};
+
+}  // namespace tcptrail
