@@ -15,10 +15,11 @@ usage: bench/run.sh [options]
   --threads N         storm threads (default 2)
   --build-dir DIR     CMake build directory (default build; relative to the repo root)
   --modes LIST        comma-separated subset of untraced,empty,tcptrail,tcptrail-transitions,
-                      tcptrail-metrics,tcplife,tcpstates (default: all that are available;
-                      untraced is always run). empty: a tp_btf program on inet_sock_set_state
-                      that does nothing, the floor any tracer pays; tcptrail-transitions: with
-                      --transitions; tcptrail-metrics: with --metrics, scraped every second
+                      tcptrail-metrics,tcptrail-interim,tcplife,tcpstates (default: all that
+                      are available; untraced is always run). empty: a tp_btf program on
+                      inet_sock_set_state that does nothing, the floor any tracer pays;
+                      tcptrail-transitions: with --transitions; tcptrail-metrics: with
+                      --metrics, scraped every second; tcptrail-interim: with --interim 1s
   --tcptrail PATH     tcptrail binary (default BUILD_DIR/tcptrail)
   --storm PATH        storm binary (default BUILD_DIR/bench/tcptrail_storm)
   --attach-wait S     seconds to let tcplife/tcpstates attach before the storm (default 1.5)
@@ -154,7 +155,7 @@ if want_mode empty; then
     modes+=(empty)
   fi
 fi
-for mode in tcptrail tcptrail-transitions tcptrail-metrics; do
+for mode in tcptrail tcptrail-transitions tcptrail-metrics tcptrail-interim; do
   want_mode "$mode" || continue
   if [[ ! -x $tcptrail_bin ]]; then
     echo "$mode: not built, skipped ($tcptrail_bin missing)"
@@ -312,6 +313,10 @@ run_one() {
       ;;
     tcptrail-metrics)
       tracer_cmd=("$tcptrail_bin" trace --json --output "$out" --metrics "127.0.0.1:$metrics_port")
+      record=$dir/record
+      ;;
+    tcptrail-interim)
+      tracer_cmd=("$tcptrail_bin" trace --json --interim 1s --output "$out")
       record=$dir/record
       ;;
     tcplife) tracer_cmd=(/usr/sbin/tcplife); record=$dir/record ;;
