@@ -207,6 +207,7 @@ struct InterimRecord {
   TrafficCounts since_last;
   TrafficCounts total;
   std::uint64_t ts_ns;
+  Identity identity{};
 };
 struct StopRecord {
   const StopInfo& info;

@@ -113,6 +113,10 @@ IdentityStage::Held IdentityStage::hold(const Record& record, const Keys& keys) 
           return [this, conn = r.conn, leak = r.leak](const Identity& id) {
             deliver(LeakResolvedRecord{conn, leak}, id);
           };
+        } else if constexpr (std::is_same_v<T, InterimRecord>) {
+          return [this, conn = r.conn, r](const Identity& id) {
+            deliver(InterimRecord{conn, r.state, r.srtt_us, r.since_last, r.total, r.ts_ns}, id);
+          };
         } else if constexpr (std::is_same_v<T, TimeWaitPressureRecord>) {
           return [this, pressure = r.pressure](const Identity& id) {
             deliver(TimeWaitPressureRecord{pressure}, id);

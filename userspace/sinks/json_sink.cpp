@@ -174,10 +174,9 @@ void JsonSink::put(const LeakResolvedRecord& record) {
 }
 
 void JsonSink::put(const InterimRecord& record) {
-  const auto& [conn, state, srtt_us, since_last, total, ts_ns] = record;
-  writer_.begin_object();
-  writer_.key("type").plain_string("interim");
-  common(conn, ts_ns);
+  const auto& [conn, state, srtt_us, since_last, total, ts_ns, identity] = record;
+  begin_record("interim");
+  common(conn, ts_ns, identity);
   writer_.key("preexisting").boolean(conn.preexisting);
   writer_.key("duration_ms");
   if (const auto duration = conn.duration_ns(ts_ns)) {

@@ -235,7 +235,7 @@ void TextSink::put(const LeakResolvedRecord& record) {
 // Only asked for with --interim: a line per open connection and period, its traffic since the
 // last one.
 void TextSink::put(const InterimRecord& record) {
-  const auto& [conn, state, srtt_us, since_last, total, ts_ns] = record;
+  const auto& [conn, state, srtt_us, since_last, total, ts_ns, identity] = record;
   if (options_.retransmits_view) {
     return;
   }
