@@ -2,6 +2,8 @@
 // input and missing privileges (exit status, one line on stderr, nothing on stdout).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -61,7 +63,19 @@ TEST(CliTest, DurationStopsByItselfWithStopRecord) {
   EXPECT_TRUE(start.contains("version")) << start;
   EXPECT_TRUE(start.contains("kernel")) << start;
   EXPECT_TRUE(start.contains("options")) << start;
-  EXPECT_TRUE(stopped.err.empty()) << stopped.err;
+  // Nothing on stderr but one line per feature this kernel cannot give.
+  const std::vector<std::string> gaps = kernel_gaps();
+  EXPECT_EQ(start["degraded"], Json(gaps)) << start;
+  std::size_t lines = 0;
+  for (std::size_t at = 0; (at = stopped.err.find("tcptrail: warning: this kernel cannot give ",
+                                                  at)) != std::string::npos;
+       ++at) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, gaps.size()) << stopped.err;
+  EXPECT_EQ(std::count(stopped.err.begin(), stopped.err.end(), '\n'),
+            static_cast<long>(gaps.size()))
+      << stopped.err;
 }
 
 TEST(CliTest, SigtermGivesStopRecord) {

@@ -210,7 +210,12 @@ int run_trace(const Options& options, const Validated& validated, const std::str
     metrics_server = std::make_unique<MetricsServer>(*validated.metrics, *metrics);
   }
   output.open();
-  const std::vector<std::string> degraded = report_degraded();
+  std::vector<std::string> degraded = report_degraded();
+  for (const BpfTracer::MissingFeature& feature : tracer.missing_features()) {
+    std::cerr << "tcptrail: warning: this kernel cannot give " << feature.name << ": "
+              << feature.why << "\n";
+    degraded.push_back(feature.name);
+  }
 
   // Sockets that existed before the programs were attached, in every network namespace
   // (containers included): tracked as preexisting, and their listeners' owners are known.

@@ -54,20 +54,40 @@ int tracepoint_arguments(const btf* vmlinux, const char* name) {
   return t != nullptr && btf_is_func_proto(t) ? btf_vlen(t) : -1;
 }
 
-// Which program variants the running kernel's tracepoints take.
-struct KernelTracepoints {
+// Whether struct `type` has a member `member`, per the kernel's BTF.
+bool has_member(const btf* vmlinux, const char* type, const char* member) {
+  const int id = btf__find_by_name_kind(vmlinux, type, BTF_KIND_STRUCT);
+  const btf_type* t = id > 0 ? btf__type_by_id(vmlinux, id) : nullptr;
+  if (t == nullptr) {
+    return false;
+  }
+  const btf_member* m = btf_members(t);
+  for (unsigned i = 0; i < btf_vlen(t); ++i, ++m) {
+    if (const char* name = btf__name_by_offset(vmlinux, m->name_off);
+        name != nullptr && std::strcmp(name, member) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// What the running kernel offers the programs, read from its BTF.
+struct KernelFeatures {
   // tcp:tcp_retransmit_skb passes the transmit error (void *, sk, skb, err).
   bool retransmit_has_err = false;
-  // tcp:tcp_sendmsg_locked exists.
+  // tcp:tcp_sendmsg_locked exists: a server child is named at its first write.
   bool sendmsg_locked = false;
+  // sock.sk_cgrp_data.cgroup exists (CONFIG_SOCK_CGROUP_DATA, 5.15+): sockets have a cgroup.
+  bool sock_cgroup = false;
 };
 
-KernelTracepoints read_kernel_tracepoints() {
-  KernelTracepoints found;
+KernelFeatures read_kernel_features() {
+  KernelFeatures found;
   btf* vmlinux = btf__load_vmlinux_btf();
   if (vmlinux != nullptr) {
     found.retransmit_has_err = tracepoint_arguments(vmlinux, "tcp_retransmit_skb") >= 4;
     found.sendmsg_locked = tracepoint_arguments(vmlinux, "tcp_sendmsg_locked") >= 2;
+    found.sock_cgroup = has_member(vmlinux, "sock_cgroup_data", "cgroup");
     btf__free(vmlinux);
   }
   return found;
@@ -93,7 +113,17 @@ BpfTracer::BpfTracer(const LoaderConfig& config) {
   if (!skel_) {
     throw TraceError("cannot open the BPF object", errno);
   }
-  const KernelTracepoints kernel = read_kernel_tracepoints();
+  const KernelFeatures kernel = read_kernel_features();
+  if (!kernel.sendmsg_locked) {
+    missing_.push_back({"first_write_owner",
+                        "tcp:tcp_sendmsg_locked is missing: a server child that writes before it "
+                        "reads is named by its listener's owner until its first read or close()"});
+  }
+  if (!kernel.sock_cgroup) {
+    missing_.push_back({"cgroup",
+                        "sock.sk_cgrp_data.cgroup is missing (CONFIG_SOCK_CGROUP_DATA off, or "
+                        "before Linux 5.15): records carry cgroup 0"});
+  }
   const bool retransmit_err = kernel.retransmit_has_err;
   bpf_program__set_autoload(skel_->progs.tp_btf__tcp_retransmit_skb, !retransmit_err);
   bpf_program__set_autoload(skel_->progs.tp_btf__tcp_retransmit_skb_err, retransmit_err);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "loader/ring_reader.hpp"
@@ -65,6 +66,13 @@ public:
   // Sockets born while the kernel's table was full.
   std::uint64_t overflow() const;
   LiveConnections& connections() { return *connections_; }
+  // What this kernel cannot give, found at load: a feature name (for the start record's
+  // `degraded`) and why.
+  struct MissingFeature {
+    std::string name;
+    std::string why;
+  };
+  const std::vector<MissingFeature>& missing_features() const { return missing_; }
 
 private:
   struct SkelDeleter {
@@ -74,6 +82,7 @@ private:
   std::vector<sys::UniqueFd> ring_fds_;  // one ring buffer map per online CPU
   std::unique_ptr<RingSet> rings_;
   std::unique_ptr<KernelConnections> connections_;
+  std::vector<MissingFeature> missing_;
   std::uint64_t drops(std::uint32_t index) const;
 };
 

@@ -4,12 +4,26 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <optional>
 
 #include "support/process.hpp"
 #include "support/tracer.hpp"
 
 namespace tt {
+
+std::vector<std::string> kernel_gaps() {
+  std::ifstream file("/sys/kernel/btf/vmlinux", std::ios::binary);
+  const std::string btf((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  // The tracepoint's BTF typedef name, NUL-terminated in the string section.
+  const std::string sendmsg_locked("btf_trace_tcp_sendmsg_locked\0", 29);
+  std::vector<std::string> gaps;
+  if (btf.find(sendmsg_locked) == std::string::npos) {
+    gaps.emplace_back("first_write_owner");
+  }
+  return gaps;
+}
 
 bool in_ci() {
   const char* ci = std::getenv("CI");

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace tt {
 
@@ -14,6 +15,10 @@ std::string missing_kernel_support();
 // Empty when network namespaces, veth and iptables can be used here, else why not.
 std::string missing_netns_support();
 bool in_ci();
+// The features tcptrail reports off on this kernel (the start record's `degraded` names), found
+// here from the kernel's BTF independently of tcptrail: "first_write_owner" without the
+// tcp:tcp_sendmsg_locked tracepoint (Debian 12's 6.1 lacks it).
+std::vector<std::string> kernel_gaps();
 
 }  // namespace tt
 
