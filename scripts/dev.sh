@@ -19,7 +19,8 @@ BUILD_DIR=${BUILD_DIR:-build}
 
 # Build and test dependencies (Debian 12 package names); iproute2/iptables/procps drive the
 # kernel tests' network namespaces and lossy links; prometheus scrapes --metrics in a kernel
-# test (and gives promtool); libbpf-tools is the benchmark's baseline.
+# test (and gives promtool), nginx is the pre-fork server of the owner test; libbpf-tools is
+# the benchmark's baseline.
 # libclang-rt-14-dev holds libFuzzer and clang's sanitizer runtimes (gcc's come with gcc);
 # clang-tidy is for `tidy`. The package test installs the .deb and checks it with man-db,
 # systemd-analyze (systemd), logrotate and setpriv (util-linux); deploy_test reads YAML.
@@ -27,7 +28,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 PACKAGES=(build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
   libbpf-dev bpftool libelf-dev zlib1g-dev nettle-dev libcli11-dev nlohmann-json3-dev libgtest-dev
   libbenchmark-dev libcpp-httplib-dev iproute2 iptables procps python3 python3-yaml man-db
-  systemd logrotate prometheus)
+  systemd logrotate prometheus nginx-light)
 FUZZERS=(decode json_writer sock_diag cpu_list port_range proc_link duration cidr options)
 # The kernel matrix: qemu (TCG), a static busybox for the guest's init, depmod/modprobe.
 VM_PACKAGES=(qemu-system-x86 busybox-static kmod xz-utils)
@@ -45,8 +46,16 @@ install_dependencies() {
     fi
     echo "dev.sh: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
+    # The servers the tests run (nginx, Prometheus) are started by the tests themselves, on
+    # ports of their own: keep their packages from starting the system services on install.
+    local no_start=""
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+      no_start=/usr/sbin/policy-rc.d
+      printf '#!/bin/sh\nexit 101\n' >"$no_start" && chmod +x "$no_start"
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    [[ -n $no_start ]] && rm -f "$no_start"
   fi
 }
 

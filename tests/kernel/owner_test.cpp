@@ -1,10 +1,21 @@
 // Who owns an accepted socket: a pre-fork server's workers accept on the listener their master
 // made and holds, so every record after the accept() must name the worker that serves the
 // connection, not the master; the master's name is kept only for the handshake.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <set>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/environment.hpp"
@@ -68,6 +79,115 @@ TEST(OwnerTest, PreforkWorkersOwnWhatTheyAccept) {
     ASSERT_FALSE(states.empty());
     EXPECT_EQ(states.front()["owner_source"], "listener") << states.front();
     EXPECT_EQ(states.front()["pid"], master) << states.front();
+  }
+}
+
+// The children of `parent`, from /proc/PID/stat (field 4 is the parent).
+std::set<int> children_of(int parent) {
+  std::set<int> children;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) {
+      continue;
+    }
+    std::istringstream rest(line.substr(close + 2));
+    std::string state;
+    int ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) {
+      children.insert(std::stoi(name));
+    }
+  }
+  return children;
+}
+
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// One keep-alive HTTP request, its response read, then an abort (RST) by the client: the
+// socket nginx holds dies without a close() by its worker.
+void request_then_reset(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string request = "GET / HTTP/1.1\r\nHost: tcptrail\r\n\r\n";
+  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  char reply[512];
+  ASSERT_GT(read(fd, reply, sizeof(reply)), 0);
+  const linger abort{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof(abort));
+  close(fd);
+}
+
+// Real nginx, a master and two workers: what the issue found blamed on the master.
+TEST(OwnerTest, NginxWorkersOwnTheKeepAliveSocketsTheirClientsReset) {
+  TT_REQUIRE_KERNEL();
+  TT_SKIP_OR_FAIL_IF(access("/usr/sbin/nginx", X_OK) == 0
+                         ? ""
+                         : "nginx is not installed (apt-get install nginx-light)");
+  char dir_template[] = "/tmp/tcptrail-nginx-XXXXXX";
+  const std::filesystem::path dir = mkdtemp(dir_template);
+  const int port = free_port();
+  {
+    std::ofstream conf(dir / "nginx.conf");
+    conf << "daemon off; master_process on; worker_processes 2; pid "
+         << (dir / "nginx.pid").string() << "; error_log " << (dir / "error.log").string() << ";\n"
+         << "events { worker_connections 64; }\n"
+         << "http { access_log off; client_body_temp_path " << dir.string() << ";\n"
+         << "  server { listen 127.0.0.1:" << port << "; keepalive_timeout 60s;\n"
+         << "    location / { return 200 \"ok\\n\"; } } }\n";
+  }
+  Process nginx(SpawnOptions{{"/usr/sbin/nginx", "-e", (dir / "error.log").string(), "-p",
+                              dir.string(), "-c", (dir / "nginx.conf").string()},
+                             {},
+                             false,
+                             {}});
+  std::set<int> workers;
+  for (int i = 0; i < 100 && workers.size() < 2; ++i) {
+    std::this_thread::sleep_for(50ms);
+    workers = children_of(nginx.pid());
+  }
+  ASSERT_EQ(workers.size(), 2u) << nginx.err();
+  Tracer tracer({"--port", std::to_string(port)});
+  constexpr int kRequests = 6;
+  for (int i = 0; i < kRequests; ++i) {
+    request_then_reset(port);
+  }
+  tracer.settle(of_type("connection"), 2 * kRequests);
+  const Tracer::Stopped stopped = tracer.stop();
+  nginx.send_signal(SIGQUIT);  // graceful: the workers finish and the master reaps them
+  EXPECT_TRUE(nginx.wait(10s).has_value());
+  std::filesystem::remove_all(dir);
+
+  const auto served = select(stopped.records, [port](const Json& r) {
+    return r["type"] == "connection" && r["role"] == "server" && r["lport"] == port;
+  });
+  ASSERT_EQ(served.size(), static_cast<std::size_t>(kRequests)) << dump_lines(stopped.records);
+  for (const Json& r : served) {
+    EXPECT_EQ(r["close"], "reset_received") << r;
+    EXPECT_TRUE(workers.contains(r["pid"].get<int>()))
+        << "a worker, not the master " << nginx.pid() << ": " << r;
+    EXPECT_EQ(r["comm"], "nginx") << r;
+    EXPECT_EQ(r["owner_source"], "acceptor") << r;
   }
 }
 
