@@ -44,8 +44,10 @@ const std::vector<std::string> kHostileNames = {
 }
 
 // Waits until a text tracer has written something (its header: the programs are attached).
+// Under qemu without KVM (scripts/vm-test.sh) loading and verifying the programs alone takes
+// seconds, more on a busy host: a deadline that only a hung tracer misses.
 void wait_started(Process& tracer, const std::string& marker) {
-  const auto deadline = Clock::now() + 10s;
+  const auto deadline = Clock::now() + 30s;
   while (tracer.out().find(marker) == std::string::npos) {
     if (Clock::now() >= deadline || !tracer.running()) {
       throw std::runtime_error("tracer did not start: " + tracer.err());

@@ -19,6 +19,9 @@ bool in_ci();
 // here from the kernel's BTF independently of tcptrail: "first_write_owner" without the
 // tcp:tcp_sendmsg_locked tracepoint (Debian 12's 6.1 lacks it).
 std::vector<std::string> kernel_gaps();
+// tcptrail's stderr less its warnings about this kernel's gaps (one line each, at start): what
+// a test of another path expects exactly.
+std::string without_kernel_gaps(const std::string& err);
 
 }  // namespace tt
 
