@@ -115,9 +115,10 @@ TEST(Scanner, SweepsTheOwnNamespaceAndScansHoldersOnRequest) {
   EXPECT_EQ(run.scan_errors, 0u);
 }
 
-// A sweep that fails is counted and retried; a namespace that fails with ENOENT twice in a row
-// is reported gone (once a namespace that vanished was retried with a /proc walk forever).
-TEST(Scanner, ANamespaceThatIsGoneIsCountedThenDropped) {
+// A namespace that fails with ENOENT twice in a row is reported gone (once a namespace that
+// vanished was retried with a /proc walk forever), and a namespace going away is no failure:
+// every benchmark round and many kernel tests delete theirs while tracers sweep them.
+TEST(Scanner, ANamespaceThatIsGoneIsDroppedWithoutAFailure) {
   constexpr std::uint32_t kNoSuchNetns = 1;  // no nsfs inode is 1
   const std::uint32_t own = sys::current_netns_ino();
   Scanner scanner(own, 20'000'000, nullptr);
@@ -137,7 +138,7 @@ TEST(Scanner, ANamespaceThatIsGoneIsCountedThenDropped) {
   scanner.stop();
   RunStats run;
   scanner.add_stats(run);
-  EXPECT_GE(run.scan_errors, 2u);
+  EXPECT_EQ(run.scan_errors, 0u);
 }
 
 TEST(ScannedFdOwners, AsksForAScanWhenWhatItKnowsIsOlderThanAsked) {

@@ -160,10 +160,13 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
       NamespacePorts ports{settings.range.lo, settings.range.hi, settings.range.size(),
                            settings.tw_reuse, sys::netns_name(netns)};
       batch.digests.push_back(digest_sweep(netns, sockets, std::move(ports), read_ns, live_));
-      std::erase(missing_, netns);
+      // It was there after all: the sweep it missed was a failure.
+      if (std::erase(missing_, netns) != 0) {
+        errors_.fetch_add(1);
+      }
     } catch (const std::system_error& e) {
-      errors_.fetch_add(1);
-      // Gone when nothing refers to it any more, twice in a row (not a process caught exiting).
+      // Gone when nothing refers to it any more, twice in a row (not a process caught exiting);
+      // a namespace that went away is no failure, one that was missed once is (above).
       if (e.code().value() == ENOENT && netns != own_netns_) {
         if (std::find(missing_.begin(), missing_.end(), netns) != missing_.end()) {
           std::erase(missing_, netns);
@@ -171,6 +174,8 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
         } else {
           missing_.push_back(netns);
         }
+      } else {
+        errors_.fetch_add(1);
       }
     }
   }
