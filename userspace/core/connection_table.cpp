@@ -111,7 +111,12 @@ void ConnectionTable::on_event(const Event& e) {
     }
     if (e.kind == EventKind::kResetSent || e.kind == EventKind::kResetReceived) {
       const bool sent = e.kind == EventKind::kResetSent;
-      (sent ? conn->reset_sent : conn->reset_received) = true;
+      // Bit-fields: clang cannot assign through a conditional of two of them.
+      if (sent) {
+        conn->reset_sent = true;
+      } else {
+        conn->reset_received = true;
+      }
       observer_.on_reset(*conn, sent ? ResetDirection::kSent : ResetDirection::kReceived,
                          conn->state, e.ts_ns);
     } else if (e.kind == EventKind::kRetransmit) {
