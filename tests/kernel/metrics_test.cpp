@@ -23,21 +23,6 @@ namespace {
 
 constexpr int kConnections = 6;
 
-// A port on 127.0.0.1 that was free a moment ago (the kernel's choice for port 0).
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof(addr);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size) != 0) {
-    throw std::runtime_error("cannot bind a port");
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // Prometheus on 127.0.0.1, scraping one target every second, with its data in a temporary
 // directory; stopped (SIGTERM, then SIGKILL by Process) when it goes out of scope.
 class Prometheus {

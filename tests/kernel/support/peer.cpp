@@ -11,6 +11,20 @@
 
 namespace tt {
 
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof(addr);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size) != 0) {
+    throw std::runtime_error("cannot bind a port");
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
 Process spawn_peer(const std::vector<std::string>& args, const std::string& netns,
                    bool pipe_stdin) {
   std::vector<std::string> argv = {peer_binary()};

@@ -27,6 +27,10 @@ void expect_clean_exit(Process& peer, Clock::duration timeout = 20s);
 // The "tcp_info" line a peer printed for its connection number `index` (default the first).
 Json tcp_info(Process& peer, int index = 0, Clock::duration timeout = 20s);
 
+// A port on 127.0.0.1 that was free a moment ago (the kernel's choice for port 0), for a real
+// server a test starts (nginx, tcptrail --metrics). Throws if none can be bound.
+int free_port();
+
 // A port on 127.0.0.1 (or ::1) bound by this process but never listening: a connect to it is
 // refused. Closed on destruction.
 class ClosedPort {
