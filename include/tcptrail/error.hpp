@@ -19,4 +19,11 @@ private:
   std::string hint_;
 };
 
+// A value that is well formed but cannot be used on this host (a --metrics address in use or
+// not local): bad usage, exit status 2 like a value the parser refuses.
+class UsageError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace tcptrail

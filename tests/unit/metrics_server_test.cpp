@@ -50,7 +50,7 @@ TEST(MetricsServerTest, AnAddressInUseIsOneClearError) {
   try {
     MetricsServer second({"127.0.0.1", port}, sink);
     FAIL() << "a second server bound port " << port;
-  } catch (const TraceError& e) {
+  } catch (const UsageError& e) {
     EXPECT_EQ(std::string(e.what()), "--metrics: cannot listen on 127.0.0.1:" +
                                          std::to_string(port) + ": Address already in use");
   }

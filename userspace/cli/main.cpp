@@ -38,6 +38,9 @@ int main(int argc, char** argv) {
   }
   try {
     return tcptrail::run_trace(options, validated, command_line);
+  } catch (const tcptrail::UsageError& e) {
+    std::cerr << "tcptrail: " << e.what() << "\n";
+    return 2;
   } catch (const tcptrail::TraceError& e) {
     std::cerr << "tcptrail: " << e.what();
     if (!e.hint().empty()) {

@@ -31,8 +31,9 @@ std::optional<MetricsAddress> parse_metrics_address(std::string_view text) {
   const bool v6 = bracketed && inet_pton(AF_INET6, address.host.c_str(), bytes) == 1;
   unsigned value = 0;
   const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if ((!v4 && !v6) || port.empty() || error != std::errc{} || end != port.data() + port.size() ||
-      value == 0 || value > 65535) {
+  // Plain decimal digits, as every other number on the command line: no leading zero.
+  if ((!v4 && !v6) || port.empty() || port.front() == '0' || error != std::errc{} ||
+      end != port.data() + port.size() || value > 65535) {
     return std::nullopt;
   }
   address.port = static_cast<std::uint16_t>(value);
@@ -61,7 +62,12 @@ MetricsServer::MetricsServer(const MetricsAddress& address, const MetricsSink& m
     const std::string shown = address.host.find(':') != std::string::npos
                                   ? "[" + address.host + "]:" + std::to_string(address.port)
                                   : address.host + ":" + std::to_string(address.port);
-    throw TraceError("--metrics: cannot listen on " + shown + ": " + std::strerror(err), err);
+    const std::string message = "--metrics: cannot listen on " + shown + ": " + std::strerror(err);
+    // In use, or not an address of this host: the value is wrong here, as a bad port would be.
+    if (err == EADDRINUSE || err == EADDRNOTAVAIL) {
+      throw UsageError(message);
+    }
+    throw TraceError(message, err);
   }
   port_ = static_cast<std::uint16_t>(bound);
 }

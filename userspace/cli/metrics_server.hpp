@@ -29,8 +29,8 @@ std::optional<MetricsAddress> parse_metrics_address(std::string_view text);
 
 class MetricsServer {
 public:
-  // Binds at once; throws TraceError when the address cannot be bound (in use, not local, no
-  // permission).
+  // Binds at once; throws UsageError when the address is in use or not local, TraceError when
+  // it cannot be bound otherwise (no permission).
   MetricsServer(const MetricsAddress& address, const MetricsSink& metrics);
   // Serves on a thread of its own (one connection at a time) until destroyed. Started after
   // the privileges are dropped, so that thread holds none.

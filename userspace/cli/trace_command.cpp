@@ -167,9 +167,12 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   // Metrics come on top of any output: the collector writes to both.
   std::unique_ptr<MetricsSink> metrics;
   std::unique_ptr<TeeSink> tee;
+  // Bound before anything is loaded: an address in use is found at once, as a bad value is.
+  std::unique_ptr<MetricsServer> metrics_server;
   if (validated.metrics) {
     metrics = std::make_unique<MetricsSink>();
     tee = std::make_unique<TeeSink>(std::vector<RecordSink*>{sink.get(), metrics.get()});
+    metrics_server = std::make_unique<MetricsServer>(*validated.metrics, *metrics);
   }
   RecordSink& records = tee ? *tee : *sink;
 
@@ -205,10 +208,6 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   IdentityResolver identities(sys::find_cgroup2_mount());
   IdentityStage identity_stage(records, identities, validated.filter, monotonic_ns);
   Collector collector(config, identity_stage, fd_owners, tracer.connections());
-  std::unique_ptr<MetricsServer> metrics_server;
-  if (metrics) {
-    metrics_server = std::make_unique<MetricsServer>(*validated.metrics, *metrics);
-  }
   output.open();
   std::vector<std::string> degraded = report_degraded();
   for (const BpfTracer::MissingFeature& feature : tracer.missing_features()) {
