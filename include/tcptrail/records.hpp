@@ -81,6 +81,7 @@ struct RunStats {
   std::uint64_t sweeps = 0;
   std::uint64_t longest_sweep_interval_ns = 0;  // between the starts of two sweeps
   std::uint64_t longest_sweep_ns = 0;           // one sweep of every namespace
+  std::uint64_t sweep_ns = 0;                   // all sweeps together
   std::uint64_t scan_errors = 0;  // sweeps or /proc scans that failed (they are retried)
   // The longest stretch the ring thread spent between two drains of the rings.
   std::uint64_t longest_ring_pause_ns = 0;
@@ -223,6 +224,9 @@ struct StatsRecord {
   std::uint64_t queue_bytes;   // what may wait at most
   // TIME_WAIT sockets in the namespaces swept last, per namespace as of its latest sweep.
   std::uint64_t time_wait_sockets;
+  // The fullest a CPU's BPF ring buffer was found when drained since the last stats record
+  // (0 to 1): records pending over the ring's size.
+  double ring_fill;
 };
 using Record = std::variant<StartRecord, ConnectionRecord, StateRecord, RetransmitRecord,
                             ResetRecord, LeakRecord, LeakResolvedRecord, TimeWaitPressureRecord,

@@ -6,10 +6,12 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -128,9 +130,11 @@ protected:
 
   // Starts one client per shape, each moved into its cgroup before it creates its socket,
   // under `tcptrail trace --json <args>`; returns what the tracer wrote.
-  // expect_all: every client's record is to be awaited (no filter drops any).
+  // expect_all: every client's record is to be awaited (no filter drops any). before_stop runs
+  // once those records are out, with the tracer still running.
   Tracer::Stopped run(const std::vector<std::string>& args, Cgroups& cgroups,
-                      std::vector<Connected>& clients, int& server_port, bool expect_all) {
+                      std::vector<Connected>& clients, int& server_port, bool expect_all,
+                      const std::function<void()>& before_stop = {}) {
     const std::vector<Shape> all = shapes();
     Server server = start_server(
         "127.0.0.1", {"--count", std::to_string(all.size()), "--expect", "10", "--reply", "10"});
@@ -161,6 +165,9 @@ protected:
                              [&](const Connected& c) { return r["lport"] == c.lport; });
         },
         expect_all ? clients.size() : 1, 10s);
+    if (before_stop) {
+      before_stop();
+    }
     for (Process& peer : peers) {
       peer.write_stdin("\n");
       expect_clean_exit(peer);
@@ -246,6 +253,57 @@ TEST_F(IdentityTest, ContainerAndUnitFilters) {
           << r;
     }
   }
+}
+
+// The sum of the connections_closed_total samples whose labels contain `label`.
+double closed_with(const std::string& exposition, const std::string& label) {
+  std::istringstream lines(exposition);
+  double sum = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("tcptrail_connections_closed_total{") &&
+        line.find(label) < line.find('}')) {
+      sum += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  return sum;
+}
+
+// --metrics counts connections by the container (its 12-digit prefix) or, outside containers,
+// the unit their cgroup names: as many as the records of the same run name.
+TEST_F(IdentityTest, MetricsCountConnectionsByContainerOrUnit) {
+  Cgroups cgroups(mount_);
+  std::vector<Connected> clients;
+  int server_port = 0;
+  const int metrics_port = free_port();
+  std::string exposition;
+  const Tracer::Stopped stopped = run({"--metrics", "127.0.0.1:" + std::to_string(metrics_port)},
+                                      cgroups, clients, server_port, true, [&] {
+                                        httplib::Client client("127.0.0.1", metrics_port);
+                                        client.set_read_timeout(10);
+                                        const auto response = client.Get("/metrics");
+                                        ASSERT_TRUE(response && response->status == 200);
+                                        exposition = response->body;
+                                      });
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+  std::size_t in_container = 0;
+  std::size_t in_unit = 0;
+  for (const Json& r :
+       select(stopped.records, [](const Json& r) { return r["type"] == "connection"; })) {
+    in_container += r["container_id"] == kContainer ? 1 : 0;
+    in_unit += r["container_id"].is_null() && r["unit"] == "tt-identity.service" ? 1 : 0;
+  }
+  const std::vector<Shape> all = shapes();
+  EXPECT_EQ(in_container,
+            static_cast<std::size_t>(std::count_if(
+                all.begin(), all.end(), [](const Shape& s) { return !s.container_id.empty(); })));
+  EXPECT_EQ(in_unit, 1U);
+  EXPECT_EQ(closed_with(exposition, "container=\"" + kContainer.substr(0, 12) + "\""),
+            static_cast<double>(in_container))
+      << exposition;
+  EXPECT_EQ(closed_with(exposition, "container=\"\",unit=\"tt-identity.service\""),
+            static_cast<double>(in_unit))
+      << exposition;
+  EXPECT_EQ(exposition.find(kContainer), std::string::npos) << "the prefix only";
 }
 
 }  // namespace

@@ -36,8 +36,9 @@ TEST(MetricsServerTest, ServesTheSinksExposition) {
   EXPECT_EQ(response->status, 200);
   EXPECT_EQ(response->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_EQ(response->body, sink.render());
-  EXPECT_NE(response->body.find(R"(role="server",close="passive",port="8080"} 1)"),
-            std::string::npos);
+  EXPECT_NE(
+      response->body.find(R"(role="server",close="passive",port="8080",container="",unit=""} 1)"),
+      std::string::npos);
   const auto missing = client.Get("/");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);

@@ -49,12 +49,16 @@ TEST(MetricsSinkTest, CountsConnectionsByRoleCloseAndServicePort) {
   sink.write(ConnectionRecord{client, client.end_ns});
   const std::string text = sink.render();
   EXPECT_EQ(
-      value(text,
-            R"(tcptrail_connections_closed_total{role="server",close="passive",port="8080"})"),
+      value(
+          text,
+          R"(tcptrail_connections_closed_total{role="server",close="passive",port="8080",container="",unit=""})"),
       2);
   // A client's port is not a label: it has as many values as connections.
   EXPECT_EQ(
-      value(text, R"(tcptrail_connections_closed_total{role="client",close="active",port=""})"), 1);
+      value(
+          text,
+          R"(tcptrail_connections_closed_total{role="client",close="active",port="",container="",unit=""})"),
+      1);
   EXPECT_EQ(text.find("40000"), std::string::npos);
   EXPECT_EQ(text.find("127.0.0.1"), std::string::npos);
 }
@@ -103,13 +107,85 @@ TEST(MetricsSinkTest, ServicePortsAreBounded) {
   }
   const std::string text = sink.render();
   EXPECT_EQ(
-      value(text,
-            R"(tcptrail_connections_closed_total{role="server",close="passive",port="1000"})"),
+      value(
+          text,
+          R"(tcptrail_connections_closed_total{role="server",close="passive",port="1000",container="",unit=""})"),
       1);
   EXPECT_EQ(
-      value(text,
-            R"(tcptrail_connections_closed_total{role="server",close="passive",port="other"})"),
+      value(
+          text,
+          R"(tcptrail_connections_closed_total{role="server",close="passive",port="other",container="",unit=""})"),
       10);
+}
+
+// A connection of a container is counted under the id prefix docker ps prints, one outside
+// containers under its unit; the records carry the identity the identity stage resolved.
+TEST(MetricsSinkTest, CountsConnectionsByContainerOrUnit) {
+  const std::string id(64, 'a');
+  const CgroupIdentity container{"/system.slice/docker-" + id + ".scope", id, "",
+                                 "docker-" + id + ".scope"};
+  const CgroupIdentity service{"/system.slice/nginx.service", "", "", "nginx.service"};
+  const CgroupIdentity hostile{"/user.slice/x\"}\n\x1b.scope", "", "", "x\"}\n\x1b.scope"};
+  MetricsSink sink;
+  const Connection conn = closed(Role::kServer, CloseKind::kPassive, 8080);
+  sink.write(ConnectionRecord{conn, conn.end_ns, {&container, nullptr}});
+  sink.write(ConnectionRecord{conn, conn.end_ns, {&container, nullptr}});
+  sink.write(ConnectionRecord{conn, conn.end_ns, {&service, nullptr}});
+  sink.write(ConnectionRecord{conn, conn.end_ns, {&hostile, nullptr}});
+  sink.write(ConnectionRecord{conn, conn.end_ns});
+  const std::string text = sink.render();
+  const std::string series =
+      R"(tcptrail_connections_closed_total{role="server",close="passive",port="8080",)";
+  EXPECT_EQ(value(text, series + R"(container="aaaaaaaaaaaa",unit=""})"), 2);
+  EXPECT_EQ(value(text, series + R"(container="",unit="nginx.service"})"), 1);
+  EXPECT_EQ(value(text, series + R"(container="",unit="x\"}\\x0a\\x1b.scope"})"), 1)
+      << "quote escaped, other bytes as text: " << text;
+  EXPECT_EQ(value(text, series + R"(container="",unit=""})"), 1) << "identity not known";
+}
+
+// At most kMaxWorkloads workloads have labels of their own: a new one takes the place of the
+// one idle longest, whose counts join "other" so that no sum over the series goes down.
+TEST(MetricsSinkTest, WorkloadsAreBoundedIdleOnesFoldIntoOther) {
+  std::vector<CgroupIdentity> units;
+  for (std::size_t i = 0; i < MetricsSink::kMaxWorkloads + 2; ++i) {
+    const std::string unit = "u" + std::to_string(i) + ".service";
+    units.push_back({"/system.slice/" + unit, "", "", unit});
+  }
+  MetricsSink sink;
+  const Connection conn = closed(Role::kClient, CloseKind::kActive, 40000);
+  const auto close_in = [&](std::size_t i) {
+    sink.write(ConnectionRecord{conn, conn.end_ns, {&units[i], nullptr}});
+  };
+  for (std::size_t i = 0; i < MetricsSink::kMaxWorkloads; ++i) {
+    close_in(i);
+  }
+  close_in(0);  // u0 is busy again: u1 is now the one idle longest
+  close_in(MetricsSink::kMaxWorkloads);
+  close_in(MetricsSink::kMaxWorkloads + 1);
+  const std::string text = sink.render();
+  const std::string series =
+      R"(tcptrail_connections_closed_total{role="client",close="active",port="",container="",)";
+  EXPECT_EQ(value(text, series + R"(unit="u0.service"})"), 2);
+  EXPECT_EQ(value(text, series + R"(unit="u1.service"})"), -1) << "evicted first";
+  EXPECT_EQ(value(text, series + R"(unit="u2.service"})"), -1) << "evicted second";
+  EXPECT_EQ(value(text, series + R"(unit="u3.service"})"), 1);
+  EXPECT_EQ(value(text, series + "unit=\"u" + std::to_string(MetricsSink::kMaxWorkloads + 1) +
+                            ".service\"}"),
+            1);
+  EXPECT_EQ(value(text, R"(tcptrail_connections_closed_total{role="client",close="active",)"
+                        R"(port="",container="other",unit="other"})"),
+            2);
+  std::size_t series_count = 0;
+  double total = 0;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("tcptrail_connections_closed_total{")) {
+      ++series_count;
+      total += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  EXPECT_EQ(series_count, MetricsSink::kMaxWorkloads + 1) << "the workloads and other";
+  EXPECT_EQ(total, MetricsSink::kMaxWorkloads + 3) << "every connection counted once";
 }
 
 TEST(MetricsSinkTest, RetransmitsResetsAndOpenLeaks) {
@@ -138,7 +214,8 @@ TEST(MetricsSinkTest, LiveCountersFromStatsAndPortPressure) {
   run.overflow = 2;
   run.sweeps = 3;
   run.longest_sweep_ns = 1'500'000;
-  sink.write(StatsRecord{2000 * kMs, 100, 1, run, 16, 64, 12});
+  run.sweep_ns = 2'500'000;
+  sink.write(StatsRecord{2000 * kMs, 100, 1, run, 16, 64, 12, 0.125});
   TimeWaitPressure pressure;
   pressure.netns_ino = 4026531840u;
   pressure.ratio = 0.75;
@@ -150,6 +227,9 @@ TEST(MetricsSinkTest, LiveCountersFromStatsAndPortPressure) {
   EXPECT_EQ(value(text, R"(tcptrail_lost_events_total{record="other"})"), 2);
   EXPECT_EQ(value(text, "tcptrail_overflow_total"), 2);
   EXPECT_EQ(value(text, "tcptrail_queue_fill_ratio"), 0.25);
+  EXPECT_EQ(value(text, "tcptrail_ring_fill_ratio"), 0.125);
+  EXPECT_EQ(value(text, "tcptrail_sweep_duration_seconds_count"), 3);
+  EXPECT_EQ(value(text, "tcptrail_sweep_duration_seconds_sum"), 0.0025);
   EXPECT_EQ(value(text, "tcptrail_time_wait_sockets"), 12);
   EXPECT_EQ(value(text, "tcptrail_longest_sweep_seconds"), 0.0015);
   EXPECT_EQ(value(text, R"(tcptrail_local_ports_in_use_ratio{netns="4026531840"})"), 0.75);
@@ -182,8 +262,9 @@ TEST(MetricsSinkTest, EveryFamilyHasHelpAndType) {
                           "tcptrail_rejected_events_total",
                           "tcptrail_lost_events_total",
                           "tcptrail_overflow_total",
+                          "tcptrail_ring_fill_ratio",
                           "tcptrail_queue_fill_ratio",
-                          "tcptrail_sweeps_total",
+                          "tcptrail_sweep_duration_seconds",
                           "tcptrail_longest_sweep_seconds",
                           "tcptrail_scan_errors_total",
                       }));

@@ -170,5 +170,24 @@ TEST_F(RingMergeTest, ReadsARecordThatWrapsAroundTheEnd) {
   EXPECT_EQ(ids.seen, std::vector<std::uint64_t>{7});
 }
 
+TEST_F(RingMergeTest, PeakFillIsTheFullestRingAtAConsumeSinceTheLastTake) {
+  EXPECT_EQ(merge().take_peak_fill(), 0.0) << "nothing drained yet";
+  for (int i = 0; i < 64; ++i) {
+    rings[1].append(10 + i, static_cast<std::uint64_t>(i));  // 24 bytes each, of 4096
+  }
+  rings[0].append(5, 100);
+  RingMerge m = merge();
+  EXPECT_EQ(m.consume(ids), 65U);
+  EXPECT_EQ(m.take_peak_fill(), 64.0 * 24 / 4096) << "ring 1, the fuller, before it was drained";
+  EXPECT_EQ(m.take_peak_fill(), 0.0) << "taken: reset";
+  rings[0].append(500, 101);
+  const std::uint64_t busy = rings[0].reserve(501, 102);
+  EXPECT_EQ(m.consume(ids), 1U);
+  EXPECT_EQ(m.take_peak_fill(), 2.0 * 24 / 4096) << "a record being written takes its space";
+  rings[0].commit(busy);
+  EXPECT_EQ(m.consume(ids), 1U);
+  EXPECT_EQ(m.take_peak_fill(), 24.0 / 4096);
+}
+
 }  // namespace
 }  // namespace tcptrail

@@ -81,6 +81,7 @@ void Scanner::add_stats(RunStats& run) const {
   run.sweeps = sweeps_.load();
   run.longest_sweep_interval_ns = longest_interval_ns_.load();
   run.longest_sweep_ns = longest_sweep_ns_.load();
+  run.sweep_ns = sweep_ns_.load();
   run.scan_errors = errors_.load();
 }
 
@@ -179,8 +180,10 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
       }
     }
   }
+  const std::uint64_t took = monotonic_ns() - start;
+  sweep_ns_.fetch_add(took);
   sweeps_.fetch_add(1);
-  raise_max(longest_sweep_ns_, monotonic_ns() - start);
+  raise_max(longest_sweep_ns_, took);
 }
 
 void Scanner::run() {

@@ -58,7 +58,7 @@ public:
   void request_holders();
   // Stops the thread; the counters are final afterwards.
   void stop();
-  // sweeps, longest_sweep_interval_ns, longest_sweep_ns and scan_errors of run.
+  // sweeps, longest_sweep_interval_ns, longest_sweep_ns, sweep_ns and scan_errors of run.
   void add_stats(RunStats& run) const;
 
 private:
@@ -88,6 +88,7 @@ private:
   std::atomic<std::uint64_t> sweeps_{0};
   std::atomic<std::uint64_t> longest_interval_ns_{0};
   std::atomic<std::uint64_t> longest_sweep_ns_{0};
+  std::atomic<std::uint64_t> sweep_ns_{0};
   std::atomic<std::uint64_t> errors_{0};
   std::uint64_t last_sweep_start_ns_ = 0;  // scanner thread only
 

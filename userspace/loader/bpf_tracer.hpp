@@ -65,6 +65,9 @@ public:
   std::uint64_t lost_connections() const;
   // Sockets born while the kernel's table was full.
   std::uint64_t overflow() const;
+  // Any thread. The fullest a CPU's ring buffer was found when drained since the last call
+  // (0 to 1).
+  double take_ring_peak_fill() { return rings_->take_peak_fill(); }
   LiveConnections& connections() { return *connections_; }
   // What this kernel cannot give, found at load: a feature name (for the start record's
   // `degraded`) and why.

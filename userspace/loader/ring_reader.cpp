@@ -86,11 +86,16 @@ std::size_t RingMerge::run(RecordHandler& handler, bool ordered) {
   heads_.clear();
   bound_ = std::numeric_limits<std::uint64_t>::max();
   Head head{};
+  double fullest = 0;
   for (std::size_t i = 0; i < rings_.size(); ++i) {
     rings_[i].snapshot();
+    fullest = std::max(fullest, rings_[i].fill());
     if (next(i, horizon, head)) {
       push(head);
     }
+  }
+  double peak = peak_fill_.load(std::memory_order_relaxed);
+  while (fullest > peak && !peak_fill_.compare_exchange_weak(peak, fullest)) {
   }
   const auto releasable = [&](const Head& h) { return !ordered || h.ts_ns <= bound_; };
   std::size_t count = 0;

@@ -9,6 +9,7 @@
 // once per batch.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -45,6 +46,10 @@ public:
   void pop() { consumer_ += record_step_; }
   // Lets the kernel reuse what was popped.
   void publish() { __atomic_store_n(ring_.consumer_pos, consumer_, __ATOMIC_RELEASE); }
+  // The share of the ring holding records not yet taken, as of the last snapshot.
+  double fill() const {
+    return static_cast<double>(producer_ - consumer_) / static_cast<double>(ring_.data_bytes);
+  }
 
 private:
   Layout ring_;
@@ -71,6 +76,9 @@ public:
   std::size_t consume(RecordHandler& handler);
   // At the end: hands over everything visible, in timestamp order, with nothing to wait for.
   std::size_t consume_all(RecordHandler& handler);
+  // Any thread. The fullest any ring was when a consume call came to it since the last call
+  // (0 to 1): how close the kernel came to losing records for want of space.
+  double take_peak_fill() { return peak_fill_.exchange(0, std::memory_order_relaxed); }
 
 private:
   struct Head {
@@ -88,6 +96,7 @@ private:
   std::vector<std::uint64_t> read_up_to_;  // per ring: no record to come is stamped before this
   std::vector<Head> heads_;  // a min-heap on ts_ns: one per ring with a visible record
   std::uint64_t bound_ = 0;  // min of read_up_to_ over the rings without a head
+  std::atomic<double> peak_fill_{0};
 };
 
 // The BPF ring buffer maps, one per CPU, mapped and merged; waits on all of them at once.
@@ -100,6 +109,7 @@ public:
   bool wait(int timeout_ms);
   std::size_t consume(RecordHandler& handler) { return merge_->consume(handler); }
   std::size_t consume_all(RecordHandler& handler) { return merge_->consume_all(handler); }
+  double take_peak_fill() { return merge_->take_peak_fill(); }
 
 private:
   // One mmap() of a map, unmapped on destruction.

@@ -1,5 +1,6 @@
 #include "sinks/metrics_sink.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 
@@ -33,7 +34,25 @@ void header(std::string& out, std::string_view name, std::string_view type, std:
   out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
 }
 
-// Label values are tcptrail's own names and decimal numbers: nothing to escape.
+// Most label values are tcptrail's own names and decimal numbers. A unit name comes from a
+// cgroup directory, which a local user may name (a delegated subtree): printable ASCII passes,
+// quote and backslash are escaped as the format wants, any other byte becomes the text \xNN.
+void append_label_value(std::string& out, std::string_view value) {
+  for (const char c : value) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c >= 0x20 && c < 0x7f) {
+      out.push_back(c);
+    } else {
+      constexpr char kHex[] = "0123456789abcdef";
+      const auto byte = static_cast<unsigned char>(c);
+      out.append("\\\\x").push_back(kHex[byte >> 4]);
+      out.push_back(kHex[byte & 0xf]);
+    }
+  }
+}
+
 template <typename T>
 void sample(std::string& out, std::string_view name, std::string_view labels, T value) {
   out.append(name);
@@ -92,11 +111,51 @@ std::string MetricsSink::service_port(const Connection& conn) {
   return "other";
 }
 
+MetricsSink::Workload MetricsSink::workload(const Identity& identity) {
+  constexpr std::size_t kShownIdDigits = 12;  // as docker ps and crictl ps print it
+  Workload w;
+  if (identity.cgroup != nullptr) {
+    if (!identity.cgroup->container_id.empty()) {
+      // A container's unit is its scope, named after the id: the id says it already.
+      w.container = identity.cgroup->container_id.substr(0, kShownIdDigits);
+    } else {
+      w.unit = identity.cgroup->unit;
+    }
+  }
+  auto& workloads = state_.workloads;
+  const std::uint64_t seq = ++state_.closed_seq;
+  if (const auto it = workloads.find(w); it != workloads.end()) {
+    it->second = seq;
+    return w;
+  }
+  if (workloads.size() == kMaxWorkloads) {
+    // The workload idle longest gives up its labels: its counts join "other", so every sum
+    // over the series still only grows, and its own series go (Prometheus marks them stale).
+    const auto idle =
+        std::min_element(workloads.begin(), workloads.end(),
+                         [](const auto& a, const auto& b) { return a.second < b.second; });
+    const Workload gone = idle->first;
+    workloads.erase(idle);
+    for (auto it = state_.closed.begin(); it != state_.closed.end();) {
+      if (it->first.workload == gone) {
+        ClosedKey folded = it->first;
+        folded.workload = {"other", "other"};
+        state_.closed[folded] += it->second;
+        it = state_.closed.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  workloads.emplace(w, seq);
+  return w;
+}
+
 void MetricsSink::put(const ConnectionRecord& record) {
   const Connection& conn = record.conn;
   const auto duration = conn.duration_ns(record.ts_ns);
   const std::lock_guard lock(mutex_);
-  ++state_.closed[{conn.role, conn.close, service_port(conn)}];
+  ++state_.closed[{conn.role, conn.close, service_port(conn), workload(record.identity)}];
   if (connect_failed(conn)) {
     ++state_.connect_failures[conn.close];
   }
@@ -142,6 +201,7 @@ void MetricsSink::put(const StatsRecord& record) {
   state_.queued_bytes = record.queued_bytes;
   state_.queue_bytes = record.queue_bytes;
   state_.time_wait_sockets = record.time_wait_sockets;
+  state_.ring_fill = record.ring_fill;
 }
 
 void MetricsSink::put(const StopRecord& record) {
@@ -161,11 +221,15 @@ std::string MetricsSink::render() const {
   out.reserve(8192);
 
   header(out, "tcptrail_connections_closed_total", "counter",
-         "Connections that reached CLOSE, by role, close kind and local service port.");
+         "Connections that reached CLOSE, by role, close kind, local service port, and container "
+         "or systemd unit.");
   for (const auto& [key, count] : s.closed) {
     std::string labels = "role=\"";
     labels.append(role_name(key.role)).append("\",close=\"").append(close_kind_name(key.close));
-    labels.append("\",port=\"").append(key.port).append("\"");
+    labels.append("\",port=\"").append(key.port).append("\",container=\"");
+    labels.append(key.workload.container).append("\",unit=\"");
+    append_label_value(labels, key.workload.unit);
+    labels.append("\"");
     sample(out, "tcptrail_connections_closed_total", labels, count);
   }
   header(out, "tcptrail_connect_failures_total", "counter",
@@ -220,6 +284,10 @@ std::string MetricsSink::render() const {
   header(out, "tcptrail_overflow_total", "counter",
          "Sockets born while the kernel's connection table was full: not traced.");
   sample(out, "tcptrail_overflow_total", "", s.run.overflow);
+  header(out, "tcptrail_ring_fill_ratio", "gauge",
+         "The fullest a CPU's BPF ring buffer was found when drained, over the last second: "
+         "records pending over the ring's size.");
+  sample(out, "tcptrail_ring_fill_ratio", "", s.ring_fill);
   header(out, "tcptrail_queue_fill_ratio", "gauge",
          "Records drained from the rings and waiting for the collector, as a share of what may "
          "wait.");
@@ -227,8 +295,12 @@ std::string MetricsSink::render() const {
          s.queue_bytes == 0
              ? 0.0
              : static_cast<double>(s.queued_bytes) / static_cast<double>(s.queue_bytes));
-  header(out, "tcptrail_sweeps_total", "counter", "Sweeps of the socket tables.");
-  sample(out, "tcptrail_sweeps_total", "", s.run.sweeps);
+  // A summary without quantiles: the count and the time of all sweeps, whose rates give the
+  // mean duration.
+  header(out, "tcptrail_sweep_duration_seconds", "summary",
+         "Sweeps of the socket tables of every namespace, and the time they took.");
+  sample(out, "tcptrail_sweep_duration_seconds_sum", "", static_cast<double>(s.run.sweep_ns) / 1e9);
+  sample(out, "tcptrail_sweep_duration_seconds_count", "", s.run.sweeps);
   header(out, "tcptrail_longest_sweep_seconds", "gauge",
          "The longest sweep of every namespace so far.");
   sample(out, "tcptrail_longest_sweep_seconds", "",

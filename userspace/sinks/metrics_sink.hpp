@@ -1,7 +1,9 @@
 // Prometheus metrics: counters, gauges and histograms kept from the records, rendered in the
 // text exposition format (version 0.0.4). Labels are bounded: role, close kind, failure cause,
-// reset direction, leak kind, network namespace and the local port of listening services (at
-// most kMaxServicePorts, the rest as "other"); never a pid, a client port or a peer address.
+// reset direction, leak kind, network namespace, the local port of listening services (at
+// most kMaxServicePorts, the rest as "other") and the container or unit of a connection (at
+// most kMaxWorkloads at once, the rest as "other"); never a pid, a client port or a peer
+// address.
 #pragma once
 
 #include <array>
@@ -29,6 +31,7 @@ template <std::size_t N> struct Histogram {
 class MetricsSink : public RecordSink {
 public:
   static constexpr std::size_t kMaxServicePorts = 64;
+  static constexpr std::size_t kMaxWorkloads = 64;
   static constexpr std::array<double, 12> kDurationBuckets = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
                                                               1,     5,     10,   60,   300, 3600};
   static constexpr std::array<double, 10> kHandshakeBuckets = {0.0001, 0.0005, 0.001, 0.005, 0.01,
@@ -40,13 +43,21 @@ public:
   std::string render() const;
 
 private:
-  // Where a connection is counted: its role, how it closed, and its service port ("" for
-  // clients, the port for servers, "other" past kMaxServicePorts). A container or unit label
-  // joins here once records carry one.
+  // The container (its 12-digit id prefix) or, outside containers, the systemd unit a
+  // connection's cgroup names; both "" when none or not known, both "other" for the workloads
+  // folded together past kMaxWorkloads.
+  struct Workload {
+    std::string container;
+    std::string unit;
+    auto operator<=>(const Workload&) const = default;
+  };
+  // Where a connection is counted: its role, how it closed, its service port ("" for clients,
+  // the port for servers, "other" past kMaxServicePorts) and its workload.
   struct ClosedKey {
     Role role;
     CloseKind close;
     std::string port;
+    Workload workload;
     auto operator<=>(const ClosedKey&) const = default;
   };
   struct State {
@@ -59,12 +70,17 @@ private:
     std::array<std::uint64_t, 4> open_leaks{};   // by LeakKind
     std::map<std::uint32_t, double> port_ratio;  // worst destination reported, per netns
     std::set<std::uint16_t> service_ports;       // the ports given their own label
+    // The workloads given their own labels, each with the sequence number of its latest
+    // connection (for evicting the one idle longest).
+    std::map<Workload, std::uint64_t> workloads;
+    std::uint64_t closed_seq = 0;
     std::uint64_t events = 0;
     std::uint64_t rejected = 0;
     RunStats run;
     std::uint64_t queued_bytes = 0;
     std::uint64_t queue_bytes = 0;
     std::uint64_t time_wait_sockets = 0;
+    double ring_fill = 0;
   };
 
   void put(const ConnectionRecord& record);
@@ -77,6 +93,7 @@ private:
   void put(const StopRecord& record);
   template <typename Other> void put(const Other& /*record*/) {}
   std::string service_port(const Connection& conn);
+  Workload workload(const Identity& identity);
 
   mutable std::mutex mutex_;
   State state_;
