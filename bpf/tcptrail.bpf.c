@@ -334,6 +334,10 @@ int BPF_PROG(tp_btf__inet_sock_set_state, const struct sock *sk, const int oldst
 	if (admit == TCPTRAIL_ADMIT_LATE)
 		return 0;
 	if (admit != TCPTRAIL_ADMIT_CONTINUE) {
+		/* connect() again after a disconnect whose RST could not be allocated: the
+		 * socket's tuple is already the new one, so the last record is counted lost. */
+		if (c && (c->flags & TCPTRAIL_C_AWAITS_RESET))
+			count_drop(TCPTRAIL_DROP_CONNECTION);
 		c = begin_conn(sk, cookie, c, admit, keep_id, oldstate, cpu, now, family,
 			       &child_age_ns);
 		if (!c)
@@ -370,8 +374,12 @@ int BPF_PROG(tp_btf__inet_sock_set_state, const struct sock *sk, const int oldst
 			submit(e, cpu);
 		}
 	}
-	if (newstate == TCP_CLOSE)
-		emit_connection(sk, cookie, c, family, cpu);
+	if (newstate == TCP_CLOSE) {
+		if (tcptrail_close_awaits_reset(c))
+			c->flags |= TCPTRAIL_C_AWAITS_RESET;
+		else
+			emit_connection(sk, cookie, c, family, cpu);
+	}
 	return 0;
 }
 
@@ -392,9 +400,13 @@ int BPF_PROG(tp_btf__tcp_destroy_sock, const struct sock *sk)
 	c = bpf_map_lookup_elem(&conns, &cookie);
 	if (!c)
 		return 0;
-	/* Destroyed without a CLOSE seen (it came before tracing did): nothing is lost quietly. */
+	/* Destroyed without a CLOSE seen (it came before tracing did), or without the RST its
+	 * record waited for: nothing is lost quietly. */
 	if (!(c->flags & TCPTRAIL_C_CLOSED) && family) {
 		tcptrail_fold_state(c, bpf_ktime_get_ns(), TCP_CLOSE, 0, 0, &known);
+		emit_connection(sk, cookie, c, family, this_cpu_state());
+	} else if ((c->flags & TCPTRAIL_C_AWAITS_RESET) && family) {
+		c->flags &= ~TCPTRAIL_C_AWAITS_RESET;
 		emit_connection(sk, cookie, c, family, this_cpu_state());
 	}
 	bpf_map_delete_elem(&conns, &cookie);
@@ -467,9 +479,14 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, __u
 		if (!c)
 			return 0;
 	}
-	if (kind == TCPTRAIL_EV_RESET_SENT)
+	if (kind == TCPTRAIL_EV_RESET_SENT) {
 		c->flags |= TCPTRAIL_C_RESET_SENT;
-	else if (kind == TCPTRAIL_EV_RESET_RECEIVED)
+		/* The record comes before its reset, as it would have at CLOSE. */
+		if (c->flags & TCPTRAIL_C_AWAITS_RESET) {
+			c->flags &= ~TCPTRAIL_C_AWAITS_RESET;
+			emit_connection(sk, cookie, c, family, cpu);
+		}
+	} else if (kind == TCPTRAIL_EV_RESET_RECEIVED)
 		c->flags |= TCPTRAIL_C_RESET_RECEIVED;
 	else if (kind == TCPTRAIL_EV_ERROR && detail && !(c->flags & TCPTRAIL_C_CLOSED))
 		c->error = detail;

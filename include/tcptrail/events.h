@@ -50,7 +50,8 @@
 #define TCPTRAIL_C_HANDSHAKE 0x08    /* handshake_us is valid */
 #define TCPTRAIL_C_ESTABLISHED 0x10  /* reached ESTABLISHED at least once */
 #define TCPTRAIL_C_FIRST_TIMED 0x20  /* the time spent in path[0] is known */
-#define TCPTRAIL_C_CLOSED 0x40       /* reached CLOSE; its record is sent */
+#define TCPTRAIL_C_CLOSED 0x40       /* reached CLOSE; its record is sent (or awaited) */
+#define TCPTRAIL_C_AWAITS_RESET 0x80 /* closed, its record waits for the RST (tcptrail_close_awaits_reset) */
 
 #define TCPTRAIL_PATH_MAX 14
 #define TCPTRAIL_PATH_TRUNCATED 0x80 /* in path_len: more states came than fit */

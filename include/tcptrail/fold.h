@@ -155,4 +155,26 @@ TCPTRAIL_FOLD __u64 tcptrail_fold_state(struct tcptrail_conn *c, __u64 now_ns, _
 	return ns_in_old;
 }
 
+/* Whether the record of a connection that just reached CLOSE waits for the RST the kernel sends
+ * next. A close() with unread data or with SO_LINGER {1, 0}, and tcp_disconnect(), move the
+ * socket to CLOSE first and send the RST after (__tcp_close, tcp_disconnect); a record sent at
+ * CLOSE would not know it was reset, and the RST may follow it by more than any grace the
+ * collector could wait (the closing task can be preempted in between). Every other CLOSE from
+ * these states comes with an error or a received reset. FIN_WAIT1 and FIN_WAIT2 are left out:
+ * their usual way to CLOSE is the hand-off to a TIME_WAIT socket, which no RST follows. The
+ * record is sent at the RST, or when the socket is destroyed without one. */
+TCPTRAIL_FOLD int tcptrail_close_awaits_reset(const struct tcptrail_conn *c)
+{
+	if (c->error || (c->flags & (TCPTRAIL_C_RESET_SENT | TCPTRAIL_C_RESET_RECEIVED)))
+		return 0;
+	switch (c->closed_from) {
+	case TT_ESTABLISHED:
+	case TT_CLOSE_WAIT:
+	case TT_SYN_RECV:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 #endif /* TCPTRAIL_FOLD_H */

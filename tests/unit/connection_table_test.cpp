@@ -152,11 +152,16 @@ TEST_F(ConnectionTableTest, AbortiveCloseKeepsWhatCloseSaw) {
   closed.bytes_acked = 102;
   closed.bytes_received = 200;
   closed.total_retrans = 3;
-  // tcp_disconnect() then zeroes the counters and reports ECONNRESET on the socket.
-  Event report = client.other(5.01, EventKind::kError, S::kClose, ECONNRESET);
+  // tcp_disconnect() sends the RST from the socket as CLOSE left it, then zeroes the counters
+  // and reports ECONNRESET on the socket.
+  Event reset = closed;
+  reset.kind = EventKind::kResetSent;
+  reset.old_state = S::kClose;
+  reset.ts_ns = static_cast<std::uint64_t>(5.01 * kMs);
+  Event report = client.other(5.02, EventKind::kError, S::kClose, ECONNRESET);
   report.sk_err = ECONNRESET;
   feed({client.state(0, S::kClose, S::kSynSent), client.state(1, S::kSynSent, S::kEstablished),
-        closed, client.other(5.01, EventKind::kResetSent, S::kClose), report});
+        closed, reset, report});
   const Connection& c = closed_one();
   EXPECT_EQ(c.close, CloseKind::kResetSent);
   EXPECT_EQ(c.error, 0);
@@ -218,6 +223,32 @@ TEST_F(ConnectionTableTest, AbortiveCloseResetAfterCloseTransitionCounts) {
         client.other(5.01, EventKind::kResetSent, S::kClose)});
   const Connection& c = closed_one();
   EXPECT_EQ(c.close, CloseKind::kResetSent);
+}
+
+// The closing task can be preempted between CLOSE and its RST for longer than any grace: the
+// kernel holds the record until the RST.
+TEST_F(ConnectionTableTest, ResetLongAfterAbortiveCloseStillMakesItResetSent) {
+  feed({client.state(0, S::kClose, S::kSynSent), client.state(1, S::kSynSent, S::kEstablished),
+        client.state(5, S::kEstablished, S::kClose)});
+  table.tick(1000 * kMs);
+  EXPECT_TRUE(observer.closed.empty()) << "the record waits for the RST";
+  feed({client.other(1000, EventKind::kResetSent, S::kClose)});
+  const Connection& c = closed_one();
+  EXPECT_EQ(c.close, CloseKind::kResetSent);
+  EXPECT_EQ(c.end_ns, 5 * kMs) << "it ended at CLOSE, not at the RST";
+  EXPECT_EQ(observer.resets, std::vector{ResetDirection::kSent});
+  EXPECT_EQ(table.stats().late, 0u);
+}
+
+TEST_F(ConnectionTableTest, AbortiveCloseWhoseResetNeverWentIsReportedWhenTheSocketGoes) {
+  feed({client.state(0, S::kClose, S::kSynSent), client.state(1, S::kSynSent, S::kEstablished),
+        client.state(5, S::kEstablished, S::kClose)});
+  table.tick(1000 * kMs);
+  EXPECT_TRUE(observer.closed.empty());
+  kernel.destroy(client.base().sock_cookie, &table);
+  const Connection& c = closed_one();
+  EXPECT_EQ(c.close, CloseKind::kUnknown);
+  EXPECT_EQ(c.end_ns, 5 * kMs);
 }
 
 TEST_F(ConnectionTableTest, RefusedConnect) {

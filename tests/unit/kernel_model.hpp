@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <span>
+#include <stdexcept>
 
 #include "tcptrail/connection_table.hpp"
 #include "tcptrail/decode.hpp"
@@ -54,6 +55,11 @@ public:
       }
       if (e.kind == EventKind::kResetSent) {
         c->flags |= TCPTRAIL_C_RESET_SENT;
+        if ((c->flags & TCPTRAIL_C_AWAITS_RESET) != 0) {
+          c->flags &= ~TCPTRAIL_C_AWAITS_RESET;
+          awaiting_.erase(e.sock_cookie);
+          emit_connection(e, *c, table);
+        }
       } else if (e.kind == EventKind::kResetReceived) {
         c->flags |= TCPTRAIL_C_RESET_RECEIVED;
       } else if (e.kind == EventKind::kError && e.detail != 0 && !(c->flags & TCPTRAIL_C_CLOSED)) {
@@ -67,6 +73,9 @@ public:
       return;
     }
     if (admit != TCPTRAIL_ADMIT_CONTINUE) {
+      if (c != nullptr && (c->flags & TCPTRAIL_C_AWAITS_RESET) != 0) {
+        awaiting_.erase(e.sock_cookie);  // the kernel counts that record lost
+      }
       if (admit == TCPTRAIL_ADMIT_CHILD) {
         child_age_ns = e.detail;
       }
@@ -94,34 +103,29 @@ public:
       table.on_event(out);
     }
     if (new_state == TT_CLOSE) {
-      // The record as the ring carries it, through the collector's own decoder.
-      tcptrail_conn_record r{};
-      r.hdr.ts_ns = e.ts_ns;
-      r.hdr.kind = TCPTRAIL_EV_CONNECTION;
-      r.hdr.family = e.laddr.family;
-      r.sk.sock_cookie = e.sock_cookie;
-      r.sk.bytes_acked = e.bytes_acked;
-      r.sk.bytes_received = e.bytes_received;
-      r.sk.cgroup_id = e.cgroup_id;
-      r.sk.total_retrans = e.total_retrans;
-      r.sk.srtt_us = e.srtt_us;
-      r.sk.netns_ino = e.netns_ino;
-      r.sk.sport = e.lport;
-      r.sk.dport = e.rport;
-      std::memcpy(r.sk.saddr, e.laddr.bytes.data(), sizeof(r.sk.saddr));
-      std::memcpy(r.sk.daddr, e.raddr.bytes.data(), sizeof(r.sk.daddr));
-      r.sk.sk_err = e.sk_err;
-      r.sk.flags = e.flags;
-      r.conn = *c;
-      DecodeStats stats;
-      if (auto conn = decode_connection(std::as_bytes(std::span(&r, 1)), stats)) {
-        table.on_connection(*conn);
+      if (tcptrail_close_awaits_reset(c)) {
+        c->flags |= TCPTRAIL_C_AWAITS_RESET;
+        awaiting_[e.sock_cookie] = e;
+      } else {
+        emit_connection(e, *c, table);
       }
     }
   }
 
-  // tcp_destroy_sock: the entry goes.
-  void destroy(std::uint64_t sock_cookie) { conns_.erase(sock_cookie); }
+  // tcp_destroy_sock: the entry goes. A record still waiting for its RST goes to `table`,
+  // which a socket closed that way needs.
+  void destroy(std::uint64_t sock_cookie, ConnectionTable* table = nullptr) {
+    auto found = conns_.find(sock_cookie);
+    if (found != conns_.end() && (found->second.flags & TCPTRAIL_C_AWAITS_RESET) != 0) {
+      if (table == nullptr) {
+        throw std::logic_error("destroy: the record waiting for its RST needs a table");
+      }
+      found->second.flags &= ~TCPTRAIL_C_AWAITS_RESET;
+      emit_connection(awaiting_.at(sock_cookie), found->second, *table);
+    }
+    awaiting_.erase(sock_cookie);
+    conns_.erase(sock_cookie);
+  }
 
   Seeded seed(Connection& conn) override {
     if (conns_.contains(conn.sock_cookie)) {
@@ -191,6 +195,32 @@ private:
     }
     return &(conns_[e.sock_cookie] = fresh);
   }
+  // The connection's record as the ring carries it, through the collector's own decoder; e:
+  // the event whose socket it is read from.
+  static void emit_connection(const Event& e, const tcptrail_conn& c, ConnectionTable& table) {
+    tcptrail_conn_record r{};
+    r.hdr.ts_ns = e.ts_ns;
+    r.hdr.kind = TCPTRAIL_EV_CONNECTION;
+    r.hdr.family = e.laddr.family;
+    r.sk.sock_cookie = e.sock_cookie;
+    r.sk.bytes_acked = e.bytes_acked;
+    r.sk.bytes_received = e.bytes_received;
+    r.sk.cgroup_id = e.cgroup_id;
+    r.sk.total_retrans = e.total_retrans;
+    r.sk.srtt_us = e.srtt_us;
+    r.sk.netns_ino = e.netns_ino;
+    r.sk.sport = e.lport;
+    r.sk.dport = e.rport;
+    std::memcpy(r.sk.saddr, e.laddr.bytes.data(), sizeof(r.sk.saddr));
+    std::memcpy(r.sk.daddr, e.raddr.bytes.data(), sizeof(r.sk.daddr));
+    r.sk.sk_err = e.sk_err;
+    r.sk.flags = e.flags;
+    r.conn = c;
+    DecodeStats stats;
+    if (auto conn = decode_connection(std::as_bytes(std::span(&r, 1)), stats)) {
+      table.on_connection(*conn);
+    }
+  }
   static Event with_lifecycle(Event e, const tcptrail_conn& c) {
     e.conn_id = c.conn_id;
     e.role = static_cast<Role>(c.role);
@@ -205,6 +235,7 @@ private:
   bool transitions_;
   std::map<std::uint64_t, tcptrail_conn> conns_;
   std::map<std::uint64_t, Owner> listeners_;
+  std::map<std::uint64_t, Event> awaiting_;  // the CLOSE of each record waiting for its RST
   std::uint64_t last_conn_id_ = 0;
   std::uint64_t overflow_ = 0;
 };
