@@ -81,6 +81,24 @@ TEST_F(PortPressureTest, BurstThatFillsTheRangeInASecondIsWarnedEarly) {
   EXPECT_FALSE(w.reusable);
 }
 
+// Most sweeps leave TIME_WAIT uncounted: what the last count saw stays, and entries add to it.
+TEST_F(PortPressureTest, SweepWithoutTimeWaitCountsKeepsTheLastCount) {
+  std::vector<SocketSnapshot> population;
+  for (int i = 0; i < 80; ++i) {
+    population.push_back(time_wait_socket("10.0.0.2", static_cast<std::uint16_t>(40000 + i)));
+  }
+  sweep(0, population);
+  SweepDigest uncounted = digest_sweep(kNetns, {}, {40000, 40199, 200, 0, ""}, kSec, nullptr);
+  uncounted.time_wait_counted = false;
+  pressure.on_sweep(uncounted);
+  EXPECT_TRUE(warnings.empty());
+  // One more at once: 81 of 200 ports, and the range would last a blink at that rate. Had the
+  // sweep counted none, 1 of 200 would be no warning.
+  enter_time_wait(kSec + 100 * kMs);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings.front().count, 81u) << "80 counted, 1 entered since";
+}
+
 TEST_F(PortPressureTest, SteadyTimeWaitWellInsideTheRangeIsNotWarned) {
   // 100 per second for a minute: 6000 TIME_WAIT sockets of 28232 ports, as many expiring as
   // entering. Sweeps see the population; entries go on between them.

@@ -72,6 +72,12 @@ struct SweepDigest {
   // orphans whose FIN was acked, handed to a timewait sock in FIN_WAIT2.
   std::vector<SocketSnapshot> minisocks;
   std::vector<SocketSnapshot> listeners;  // their holders will accept the request sockets
+  // Sweeps count TIME_WAIT (and clients' live sockets) per destination once in this many, and
+  // in a namespace's first: on a busy host that is most of a sweep's cost. Between counts,
+  // PortPressure follows the connections that enter TIME_WAIT and the expiry rate the last two
+  // counts showed.
+  static constexpr std::uint64_t kTimeWaitCountEvery = 10;
+  bool time_wait_counted = true;  // whether `destinations` holds this sweep's counts
   std::vector<DestinationCount> destinations;
   // Full sockets in a state a leak is reported from (CLOSE_WAIT, FIN_WAIT2, SYN_RECV), with
   // their lifecycles as the kernel folds them; sockets it does not follow are left out.

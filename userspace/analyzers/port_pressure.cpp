@@ -51,6 +51,9 @@ void PortPressure::on_sweep(const SweepDigest& digest) {
   ns.port_range = digest.ports.size;
   ns.tw_reuse = digest.ports.tw_reuse;
   ns.name = digest.ports.name;
+  if (!digest.time_wait_counted) {
+    return;  // the counts go on from the connections entering TIME_WAIT
+  }
   const std::uint64_t now = digest.ts_ns;
   std::set<Key> seen;
   auto update = [&](const Key& key, std::uint32_t time_wait, std::uint32_t live) {

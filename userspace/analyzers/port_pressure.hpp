@@ -1,8 +1,8 @@
 // Ephemeral port exhaustion seen coming. connect() needs a local port that no other socket uses
 // towards the same destination (namespace, local address, remote address and port); TIME_WAIT
 // keeps a port taken for 60 s unless tcp_tw_reuse lets connect() take it back. Per destination
-// this counts the ports taken, from each sweep of the socket table and, between sweeps, from
-// every connection that enters TIME_WAIT, and predicts from their growth when the range runs out.
+// this counts the ports taken, from the sweeps that count them (SweepDigest::time_wait_counted)
+// and, between those, from every connection that enters TIME_WAIT, and predicts from their growth when the range runs out.
 // Time is the caller's (monotonic ns, the events' clock).
 #pragma once
 
@@ -39,7 +39,8 @@ public:
 
   PortPressure(PortPressureConfig config, std::function<void(const TimeWaitPressure&)> report);
 
-  // A sweep of one namespace: counts that replace what was estimated since the last one.
+  // A sweep of one namespace: its port settings, and counts that replace what was estimated
+  // since the last ones, when it has them.
   void on_sweep(const SweepDigest& digest);
   // A connection ended by entering TIME_WAIT at conn.end_ns (calls come in that order).
   void on_time_wait(const Connection& conn);

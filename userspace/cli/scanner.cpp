@@ -151,7 +151,12 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
   for (const std::uint32_t netns : namespaces) {
     try {
       const std::uint64_t read_ns = monotonic_ns();
-      const std::vector<SocketSnapshot> sockets = sys::snapshot_sockets(netns, true);
+      auto [last, first] = time_wait_counted_.try_emplace(netns, sweeps_.load());
+      const bool count_time_wait =
+          first || sweeps_.load() - last->second >= SweepDigest::kTimeWaitCountEvery;
+      const std::vector<SocketSnapshot> sockets = sys::snapshot_sockets(
+          netns, count_time_wait ? sys::SocketSet::kLeakStatesAndTimeWait
+                                 : sys::SocketSet::kLeakStates);
       for (const SocketSnapshot& s : sockets) {
         if (s.kind == SnapshotKind::kFull && s.inode != 0 && is_leak_state(s.state)) {
           inodes.emplace(s.cookie, s.inode);
@@ -161,6 +166,10 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
       NamespacePorts ports{settings.range.lo, settings.range.hi, settings.range.size(),
                            settings.tw_reuse, sys::netns_name(netns)};
       batch.digests.push_back(digest_sweep(netns, sockets, std::move(ports), read_ns, live_));
+      batch.digests.back().time_wait_counted = count_time_wait;
+      if (count_time_wait) {
+        last->second = sweeps_.load();
+      }
       // It was there after all: the sweep it missed was a failure.
       if (std::erase(missing_, netns) != 0) {
         errors_.fetch_add(1);
@@ -171,6 +180,7 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
       if (e.code().value() == ENOENT && netns != own_netns_) {
         if (std::find(missing_.begin(), missing_.end(), netns) != missing_.end()) {
           std::erase(missing_, netns);
+          time_wait_counted_.erase(netns);
           batch.gone.push_back(netns);
         } else {
           missing_.push_back(netns);

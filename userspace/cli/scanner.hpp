@@ -91,6 +91,8 @@ private:
   std::atomic<std::uint64_t> sweep_ns_{0};
   std::atomic<std::uint64_t> errors_{0};
   std::uint64_t last_sweep_start_ns_ = 0;  // scanner thread only
+  // The sweep (in sweeps_) that last counted each namespace's TIME_WAIT; scanner thread only.
+  std::unordered_map<std::uint32_t, std::uint64_t> time_wait_counted_;
 
   std::thread thread_;  // last: started once everything above is built
 };

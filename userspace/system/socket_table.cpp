@@ -33,14 +33,18 @@ std::vector<SocketSnapshot> snapshots(std::uint32_t netns_ino, const DumpOptions
 
 }  // namespace
 
-std::vector<SocketSnapshot> snapshot_sockets(std::uint32_t netns_ino, bool only_waiting) {
+std::vector<SocketSnapshot> snapshot_sockets(std::uint32_t netns_ino, SocketSet set) {
   DumpOptions options;
-  if (only_waiting) {
+  if (set != SocketSet::kAll) {
     // Listeners too: a half-open request socket's owner is its listener's holder. CLOSE_WAIT
-    // and FIN_WAIT2 for the inodes of sockets accepted after they entered a leak state.
-    options.states = state_bit(TcpState::kTimeWait) | state_bit(TcpState::kSynRecv) |
-                     state_bit(TcpState::kFinWait2) | state_bit(TcpState::kCloseWait) |
-                     state_bit(TcpState::kListen);
+    // and FIN_WAIT2 for the inodes of sockets accepted after they entered a leak state. The
+    // kernel filters a timewait socket by its substate: FIN_WAIT2 orphans come without
+    // TIME_WAIT.
+    options.states = state_bit(TcpState::kSynRecv) | state_bit(TcpState::kFinWait2) |
+                     state_bit(TcpState::kCloseWait) | state_bit(TcpState::kListen);
+    if (set == SocketSet::kLeakStatesAndTimeWait) {
+      options.states |= state_bit(TcpState::kTimeWait);
+    }
     options.tcp_info = false;
   }
   return snapshots(netns_ino, options);

@@ -8,10 +8,18 @@
 
 namespace tcptrail::sys {
 
-// The TCP sockets of a namespace (0: the caller's), reduced to snapshots: all of them, or with
-// only_waiting just TIME_WAIT, FIN_WAIT2, CLOSE_WAIT, SYN_RECV and LISTEN (what periodic sweeps
-// need, far cheaper under load). Throws std::system_error.
-std::vector<SocketSnapshot> snapshot_sockets(std::uint32_t netns_ino, bool only_waiting);
+// Which sockets a snapshot holds.
+enum class SocketSet : std::uint8_t {
+  kAll,
+  // FIN_WAIT2 (full and timewait), CLOSE_WAIT, SYN_RECV and LISTEN: what periodic sweeps need.
+  kLeakStates,
+  // And TIME_WAIT, which on a busy host is most of the table: more than half of the kernel's
+  // time of a dump, and nearly all of the copying and parsing.
+  kLeakStatesAndTimeWait,
+};
+// The TCP sockets of a namespace (0: the caller's), reduced to snapshots. Throws
+// std::system_error.
+std::vector<SocketSnapshot> snapshot_sockets(std::uint32_t netns_ino, SocketSet set);
 // The full sockets of a namespace that are connected and not closing on both sides
 // (ESTABLISHED, CLOSE_WAIT, FIN_WAIT1, FIN_WAIT2), with their tcp_info: interim records.
 std::vector<SocketSnapshot> snapshot_open_connections(std::uint32_t netns_ino);
