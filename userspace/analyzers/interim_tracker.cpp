@@ -25,18 +25,20 @@ TrafficCounts application_traffic(const Connection& conn, const SocketSnapshot& 
 
 TrafficCounts InterimTracker::advance(std::uint64_t sock_cookie, const TrafficCounts& total) {
   TrafficCounts delta = total;
-  if (const auto found = last_.find(sock_cookie); found != last_.end()) {
-    const TrafficCounts& before = found->second;
+  const auto [found, first] = last_.try_emplace(sock_cookie);
+  Seen& seen = found->second;
+  if (!first) {
+    const TrafficCounts& before = seen.total;
     delta = {since(total.tx_bytes, before.tx_bytes), since(total.rx_bytes, before.rx_bytes),
              since(total.retransmits, before.retransmits)};
   }
-  next_[sock_cookie] = total;
+  seen = {total, dump_};
   return delta;
 }
 
 void InterimTracker::end_dump() {
-  last_.swap(next_);
-  next_.clear();
+  std::erase_if(last_, [this](const auto& entry) { return entry.second.dump != dump_; });
+  ++dump_;
 }
 
 }  // namespace tcptrail

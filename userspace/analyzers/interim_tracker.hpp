@@ -1,6 +1,7 @@
 // Open connections between interim records (--interim): what each socket's counters were at its
 // last interim record, so the next one reports what changed. Only the sockets of the latest dump
-// are remembered, so memory follows the connections open now (about 48 bytes each).
+// are remembered, so memory follows the connections open now (one hash node each, about 72
+// bytes with its bucket).
 #pragma once
 
 #include <cstdint>
@@ -20,10 +21,12 @@ struct InterimSample {
   SocketSnapshot socket;
 };
 
-// Every open connection of every swept namespace, as of ts_ns (monotonic).
+// Every open connection of every swept namespace, as of ts_ns (monotonic), or a part of them:
+// a dump travels in parts so that what is in flight does not grow with the connections open.
 struct InterimDump {
   std::uint64_t ts_ns = 0;
   std::vector<InterimSample> samples;
+  bool last = true;  // the dump's last part
 };
 
 // The socket's counters as connection records count them: the application's bytes, without
@@ -41,8 +44,12 @@ public:
   std::size_t remembered() const { return last_.size(); }
 
 private:
-  std::unordered_map<std::uint64_t, TrafficCounts> last_;
-  std::unordered_map<std::uint64_t, TrafficCounts> next_;
+  struct Seen {
+    TrafficCounts total;
+    std::uint64_t dump = 0;  // the dump that showed it last
+  };
+  std::unordered_map<std::uint64_t, Seen> last_;
+  std::uint64_t dump_ = 0;  // the dump under way
 };
 
 }  // namespace tcptrail

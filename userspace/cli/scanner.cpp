@@ -19,6 +19,8 @@ namespace {
 
 // How long the scanner sleeps at most between looks at a request for holders.
 constexpr std::uint64_t kRequestPollNs = 100'000'000;
+// Open connections per part of an interim dump: ~1.3 MB of samples in flight at most.
+constexpr std::size_t kInterimPartSamples = 4096;
 
 void raise_max(std::atomic<std::uint64_t>& max, std::uint64_t value) {
   std::uint64_t seen = max.load(std::memory_order_relaxed);
@@ -53,6 +55,7 @@ Scanner::~Scanner() {
 void Scanner::stop() {
   stopping_.store(true);
   wake_.notify_all();
+  taken_.notify_all();
   if (thread_.joinable()) {
     thread_.join();
   }
@@ -68,6 +71,9 @@ std::optional<ScanBatch> Scanner::take(const std::vector<std::uint32_t>& namespa
   }
   std::optional<ScanBatch> batch = std::move(pending_);
   pending_.reset();
+  if (batch && !batch->interim.empty()) {
+    taken_.notify_one();
+  }
   return batch;
 }
 
@@ -112,11 +118,26 @@ std::vector<std::uint32_t> Scanner::swept_namespaces() {
   return namespaces;
 }
 
-InterimDump Scanner::interim_dump() {
+void Scanner::publish_interim(InterimDump part) {
+  std::unique_lock lock(mutex_);
+  // One part in flight at a time, however far behind the collector is: what waits does not
+  // grow with the connections open.
+  while (!stopping_.load() && pending_ && !pending_->interim.empty()) {
+    taken_.wait_for(lock, std::chrono::nanoseconds(kRequestPollNs));
+  }
+  if (!pending_) {
+    pending_.emplace();
+  }
+  pending_->interim.push_back(std::move(part));
+}
+
+void Scanner::stream_interim() {
   InterimDump dump;
   dump.ts_ns = monotonic_ns();
+  dump.samples.reserve(kInterimPartSamples);
   if (live_ == nullptr) {
-    return dump;
+    publish_interim(std::move(dump));
+    return;
   }
   for (const std::uint32_t netns : swept_namespaces()) {
     try {
@@ -133,12 +154,21 @@ InterimDump Scanner::interim_dump() {
         conn->rport = s.rport;
         conn->netns_ino = netns;
         dump.samples.push_back({*conn, s});
+        if (dump.samples.size() == kInterimPartSamples) {
+          InterimDump part{dump.ts_ns, std::move(dump.samples), false};
+          publish_interim(std::move(part));
+          dump.samples = {};
+          dump.samples.reserve(kInterimPartSamples);
+        }
       }
     } catch (const std::system_error&) {
       errors_.fetch_add(1);  // the sweep of the same namespace tells whether it is gone
     }
+    if (stopping_.load()) {
+      return;  // the run is over: nobody takes the rest
+    }
   }
-  return dump;
+  publish_interim(std::move(dump));
 }
 
 void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uint32_t>& inodes) {
@@ -207,9 +237,7 @@ void Scanner::run() {
     const std::uint64_t now = monotonic_ns();
     const bool holders = holders_wanted_.exchange(false);
     if (now >= next_interim) {
-      ScanBatch batch;
-      batch.interim.push_back(interim_dump());
-      publish(std::move(batch));
+      stream_interim();
       next_interim = std::max(next_interim + interim_ns_, monotonic_ns());
       continue;
     }

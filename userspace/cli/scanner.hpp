@@ -34,7 +34,7 @@ struct ScanBatch {
   std::vector<SweepDigest> digests;
   std::shared_ptr<const HolderSnapshot> holders;  // the newest, when one was asked for
   std::vector<std::uint32_t> gone;                // namespaces that no longer exist
-  std::vector<InterimDump> interim;               // with --interim, oldest first
+  std::vector<InterimDump> interim;               // with --interim, parts of dumps, oldest first
 };
 
 // The scanner thread. Sweeps run at a fixed cadence that does not stretch with load: a sweep
@@ -67,8 +67,11 @@ private:
   void sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uint32_t>& inodes);
   // What the sweeps cover: the namespaces take() was last given, and the scanner's own.
   std::vector<std::uint32_t> swept_namespaces();
-  // The open connections of every namespace swept, with their lifecycles.
-  InterimDump interim_dump();
+  // The open connections of every namespace swept, with their lifecycles, handed over in
+  // parts: each waits until the collector took the one before, so a collector slower than the
+  // dumps holds the scanner back (and stretches the cadence) instead of piling dumps up.
+  void stream_interim();
+  void publish_interim(InterimDump part);
   void publish(ScanBatch batch);
 
   const std::uint32_t own_netns_;
@@ -80,6 +83,7 @@ private:
 
   std::mutex mutex_;  // guards what follows; held only to move batches and lists
   std::condition_variable wake_;
+  std::condition_variable taken_;  // the collector took interim parts
   std::vector<std::uint32_t> namespaces_;
   std::optional<ScanBatch> pending_;
   // Namespaces that failed with ENOENT once: a second failure reports them gone.

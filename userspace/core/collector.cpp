@@ -202,7 +202,9 @@ void Collector::on_interim(const InterimDump& dump) {
                                 interim_.advance(socket.cookie, total), total, dump.ts_ns});
     }
   }
-  interim_.end_dump();
+  if (dump.last) {
+    interim_.end_dump();
+  }
 }
 
 void Collector::finish(std::uint64_t now_ns, const RunStats& run) {
