@@ -141,5 +141,33 @@ TEST(Collector, InterimRecordsForTheConnectionsThatPassTheFilter) {
   EXPECT_EQ(log.records[1].total, (TrafficCounts{4608, 100, 2}));
 }
 
+// A dump that travels in parts is one dump: a connection in its first part is not forgotten
+// when the second ends nothing, and only the last part ends it.
+TEST(Collector, InterimDumpInPartsIsOneDump) {
+  InterimLog log;
+  NoHolders holders;
+  testing::KernelModel kernel;
+  Collector collector(CollectorConfig{}, log, holders, kernel);
+  InterimSample first{established(Role::kClient), open_socket(1, TcpState::kEstablished, 1, 0, 0)};
+  first.conn.conn_id = 21;
+  InterimSample second{established(Role::kClient), open_socket(2, TcpState::kEstablished, 1, 0, 0)};
+  second.conn.conn_id = 22;
+  first.socket.bytes_acked = 1 + 100;
+  second.socket.bytes_acked = 1 + 200;
+  collector.on_interim({10 * kSecond, {first}, false});
+  collector.on_interim({10 * kSecond, {second}, true});
+  first.socket.bytes_acked = 1 + 150;
+  second.socket.bytes_acked = 1 + 260;
+  collector.on_interim({11 * kSecond, {second}, false});
+  collector.on_interim({11 * kSecond, {first}, true});
+
+  ASSERT_EQ(log.records.size(), 4u);
+  EXPECT_EQ(log.records[2].conn_id, 22u);
+  EXPECT_EQ(log.records[2].since_last, (TrafficCounts{60, 0, 0}));
+  EXPECT_EQ(log.records[3].conn_id, 21u);
+  EXPECT_EQ(log.records[3].since_last, (TrafficCounts{50, 0, 0}))
+      << "remembered across the parts of the dump before";
+}
+
 }  // namespace
 }  // namespace tcptrail
