@@ -2,8 +2,8 @@
 // towards the same destination (namespace, local address, remote address and port); TIME_WAIT
 // keeps a port taken for 60 s unless tcp_tw_reuse lets connect() take it back. Per destination
 // this counts the ports taken, from the sweeps that count them (SweepDigest::time_wait_counted)
-// and, between those, from every connection that enters TIME_WAIT, and predicts from their growth when the range runs out.
-// Time is the caller's (monotonic ns, the events' clock).
+// and, between those, from every connection that enters TIME_WAIT, and predicts from their growth
+// when the range runs out. Time is the caller's (monotonic ns, the events' clock).
 #pragma once
 
 #include <cstdint>

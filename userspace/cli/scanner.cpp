@@ -184,9 +184,9 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
       auto [last, first] = time_wait_counted_.try_emplace(netns, sweeps_.load());
       const bool count_time_wait =
           first || sweeps_.load() - last->second >= SweepDigest::kTimeWaitCountEvery;
-      const std::vector<SocketSnapshot> sockets = sys::snapshot_sockets(
-          netns, count_time_wait ? sys::SocketSet::kLeakStatesAndTimeWait
-                                 : sys::SocketSet::kLeakStates);
+      const std::vector<SocketSnapshot> sockets =
+          sys::snapshot_sockets(netns, count_time_wait ? sys::SocketSet::kLeakStatesAndTimeWait
+                                                       : sys::SocketSet::kLeakStates);
       for (const SocketSnapshot& s : sockets) {
         if (s.kind == SnapshotKind::kFull && s.inode != 0 && is_leak_state(s.state)) {
           inodes.emplace(s.cookie, s.inode);

@@ -225,14 +225,16 @@ int run_trace(const Options& options, const Validated& validated, const std::str
     throw TraceError(std::string("cannot read /proc: ") + e.what(), e.code().value());
   }
   try {
-    collector.add_preexisting(sys::snapshot_sockets(0, sys::SocketSet::kAll), own_netns, monotonic_ns());
+    collector.add_preexisting(sys::snapshot_sockets(0, sys::SocketSet::kAll), own_netns,
+                              monotonic_ns());
   } catch (const std::system_error& e) {
     throw TraceError(std::string("cannot read the socket table: ") + e.what(), e.code().value());
   }
   for (std::uint32_t netns : sys::list_netns()) {
     try {
       if (netns != own_netns) {
-        collector.add_preexisting(sys::snapshot_sockets(netns, sys::SocketSet::kAll), netns, monotonic_ns());
+        collector.add_preexisting(sys::snapshot_sockets(netns, sys::SocketSet::kAll), netns,
+                                  monotonic_ns());
       }
     } catch (const std::system_error&) {
       continue;  // gone since it was listed
