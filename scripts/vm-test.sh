@@ -84,7 +84,16 @@ GUEST
   status=$(cat "$out/status" 2>/dev/null || echo "no status (guest hung or crashed; see $out/console)")
   echo "vm-test: $version: exit $status in $((SECONDS - start)) s; log $out/log" >&2
   grep -E '^\[  (PASSED|FAILED) ' "$out/log" >&2 || true
-  [[ $status == 0 ]]
+  [[ $status == 0 ]] && return
+  # The CI log must explain the failure: each failed test's output, and that of a test the
+  # guest never finished (a hang or a crash), then the end of the console.
+  awk '/^\[ RUN      \]/ { test = $0 "\n"; running = 1; next }
+       running { test = test $0 "\n" }
+       /^\[ +(OK|SKIPPED) \]/ { running = 0 }
+       /^\[  FAILED  \]/ && running { printf "%s", test; running = 0 }
+       END { if (running) printf "%s(unfinished)\n", test }' "$out/log" >&2
+  tail -n 20 "$out/console" >&2
+  return 1
 }
 
 kernels=("$@")
