@@ -353,9 +353,7 @@ int run(const Options& opts) {
   return connections > 0 ? 0 : 1;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int storm_main(int argc, char** argv) {
   Options opts;
   CLI::App app{"tcptrail_storm: loopback TCP connection storm (connect/accept/write/read/close)"};
   app.add_option("--threads", opts.threads, "worker threads")->check(CLI::Range(1, 256));
@@ -388,9 +386,16 @@ int main(int argc, char** argv) {
               << " exceeds 65535\n";
     return 2;
   }
+  return run(opts);
+}
+
+}  // namespace
+
+// Any failure, a socket call's or CLI11's, is one line and exit 1.
+int main(int argc, char** argv) {
   try {
-    return run(opts);
-  } catch (const std::system_error& e) {
+    return storm_main(argc, argv);
+  } catch (const std::exception& e) {
     std::cerr << "tcptrail_storm: " << e.what() << "\n";
     return 1;
   }

@@ -69,7 +69,7 @@ public:
 
   // Ids of sockets the table never tracks (request sockets, timewait minisocks) when a record
   // is written about them: their cookie with this bit set, so they cannot collide.
-  static constexpr std::uint64_t kUntrackedIdBit = 1ull << 63;
+  static constexpr std::uint64_t kUntrackedIdBit = std::uint64_t{1} << 63;
 
   // Connections open now (in the kernel's table).
   std::size_t live() const { return live_.open(); }

@@ -80,10 +80,10 @@ class FilterTest : public ::testing::Test {
 protected:
   // `included` ends are each reported once with their owner, `excluded` ends not at all, and
   // every record satisfies `rule` (other traffic on the host included).
-  void check(const MakeArgs& make_args,
-             const std::function<std::vector<const End*>(const Ends&)>& included,
-             const std::function<std::vector<const End*>(const Ends&)>& excluded,
-             const std::function<bool(const Ends&, const Json&)>& rule) {
+  static void check(const MakeArgs& make_args,
+                    const std::function<std::vector<const End*>(const Ends&)>& included,
+                    const std::function<std::vector<const End*>(const Ends&)>& excluded,
+                    const std::function<bool(const Ends&, const Json&)>& rule) {
     Ends ends;
     std::string command = "tcptrail trace --json";
     const Tracer::Stopped stopped = run_filtered(make_args, ends, command);

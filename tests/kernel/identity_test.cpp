@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <ranges>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -55,10 +56,10 @@ public:
   Cgroups(const Cgroups&) = delete;
   Cgroups& operator=(const Cgroups&) = delete;
   ~Cgroups() {
-    for (auto it = made_.rbegin(); it != made_.rend(); ++it) {
+    for (const auto& dir : std::views::reverse(made_)) {
       std::error_code ec;
-      std::filesystem::remove(*it, ec);
-      EXPECT_FALSE(ec) << "rmdir " << *it << ": " << ec.message();
+      std::filesystem::remove(dir, ec);
+      EXPECT_FALSE(ec) << "rmdir " << dir << ": " << ec.message();
     }
   }
   // Makes mount/top/relative (and its parents); returns the path relative to the mount.
@@ -132,9 +133,9 @@ protected:
   // under `tcptrail trace --json <args>`; returns what the tracer wrote.
   // expect_all: every client's record is to be awaited (no filter drops any). before_stop runs
   // once those records are out, with the tracer still running.
-  Tracer::Stopped run(const std::vector<std::string>& args, Cgroups& cgroups,
-                      std::vector<Connected>& clients, int& server_port, bool expect_all,
-                      const std::function<void()>& before_stop = {}) {
+  static Tracer::Stopped run(const std::vector<std::string>& args, Cgroups& cgroups,
+                             std::vector<Connected>& clients, int& server_port, bool expect_all,
+                             const std::function<void()>& before_stop = {}) {
     const std::vector<Shape> all = shapes();
     Server server = start_server(
         "127.0.0.1", {"--count", std::to_string(all.size()), "--expect", "10", "--reply", "10"});

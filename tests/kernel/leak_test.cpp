@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -37,12 +38,9 @@ bool has_owner(const Json& leak, pid_t pid) {
   if (!leak.contains("owners") || !leak["owners"].is_array()) {
     return false;
   }
-  for (const Json& o : leak["owners"]) {
-    if (o.value("pid", -1) == pid) {
-      return true;
-    }
-  }
-  return false;
+  const Json& owners = leak["owners"];
+  return std::any_of(owners.begin(), owners.end(),
+                     [pid](const Json& o) { return o.value("pid", -1) == pid; });
 }
 
 Json owner(const Json& leak, pid_t pid) {

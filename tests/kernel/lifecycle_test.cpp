@@ -261,7 +261,7 @@ Process spawn_pinned_peer(int cpu, const std::vector<std::string>& args) {
 // other would put its CLOSE before its FIN_WAIT1: the collector must merge them by time.
 TEST(LifecycleChurnTest, ConnectionsSplitAcrossCpusKeepTheirOrder) {
   TT_REQUIRE_KERNEL();
-  constexpr int kCount = 40;
+  constexpr std::size_t kCount = 40;
   const auto [client_cpu, server_cpu] = first_and_last_cpu();
   Process server_process =
       spawn_pinned_peer(server_cpu, {"server", "--addr", "127.0.0.1", "--port", "0", "--count",
@@ -278,7 +278,7 @@ TEST(LifecycleChurnTest, ConnectionsSplitAcrossCpusKeepTheirOrder) {
   tracer.settle(of_type("connection"), 2 * kCount);
   const Tracer::Stopped stopped = tracer.stop();
   EXPECT_EQ(stopped.status.exit_code, 0);
-  for (int i = 0; i < kCount; ++i) {
+  for (std::size_t i = 0; i < kCount; ++i) {
     SCOPED_TRACE("connection " + std::to_string(i));
     const int cport = tcp_info(client, i)["lport"].get<int>();
     const Json cl = only(stopped.records, socket_record("connection", cport, port), "client end");

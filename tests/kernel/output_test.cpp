@@ -185,7 +185,7 @@ TEST(OutputTest, SighupAfterRenameSplitsRecordsWithoutLossOrDuplicates) {
   const std::string rotated = out + ".1";
   Process tracer(
       SpawnOptions{{tcptrail_binary(), "--json", "--transitions", "-o", out}, {}, false, {}});
-  wait_for_text(out, "\"type\":\"start\"", tracer);
+  wait_for_text(out, R"("type":"start")", tracer);
   const pid_t first = connections(20);
   ASSERT_EQ(::rename(out.c_str(), rotated.c_str()), 0);
   tracer.send_signal(SIGHUP);

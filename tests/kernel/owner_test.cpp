@@ -156,8 +156,8 @@ TEST(OwnerTest, NginxWorkersOwnTheKeepAliveSocketsTheirClientsReset) {
   }
   ASSERT_EQ(workers.size(), 2u) << nginx.err();
   Tracer tracer({"--port", std::to_string(port)});
-  constexpr int kRequests = 6;
-  for (int i = 0; i < kRequests; ++i) {
+  constexpr std::size_t kRequests = 6;
+  for (std::size_t i = 0; i < kRequests; ++i) {
     request_then_reset(port);
   }
   tracer.settle(of_type("connection"), 2 * kRequests);
@@ -169,7 +169,7 @@ TEST(OwnerTest, NginxWorkersOwnTheKeepAliveSocketsTheirClientsReset) {
   const auto served = select(stopped.records, [port](const Json& r) {
     return r["type"] == "connection" && r["role"] == "server" && r["lport"] == port;
   });
-  ASSERT_EQ(served.size(), static_cast<std::size_t>(kRequests)) << dump_lines(stopped.records);
+  ASSERT_EQ(served.size(), kRequests) << dump_lines(stopped.records);
   for (const Json& r : served) {
     EXPECT_EQ(r["close"], "reset_received") << r;
     EXPECT_TRUE(workers.contains(r["pid"].get<int>()))

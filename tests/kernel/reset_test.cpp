@@ -34,7 +34,7 @@ TEST_P(RefusedTest, ClientRecordSaysRefusedWithResetReceived) {
   std::vector<std::string> args = {
       "client", "--addr", addr, "--port", std::to_string(closed.port()), "--wait-stdin"};
   if (mode.find("nonblocking") != std::string::npos) {
-    args.push_back("--nonblocking");
+    args.emplace_back("--nonblocking");
   }
   Process client = spawn_peer(args, {}, true);
   client.wait_event("ready");

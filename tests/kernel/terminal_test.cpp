@@ -20,8 +20,8 @@ const std::vector<std::string> kHostileNames = {
     "\x1b[2J\x1b[31mred",  // ESC, CSI: clear the screen, recolour it
     "\x1b]0;title\x07",    // OSC: set the window title
     "tt\nFORGED 1 2",      // a forged line
-    "\xc2\x9b"
-    "31m\r\b",  // C1 CSI, CR, BS
+    "\xc2\x9b"             // NOLINT(bugprone-suspicious-missing-comma): split to end the \x escape
+    "31m\r\b",             // C1 CSI, CR, BS
     "\xe2\x80\xae"
     "txt.exe",  // RIGHT-TO-LEFT OVERRIDE
     "\xe2\x81\xa6\xe2\x80\x8f"

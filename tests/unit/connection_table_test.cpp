@@ -26,17 +26,20 @@ struct Transition {
 class RecordingObserver : public TableObserver {
 public:
   void on_state_change(const Connection& conn, TcpState o, TcpState n, std::uint64_t ns, bool known,
-                       std::uint64_t) override {
+                       std::uint64_t /*ts_ns*/) override {
     transitions.push_back({conn.conn_id, o, n, ns, known});
   }
-  void on_retransmit(const Connection&, TcpState state, std::uint32_t segs,
-                     std::uint64_t) override {
+  void on_retransmit(const Connection& /*conn*/, TcpState state, std::uint32_t segs,
+                     std::uint64_t /*ts_ns*/) override {
     retransmits.emplace_back(state, segs);
   }
-  void on_reset(const Connection&, ResetDirection direction, TcpState, std::uint64_t) override {
+  void on_reset(const Connection& /*conn*/, ResetDirection direction, TcpState /*state*/,
+                std::uint64_t /*ts_ns*/) override {
     resets.push_back(direction);
   }
-  void on_closed(const Connection& conn, std::uint64_t) override { closed.push_back(conn); }
+  void on_closed(const Connection& conn, std::uint64_t /*ts_ns*/) override {
+    closed.push_back(conn);
+  }
 
   std::vector<Transition> transitions;
   std::vector<std::pair<TcpState, std::uint32_t>> retransmits;
@@ -57,7 +60,7 @@ protected:
     EXPECT_EQ(observer.closed.size(), 1u);
     return observer.closed.front();
   }
-  double ms_in(const Connection& c, TcpState s) {
+  static double ms_in(const Connection& c, TcpState s) {
     return static_cast<double>(c.state_ns[*timed_state_index(s)]) / kMs;
   }
   static std::vector<TcpState> path(const Connection& c) {

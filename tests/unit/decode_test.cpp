@@ -21,7 +21,7 @@ tcptrail_event sample() {
   raw.hdr.ts_ns = 123;
   raw.hdr.kind = TCPTRAIL_EV_STATE;
   raw.hdr.family = 4;
-  raw.sk.sock_cookie = (1ull << 60) + 7;
+  raw.sk.sock_cookie = (std::uint64_t{1} << 60) + 7;
   raw.sk.saddr[0] = 127;
   raw.sk.saddr[3] = 1;
   raw.sk.sport = 8080;
@@ -85,7 +85,7 @@ TEST(Decode, DecodesEveryEventField) {
   auto e = decode_event(bytes, stats);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->ts_ns, 123u);
-  EXPECT_EQ(e->sock_cookie, (1ull << 60) + 7);
+  EXPECT_EQ(e->sock_cookie, (std::uint64_t{1} << 60) + 7);
   EXPECT_EQ(e->kind, EventKind::kState);
   EXPECT_EQ(e->old_state, TcpState::kEstablished);
   EXPECT_EQ(e->new_state, TcpState::kFinWait1);

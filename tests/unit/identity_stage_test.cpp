@@ -57,16 +57,16 @@ public:
             lines.push_back("state " + std::to_string(r.conn.conn_id) + " " +
                             (r.identity.cgroup ? r.identity.cgroup->unit : "?"));
           } else if constexpr (std::is_same_v<T, TimeWaitPressureRecord>) {
-            lines.push_back("time_wait");
+            lines.emplace_back("time_wait");
           } else if constexpr (std::is_same_v<T, StopRecord>) {
             lines.push_back("stop late=" + std::to_string(r.info.identity_late));
           } else if constexpr (std::is_same_v<T, StartRecord>) {
-            lines.push_back("start");
+            lines.emplace_back("start");
           }
         },
         record);
   }
-  void flush() override { lines.push_back("flush"); }
+  void flush() override { lines.emplace_back("flush"); }
   std::vector<std::string> lines;
 };
 

@@ -421,7 +421,7 @@ TEST(JsonSink, LeakRecordBlamesFirstDescriptorHolder) {
   std::vector<std::string> expected = {"type", "host", "kind"};
   expected.insert(expected.end(), kCommon.begin(), kCommon.end());
   for (const char* name : {"state", "age_ms", "threshold_ms", "orphan", "preexisting", "owners"}) {
-    expected.push_back(name);
+    expected.emplace_back(name);
   }
   EXPECT_EQ(keys(line), expected);
   EXPECT_EQ(line["type"], "leak");
@@ -439,7 +439,7 @@ TEST(JsonSink, LeakRecordBlamesFirstDescriptorHolder) {
   EXPECT_EQ(line["owners"][1]["pid"], 4322);
   EXPECT_EQ(line["owners"][1]["fd"], 9);
 
-  expected.push_back("leaked_ms");
+  expected.emplace_back("leaked_ms");
   EXPECT_EQ(keys(lines[1]), expected);
   EXPECT_EQ(lines[1]["type"], "leak_resolved");
   EXPECT_DOUBLE_EQ(lines[1]["leaked_ms"].get<double>(), 31000.0);

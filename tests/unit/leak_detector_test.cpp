@@ -29,7 +29,7 @@ public:
     auto it = by_inode.find(inode);
     return it == by_inode.end() ? std::vector<FdOwner>{} : it->second;
   }
-  std::uint32_t inode_of(std::uint64_t cookie, std::uint32_t) override {
+  std::uint32_t inode_of(std::uint64_t cookie, std::uint32_t /*netns_ino*/) override {
     auto it = inode_by_cookie.find(cookie);
     return it == inode_by_cookie.end() ? 0 : it->second;
   }
@@ -41,9 +41,11 @@ public:
 
 class RecordingLeaks : public LeakObserver {
 public:
-  void on_leak(const Connection& conn, const Leak& leak) override { leaks.push_back({conn, leak}); }
+  void on_leak(const Connection& conn, const Leak& leak) override {
+    leaks.emplace_back(conn, leak);
+  }
   void on_leak_resolved(const Connection& conn, const Leak& leak) override {
-    resolved.push_back({conn, leak});
+    resolved.emplace_back(conn, leak);
   }
   void on_time_wait_pressure(const TimeWaitPressure& p) override { pressure.push_back(p); }
   std::vector<std::pair<Connection, Leak>> leaks;

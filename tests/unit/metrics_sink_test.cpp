@@ -101,7 +101,8 @@ TEST(MetricsSinkTest, ConnectFailuresByCauseNotCancelsOrEstablished) {
 
 TEST(MetricsSinkTest, ServicePortsAreBounded) {
   MetricsSink sink;
-  for (std::uint16_t port = 1000; port < 1000 + MetricsSink::kMaxServicePorts + 10; ++port) {
+  for (std::size_t i = 0; i < MetricsSink::kMaxServicePorts + 10; ++i) {
+    const auto port = static_cast<std::uint16_t>(1000 + i);
     const Connection server = closed(Role::kServer, CloseKind::kPassive, port);
     sink.write(ConnectionRecord{server, server.end_ns});
   }

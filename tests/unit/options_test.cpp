@@ -183,7 +183,10 @@ TEST(Options, AcceptsWhatTheStrictRulesLeave) {
 // Where cgroup v2 is mounted here (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host).
 std::string cgroup2_mount() {
   std::ifstream mounts("/proc/self/mounts");
-  std::string device, dir, type, rest;
+  std::string device;
+  std::string dir;
+  std::string type;
+  std::string rest;
   while (mounts >> device >> dir >> type && std::getline(mounts, rest)) {
     if (type == "cgroup2") {
       return dir;

@@ -22,8 +22,8 @@ const std::vector<std::string> kHostileNames = {
     "\x1b]0;pwned\x07",    // OSC: window title
     "a\nforged line",      // a forged line
     "\r\b\t\x7f",          // C0 and DEL
-    "\xc2\x9b"
-    "31m",  // C1 CSI (U+009B)
+    "\xc2\x9b"             // NOLINT(bugprone-suspicious-missing-comma): split to end the \x escape
+    "31m",                 // C1 CSI (U+009B)
     "\xe2\x80\xae"
     "gnp.exe",  // RIGHT-TO-LEFT OVERRIDE
     "\xe2\x81\xa6"

@@ -65,7 +65,7 @@ Connection server() {
   conn.handshake_us = 850;
   set_path(conn, {TcpState::kSynRecv, TcpState::kEstablished, TcpState::kCloseWait,
                   TcpState::kLastAck, TcpState::kClose});
-  conn.tx_bytes = 5ull << 30;
+  conn.tx_bytes = std::uint64_t{5} << 30;
   conn.rx_bytes = 512;
   conn.close = CloseKind::kPassive;
   return conn;
@@ -328,7 +328,7 @@ TEST(TextFormat, HumanBytes) {
   EXPECT_EQ(human_bytes(1023 * 1024), "1023K");
   EXPECT_EQ(human_bytes(1024 * 1024 - 1), "1.0M");
   EXPECT_EQ(human_bytes(3'355'443), "3.2M");
-  EXPECT_EQ(human_bytes(5ull << 30), "5.0G");
+  EXPECT_EQ(human_bytes(std::uint64_t{5} << 30), "5.0G");
   EXPECT_EQ(human_bytes(std::numeric_limits<std::uint64_t>::max()), "16384P");
 }
 

@@ -186,9 +186,9 @@ const char* errno_name(int err) {
 class Line {
 public:
   explicit Line(const char* event) {
-    text_ = "{\"event\":\"";
+    text_ = R"({"event":")";
     text_ += event;
-    text_ += "\",\"pid\":" + std::to_string(getpid());
+    text_ += R"(","pid":)" + std::to_string(getpid());
   }
   Line& num(const char* key, long long v) {
     text_ += ",\"" + std::string(key) + "\":" + std::to_string(v);
