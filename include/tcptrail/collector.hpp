@@ -9,6 +9,7 @@
 
 #include "analyzers/interim_tracker.hpp"
 #include "analyzers/leak_detector.hpp"
+#include "analyzers/retransmit_folder.hpp"
 #include "tcptrail/connection_table.hpp"
 #include "tcptrail/decode.hpp"
 #include "tcptrail/filter.hpp"
@@ -25,6 +26,9 @@ struct CollectorConfig {
   bool transitions = false;  // emit every state change
   // Connection, state, retransmit and reset records; off for the leaks-only view.
   bool lifecycle_records = true;
+  // Identical retransmits of a connection within this window are one record (--retransmits:
+  // 1 s); 0 folds none.
+  std::uint64_t retransmit_fold_ns = 0;
   LeakConfig leaks;
   std::size_t summary_rows = 20;
 };
@@ -84,6 +88,7 @@ private:
   ConnectionTable table_;
   LeakDetector leaks_;
   InterimTracker interim_;
+  RetransmitFolder retransmits_;
   std::vector<std::uint32_t> namespaces_;
   std::unique_ptr<Summary> summary_;
   DecodeStats decode_stats_;

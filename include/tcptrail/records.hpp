@@ -87,20 +87,6 @@ struct RunStats {
   std::uint64_t longest_ring_pause_ns = 0;
 };
 
-struct StopInfo {
-  std::uint64_t ts_ns = 0;   // monotonic
-  std::uint64_t events = 0;  // events received from the kernel
-  RunStats run;
-  std::uint64_t rejected = 0;     // malformed events the decoder refused
-  std::uint64_t connections = 0;  // connection records emitted
-  std::uint64_t live = 0;         // connections still open at exit
-  std::uint64_t overflow = 0;     // connections not tracked because the table was full
-  std::vector<ProcessRow> per_process;
-  std::vector<PeerRow> per_peer;
-  // Records written before their identity was resolved (IdentityStage); set by that stage.
-  std::uint64_t identity_late = 0;
-};
-
 enum class ResetDirection : std::uint8_t { kSent, kReceived };
 
 // A socket in a suspicious state past its threshold, or the end of one.
@@ -120,6 +106,34 @@ struct Leak {
   std::uint64_t threshold_ns = 0;
   bool orphan = false;
   std::vector<FdOwner> owners;  // processes holding the descriptor
+  // leak_resolved: the state the socket left the leak for; nullopt when it vanished from the
+  // socket table without a transition being seen ("gone").
+  std::optional<TcpState> went_to;
+};
+
+// A leak reported and not yet resolved: for live views and the stop record.
+struct Suspect {
+  Connection conn;  // a copy as of the last report
+  Leak leak;        // aged as of when it was asked for
+};
+
+struct StopInfo {
+  std::uint64_t ts_ns = 0;   // monotonic
+  std::uint64_t events = 0;  // events received from the kernel
+  RunStats run;
+  std::uint64_t rejected = 0;     // malformed events the decoder refused
+  std::uint64_t connections = 0;  // connection records emitted
+  std::uint64_t live = 0;         // connections still open at exit
+  std::uint64_t overflow = 0;     // connections not tracked because the table was full
+  std::vector<ProcessRow> per_process;
+  std::vector<PeerRow> per_peer;
+  // Leaks reported and not resolved at exit that pass the filters, oldest first, at most
+  // kStopOpenLeaks of them; open_leak_count says how many there were.
+  static constexpr std::size_t kStopOpenLeaks = 100;
+  std::vector<Suspect> open_leaks;
+  std::uint64_t open_leak_count = 0;
+  // Records written before their identity was resolved (IdentityStage); set by that stage.
+  std::uint64_t identity_late = 0;
 };
 
 // Local ports towards one destination (namespace, local address, remote address and port)
@@ -164,12 +178,17 @@ struct StateRecord {
   std::uint64_t ts_ns;
   Identity identity{};
 };
+// With --retransmits, `count` identical ones of the connection within a second, from ts_ns (the
+// first) to last_ts_ns (the last); otherwise count 1 and last_ts_ns 0.
 struct RetransmitRecord {
   const Connection& conn;
   TcpState state;
-  std::uint32_t segs;
+  std::uint32_t segs;  // of each
   std::uint64_t ts_ns;
   Identity identity{};
+  std::uint32_t count = 1;
+  std::uint64_t last_ts_ns = 0;
+  std::uint64_t last_ns() const { return count > 1 ? last_ts_ns : ts_ns; }
 };
 struct ResetRecord {
   const Connection& conn;

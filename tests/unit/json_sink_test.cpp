@@ -386,12 +386,21 @@ TEST(JsonSink, RetransmitAndResetRecords) {
     sink.write(RetransmitRecord{client(), TcpState::kEstablished, 3, 1100 * kMs});
     sink.write(ResetRecord{client(), ResetDirection::kReceived, TcpState::kSynSent, 1100 * kMs});
     sink.write(ResetRecord{client(), ResetDirection::kSent, TcpState::kEstablished, 1100 * kMs});
+    RetransmitRecord folded{client(), TcpState::kEstablished, 1, 1100 * kMs};
+    folded.count = 5;
+    folded.last_ts_ns = 1900 * kMs;
+    sink.write(folded);
   });
-  ASSERT_EQ(lines.size(), 3u);
-  EXPECT_EQ(keys(lines[0]), with_common({"type", "host"}, {"state", "segs"}));
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(keys(lines[0]), with_common({"type", "host"}, {"state", "segs", "count", "last_ts"}));
   EXPECT_EQ(lines[0]["type"], "retransmit");
   EXPECT_EQ(lines[0]["state"], "ESTABLISHED");
   EXPECT_EQ(lines[0]["segs"], 3);
+  EXPECT_EQ(lines[0]["count"], 1);
+  EXPECT_EQ(lines[0]["last_ts"], lines[0]["ts"]) << "one retransmit: its own time";
+  EXPECT_EQ(lines[3]["count"], 5);
+  EXPECT_EQ(lines[3]["ts"], "2026-11-22T02:07:50.100000000Z") << "the first's time";
+  EXPECT_EQ(lines[3]["last_ts"], "2026-11-22T02:07:50.900000000Z");
   EXPECT_EQ(keys(lines[1]), with_common({"type", "host"}, {"direction", "state"}));
   EXPECT_EQ(lines[1]["type"], "reset");
   EXPECT_EQ(lines[1]["direction"], "received");
@@ -410,13 +419,18 @@ TEST(JsonSink, LeakRecordBlamesFirstDescriptorHolder) {
   leak.owners = {{4321, "php-fpm", 7}, {4322, "php-fpm", 9}};
   const auto lines = run([&](JsonSink& sink) {
     sink.write(LeakRecord{conn, leak});
-    sink.write(LeakResolvedRecord{conn, leak});
+    sink.write(LeakResolvedRecord{conn, leak});  // went_to unset: gone
     Leak orphaned = leak;
     orphaned.owners.clear();
     orphaned.orphan = true;
     sink.write(LeakRecord{conn, orphaned});
+    Leak to_last_ack = leak;
+    to_last_ack.went_to = TcpState::kLastAck;
+    Connection closing = conn;
+    closing.state = TcpState::kLastAck;
+    sink.write(LeakResolvedRecord{closing, to_last_ack});
   });
-  ASSERT_EQ(lines.size(), 3u);
+  ASSERT_EQ(lines.size(), 4u);
   const auto& line = lines[0];
   std::vector<std::string> expected = {"type", "host", "kind"};
   expected.insert(expected.end(), kCommon.begin(), kCommon.end());
@@ -440,9 +454,14 @@ TEST(JsonSink, LeakRecordBlamesFirstDescriptorHolder) {
   EXPECT_EQ(line["owners"][1]["fd"], 9);
 
   expected.emplace_back("leaked_ms");
+  expected.emplace_back("went_to");
   EXPECT_EQ(keys(lines[1]), expected);
   EXPECT_EQ(lines[1]["type"], "leak_resolved");
   EXPECT_DOUBLE_EQ(lines[1]["leaked_ms"].get<double>(), 31000.0);
+  EXPECT_EQ(lines[1]["went_to"], "gone");
+  EXPECT_EQ(lines[1]["state"], "CLOSE_WAIT") << "the last state seen";
+  EXPECT_EQ(lines[3]["went_to"], "LAST_ACK");
+  EXPECT_EQ(lines[3]["state"], "LAST_ACK");
 
   EXPECT_EQ(lines[2]["pid"], 1234);
   EXPECT_EQ(lines[2]["comm"], "curl");
@@ -517,12 +536,64 @@ TEST(JsonSink, StopRecord) {
   counts.closes[static_cast<std::size_t>(CloseKind::kNoPort)] = 3;
   info.per_process = {{1234, "curl", counts}, {0, "", {1, 0, 0, 0, 0, {}, {}, {}}}};
   info.per_peer = {{ipv4(10, 0, 0, 2), 6379, counts}, {ipv4(10, 0, 0, 3), std::nullopt, {}}};
+  Connection held = client();
+  held.conn_id = 77;
+  held.sock_cookie = 123456789012345ull;
+  held.state = TcpState::kCloseWait;
+  Leak held_leak;
+  held_leak.kind = LeakKind::kCloseWait;
+  held_leak.age_ns = 90'000 * kMs;
+  held_leak.owners = {{4321, "php-fpm", 7}};
+  Connection orphaned = client();
+  orphaned.state = TcpState::kFinWait2;
+  Leak orphaned_leak;
+  orphaned_leak.kind = LeakKind::kFinWait2;
+  orphaned_leak.age_ns = 61'000 * kMs;
+  orphaned_leak.orphan = true;
+  info.open_leaks = {{held, held_leak}, {orphaned, orphaned_leak}};
+  info.open_leak_count = 3;
   const auto line = one([&](JsonSink& sink) { sink.write(StopRecord{info}); });
-  EXPECT_EQ(keys(line), (std::vector<std::string>{
-                            "type", "host", "ts", "events", "lost", "lost_connections", "rejected",
-                            "connections", "live", "overflow", "sweeps",
-                            "longest_sweep_interval_ms", "longest_sweep_ms", "scan_errors",
-                            "longest_ring_pause_ms", "identity_late", "per_process", "per_peer"}));
+  EXPECT_EQ(keys(line), (std::vector<std::string>{"type",
+                                                  "host",
+                                                  "ts",
+                                                  "events",
+                                                  "lost",
+                                                  "lost_connections",
+                                                  "rejected",
+                                                  "connections",
+                                                  "live",
+                                                  "overflow",
+                                                  "sweeps",
+                                                  "longest_sweep_interval_ms",
+                                                  "longest_sweep_ms",
+                                                  "scan_errors",
+                                                  "longest_ring_pause_ms",
+                                                  "identity_late",
+                                                  "per_process",
+                                                  "per_peer",
+                                                  "open_leak_count",
+                                                  "open_leaks"}));
+  EXPECT_EQ(line["open_leak_count"], 3) << "more than are listed";
+  ASSERT_EQ(line["open_leaks"].size(), 2u);
+  const auto& first = line["open_leaks"][0];
+  EXPECT_EQ(keys(first),
+            (std::vector<std::string>{"kind", "conn_id", "cookie", "pid", "comm", "owner_source",
+                                      "family", "laddr", "lport", "raddr", "rport", "role", "netns",
+                                      "state", "age_ms", "orphan"}));
+  EXPECT_EQ(first["kind"], "close_wait");
+  EXPECT_EQ(first["conn_id"], "77");
+  EXPECT_EQ(first["cookie"], "123456789012345");
+  EXPECT_EQ(first["pid"], 4321) << "the holder of the descriptor, as in its leak record";
+  EXPECT_EQ(first["comm"], "php-fpm");
+  EXPECT_EQ(first["owner_source"], "fd_scan");
+  EXPECT_EQ(first["state"], "CLOSE_WAIT");
+  EXPECT_DOUBLE_EQ(first["age_ms"].get<double>(), 90000.0);
+  EXPECT_EQ(first["orphan"], false);
+  const auto& second = line["open_leaks"][1];
+  EXPECT_EQ(second["pid"], 1234) << "no holder: the traced owner";
+  EXPECT_EQ(second["comm"], "curl");
+  EXPECT_EQ(second["state"], "FIN_WAIT2");
+  EXPECT_EQ(second["orphan"], true);
   EXPECT_EQ(line["type"], "stop");
   EXPECT_EQ(line["events"], 100);
   EXPECT_EQ(line["lost"], 2);

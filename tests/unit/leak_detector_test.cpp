@@ -136,6 +136,8 @@ TEST_F(LeakDetectorTest, CloseWaitPastThresholdIsReportedOnceWithFdHolders) {
   sweep({closing}, 100 * kSec);
   ASSERT_EQ(observer.resolved.size(), 1u);
   EXPECT_EQ(observer.resolved[0].second.age_ns, 95 * kSec);
+  EXPECT_EQ(observer.resolved[0].second.went_to, TcpState::kLastAck) << "from the kernel's table";
+  EXPECT_EQ(observer.resolved[0].first.state, TcpState::kLastAck);
 }
 
 TEST_F(LeakDetectorTest, ItsConnectionRecordResolvesALeak) {
@@ -146,10 +148,65 @@ TEST_F(LeakDetectorTest, ItsConnectionRecordResolvesALeak) {
   conn.conn_id = kernel.find(1)->conn_id;
   conn.state = TcpState::kClose;
   conn.end_ns = 31 * kSec;
+  for (TcpState state : {TcpState::kSynRecv, TcpState::kEstablished, TcpState::kCloseWait,
+                         TcpState::kLastAck, TcpState::kClose}) {
+    conn.path.push(state);
+  }
   detector.on_closed(conn, 31 * kSec);
   ASSERT_EQ(observer.resolved.size(), 1u);
   EXPECT_EQ(observer.resolved[0].second.age_ns, 31 * kSec);
-  EXPECT_EQ(observer.resolved[0].first.state, TcpState::kClose);
+  EXPECT_EQ(observer.resolved[0].second.went_to, TcpState::kLastAck) << "the state after CW";
+  EXPECT_EQ(observer.resolved[0].first.state, TcpState::kLastAck);
+}
+
+TEST_F(LeakDetectorTest, AFinWait2LeakWhosePeerClosesGoesToTimeWait) {
+  Connection conn = server_conn(2, 0);
+  sweep({hold(conn, TcpState::kFinWait2, 0)}, kSec);
+  detector.tick(60 * kSec);
+  ASSERT_EQ(observer.leaks.size(), 1u);
+  conn.conn_id = kernel.find(2)->conn_id;
+  conn.state = TcpState::kClose;
+  conn.closed_from = TcpState::kFinWait2;
+  conn.peer_fin = true;
+  conn.time_wait = true;  // tcp_time_wait() took it on, then closed the full socket
+  for (TcpState state :
+       {TcpState::kEstablished, TcpState::kFinWait1, TcpState::kFinWait2, TcpState::kClose}) {
+    conn.path.push(state);
+  }
+  detector.on_closed(conn, 61 * kSec);
+  ASSERT_EQ(observer.resolved.size(), 1u);
+  EXPECT_EQ(observer.resolved[0].second.went_to, TcpState::kTimeWait);
+}
+
+TEST_F(LeakDetectorTest, ALeakMissingFromTwoSweepsWithoutItsRecordIsGone) {
+  sweep({hold(server_conn(1, 777), TcpState::kCloseWait, 0)}, kSec);
+  detector.tick(30 * kSec);
+  ASSERT_EQ(observer.leaks.size(), 1u);
+  kernel.destroy(1);  // closed; its connection record was lost
+  sweep({}, 31 * kSec);
+  EXPECT_TRUE(observer.resolved.empty()) << "its record may still be on its way";
+  sweep({}, 32 * kSec);
+  ASSERT_EQ(observer.resolved.size(), 1u);
+  EXPECT_FALSE(observer.resolved[0].second.went_to.has_value());
+  EXPECT_EQ(observer.resolved[0].first.state, TcpState::kCloseWait) << "the last state seen";
+  EXPECT_EQ(observer.resolved[0].second.age_ns, 32 * kSec);
+}
+
+TEST_F(LeakDetectorTest, ALeakMissingFromASweepIsResolvedByItsLateRecord) {
+  Connection conn = server_conn(1, 777);
+  sweep({hold(conn, TcpState::kCloseWait, 0)}, kSec);
+  detector.tick(30 * kSec);
+  conn.conn_id = kernel.find(1)->conn_id;
+  kernel.destroy(1);
+  sweep({}, 31 * kSec);
+  conn.state = TcpState::kClose;
+  conn.path.push(TcpState::kCloseWait);
+  conn.path.push(TcpState::kClose);  // reset by the peer in CLOSE_WAIT
+  detector.on_closed(conn, 31 * kSec + kMs);
+  ASSERT_EQ(observer.resolved.size(), 1u);
+  EXPECT_EQ(observer.resolved[0].second.went_to, TcpState::kClose);
+  sweep({}, 32 * kSec);
+  EXPECT_EQ(observer.resolved.size(), 1u);
 }
 
 TEST_F(LeakDetectorTest, WaitsForHoldersScannedAfterTheStateWasEntered) {
@@ -273,6 +330,31 @@ TEST_F(LeakDetectorTest, AFullFinWait2LeakGoesOnAsItsMinisock) {
   ASSERT_EQ(observer.resolved.size(), 1u) << "resolved once the minisock is gone";
   EXPECT_EQ(observer.resolved[0].first.conn_id, closed.conn_id);
   EXPECT_EQ(observer.resolved[0].second.age_ns, 70 * kSec);
+  EXPECT_FALSE(observer.resolved[0].second.went_to.has_value()) << "its timer ran out: gone";
+}
+
+// The peer's FIN turns the FIN_WAIT2 timewait sock into TIME_WAIT in place (same cookie): the
+// sweep after says where the leak went.
+TEST_F(LeakDetectorTest, AnOrphanedFinWait2MinisockThatGetsItsFinGoesToTimeWait) {
+  SocketSnapshot minisock;
+  minisock.kind = SnapshotKind::kTimeWait;
+  minisock.state = TcpState::kFinWait2;
+  minisock.cookie = 9;
+  const std::vector<SocketSnapshot> before{minisock};
+  detector.on_sweep(digest_sweep(kNetns, before, ports(1000), 0, &kernel), 0);
+  detector.on_sweep(digest_sweep(kNetns, before, ports(1000), 60 * kSec, &kernel), 60 * kSec);
+  ASSERT_EQ(observer.leaks.size(), 1u);
+  minisock.state = TcpState::kTimeWait;
+  const std::vector<SocketSnapshot> after{minisock};
+  const SweepDigest digest = digest_sweep(kNetns, after, ports(1000), 61 * kSec, &kernel, {9});
+  EXPECT_EQ(digest.to_time_wait, std::vector<std::uint64_t>{9});
+  detector.on_sweep(digest, 61 * kSec);
+  ASSERT_EQ(observer.resolved.size(), 1u);
+  EXPECT_EQ(observer.resolved[0].second.went_to, TcpState::kTimeWait);
+  EXPECT_EQ(observer.resolved[0].first.state, TcpState::kTimeWait);
+  EXPECT_EQ(digest_sweep(kNetns, after, ports(1000), 62 * kSec, &kernel, {}).to_time_wait.size(),
+            0u)
+      << "only sockets that were in FIN_WAIT2 are named";
 }
 
 TEST_F(LeakDetectorTest, SocketsTheKernelDoesNotFollowAreNotWatched) {

@@ -195,7 +195,8 @@ TEST(MetricsSinkTest, RetransmitsResetsAndOpenLeaks) {
   sink.write(RetransmitRecord{conn, TcpState::kEstablished, 3, 1100 * kMs});
   sink.write(RetransmitRecord{conn, TcpState::kEstablished, 1, 1100 * kMs});
   sink.write(ResetRecord{conn, ResetDirection::kSent, TcpState::kEstablished, 1100 * kMs});
-  const Leak leak{LeakKind::kCloseWait, 1100 * kMs, 31'000 * kMs, 30'000 * kMs, false, {}};
+  const Leak leak{LeakKind::kCloseWait, 1100 * kMs, 31'000 * kMs, 30'000 * kMs, false, {},
+                  std::nullopt};
   sink.write(LeakRecord{conn, leak});
   sink.write(LeakRecord{conn, leak});
   sink.write(LeakResolvedRecord{conn, leak});

@@ -424,6 +424,10 @@ std::string write_every_record() {
 
     sink.write(RetransmitRecord{client, TcpState::kSynSent, 1, 1010 * kMs});
     sink.write(RetransmitRecord{server, TcpState::kEstablished, 3, 3000 * kMs});
+    RetransmitRecord folded{server, TcpState::kEstablished, 1, 3100 * kMs};
+    folded.count = 9;
+    folded.last_ts_ns = 4000 * kMs;
+    sink.write(folded);
     sink.write(ResetRecord{refused, ResetDirection::kReceived, TcpState::kSynSent, 1001 * kMs});
     sink.write(ResetRecord{client, ResetDirection::kSent, TcpState::kClose, 1250 * kMs,
                            Identity{&cgroup, nullptr}});
@@ -433,9 +437,10 @@ std::string write_every_record() {
     sink.write(LeakRecord{leaking, make_leak(LeakKind::kCloseWait, 35'000, 31'000, 30'000,
                                              {{1234, "php-fpm", 7}, {1240, "php-fpm", 9}})});
     leaking.state = TcpState::kLastAck;
-    sink.write(
-        LeakResolvedRecord{leaking, make_leak(LeakKind::kCloseWait, 49'000, 45'200, 30'000,
-                                              {{1234, "php-fpm", 7}, {1240, "php-fpm", 9}})});
+    Leak to_last_ack = make_leak(LeakKind::kCloseWait, 49'000, 45'200, 30'000,
+                                 {{1234, "php-fpm", 7}, {1240, "php-fpm", 9}});
+    to_last_ack.went_to = TcpState::kLastAck;
+    sink.write(LeakResolvedRecord{leaking, to_last_ack});
 
     Connection fin_wait2 = preexisting_unknown_owner();
     fin_wait2.state = TcpState::kFinWait2;
@@ -503,6 +508,12 @@ std::string write_every_record() {
     stop.per_process = {{1234, "curl", counts}, {0, "", {1, 0, 0, 0, 0, {}, {}, {}}}};
     stop.per_peer = {{ipv4(93, 184, 216, 34), 443, counts},
                      {ipv6_documentation(0x34), std::nullopt, {1, 0, 0, 1, 0, {}, {}, {}}}};
+    Connection still_leaking = server;
+    still_leaking.state = TcpState::kCloseWait;
+    stop.open_leaks = {{still_leaking, make_leak(LeakKind::kCloseWait, 60'000, 56'000, 30'000,
+                                                 {{1234, "php-fpm", 7}})},
+                       {fin_wait2, make_leak(LeakKind::kFinWait2, 60'000, 51'000, 60'000, {})}};
+    stop.open_leak_count = 2;
     sink.write(StopRecord{stop});
     sink.flush();
   }

@@ -59,7 +59,8 @@ TEST(TeeSinkTest, EveryRecordAndFlushReachesEachSinkInOrder) {
 
 TEST(TeeSinkTest, EachSinkWritesWhatItWouldAlone) {
   const Connection conn = connection();
-  const Leak leak{LeakKind::kCloseWait, 1100 * kMs, 61'000 * kMs, 60'000 * kMs, false, {}};
+  const Leak leak{LeakKind::kCloseWait, 1100 * kMs, 61'000 * kMs, 60'000 * kMs, false, {},
+                  std::nullopt};
   auto feed = [&](RecordSink& sink) {
     const StartInfo start{"0.1.0", "6.1.0", "--json", 0, {}};
     sink.write(StartRecord{start});

@@ -36,6 +36,33 @@ Leak make_leak(LeakKind kind, std::uint64_t now_ns, std::uint64_t since_ns,
   return leak;
 }
 
+TcpState leak_state(LeakKind kind) {
+  switch (kind) {
+    case LeakKind::kCloseWait:
+      return TcpState::kCloseWait;
+    case LeakKind::kFinWait2:
+      return TcpState::kFinWait2;
+    case LeakKind::kSynRecv:
+    case LeakKind::kTimeWait:
+      break;
+  }
+  return TcpState::kSynRecv;
+}
+
+// Where a closed connection went from `left`: the state its path entered next, CLOSE standing
+// for TIME_WAIT when tcp_time_wait() took it on (the full socket closes, its timewait sock goes
+// on). A path cut at kMaxPath may have lost the visit: then its last state.
+TcpState state_after(const Connection& conn, TcpState left) {
+  TcpState next = conn.state;
+  for (std::size_t i = conn.path.size; i-- > 1;) {
+    if (conn.path.states[i - 1] == left) {
+      next = conn.path.states[i];
+      break;
+    }
+  }
+  return next == TcpState::kClose && conn.time_wait ? TcpState::kTimeWait : next;
+}
+
 bool same_or_wildcard(const IpAddress& listener, const IpAddress& addr) {
   return listener == addr ||
          std::all_of(listener.bytes.begin(), listener.bytes.end(), [](auto b) { return b == 0; });
@@ -76,11 +103,15 @@ std::uint64_t LeakDetector::threshold(LeakKind kind) const {
 }
 
 void LeakDetector::resolve(std::unordered_map<std::uint64_t, Watch>::iterator it,
-                           std::uint64_t now_ns) {
-  const Watch& w = it->second;
+                           std::uint64_t now_ns, std::optional<TcpState> went_to) {
+  Watch& w = it->second;
   if (w.reported) {
-    observer_.on_leak_resolved(*w.conn,
-                               make_leak(w.kind, now_ns, w.since_ns, threshold(w.kind), w.owners));
+    if (went_to) {
+      w.conn->state = *went_to;
+    }
+    Leak leak = make_leak(w.kind, now_ns, w.since_ns, threshold(w.kind), w.owners);
+    leak.went_to = went_to;
+    observer_.on_leak_resolved(*w.conn, leak);
   }
   watches_.erase(it);
 }
@@ -125,7 +156,7 @@ void LeakDetector::on_closed(const Connection& conn, std::uint64_t ts_ns) {
   }
   if (watched) {
     *it->second.conn = conn;
-    resolve(it, ts_ns);
+    resolve(it, ts_ns, state_after(conn, leak_state(it->second.kind)));
   }
 }
 
@@ -139,22 +170,35 @@ void LeakDetector::sweep_held(const SweepDigest& digest, std::uint64_t now_ns) {
     present.insert(conn.sock_cookie);
     auto it = watches_.find(conn.sock_cookie);
     if (it != watches_.end() && it->second.since_ns != conn.state_since_ns) {
-      resolve(it, now_ns);  // it left the state and came to another since the last sweep
+      // It left the state and came back since the last sweep: where it went between is lost.
+      resolve(it, now_ns, std::nullopt);
       it = watches_.end();
     }
     if (it == watches_.end()) {
       watches_.emplace(
           conn.sock_cookie,
           Watch{*kind, conn.state_since_ns, false, {}, std::make_unique<Connection>(conn)});
-    } else if (!it->second.reported) {
-      *it->second.conn = conn;
+    } else {
+      it->second.missed = false;
+      if (!it->second.reported) {
+        *it->second.conn = conn;
+      }
     }
   }
-  // What this namespace's sweep no longer shows in a leak state has left it.
+  // What this namespace's sweep no longer shows in a leak state has left it: for the state the
+  // kernel's table has it in now, or for CLOSE, which its connection record tells.
   for (auto it = watches_.begin(); it != watches_.end();) {
     auto next = std::next(it);
-    if (it->second.conn->netns_ino == digest.netns_ino && !present.contains(it->first)) {
-      resolve(it, now_ns);
+    Watch& w = it->second;
+    if (w.conn->netns_ino == digest.netns_ino && !present.contains(it->first)) {
+      const std::optional<Connection> now = live_.find(it->first);
+      if (now && now->state != w.conn->state) {
+        resolve(it, now_ns, now->state);
+      } else if (w.missed) {
+        resolve(it, now_ns, std::nullopt);
+      } else {
+        w.missed = true;
+      }
     }
     it = next;
   }
@@ -190,7 +234,8 @@ void LeakDetector::tick(std::uint64_t now_ns) {
 }
 
 SweepDigest digest_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                         NamespacePorts ports, std::uint64_t ts_ns, const LiveConnections* live) {
+                         NamespacePorts ports, std::uint64_t ts_ns, const LiveConnections* live,
+                         const std::unordered_set<std::uint64_t>& fin_wait2_before) {
   SweepDigest digest;
   digest.ts_ns = ts_ns;
   digest.netns_ino = netns_ino;
@@ -211,6 +256,9 @@ SweepDigest digest_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot
       digest.listeners.push_back(s);
     } else if (s.kind == SnapshotKind::kTimeWait && s.state == TcpState::kTimeWait) {
       ++destination(s).time_wait;
+      if (fin_wait2_before.contains(s.cookie)) {
+        digest.to_time_wait.push_back(s.cookie);
+      }
     } else if (s.kind == SnapshotKind::kFull && leak_kind_of(s.state) && live != nullptr) {
       if (std::optional<Connection> conn = live->find(s.cookie)) {
         conn->laddr = s.laddr;
@@ -306,6 +354,8 @@ void LeakDetector::resolve_minisocks(const SweepDigest& digest, std::uint64_t no
   for (const SocketSnapshot& s : digest.minisocks) {
     present.insert(s.cookie);
   }
+  const std::unordered_set<std::uint64_t> timed_wait(digest.to_time_wait.begin(),
+                                                     digest.to_time_wait.end());
   for (auto it = requests_.begin(); it != requests_.end();) {
     Watch& w = it->second;
     if (w.conn->netns_ino != digest.netns_ino || present.contains(it->first)) {
@@ -315,6 +365,12 @@ void LeakDetector::resolve_minisocks(const SweepDigest& digest, std::uint64_t no
     if (w.reported) {
       Leak leak = make_leak(w.kind, now_ns, w.since_ns, threshold(w.kind), w.owners);
       leak.orphan = w.conn->orphan;
+      // The peer's FIN turns a FIN_WAIT2 timewait sock into TIME_WAIT in place; anything else
+      // (its timer, an accepted or dropped request) removes it.
+      if (timed_wait.contains(it->first)) {
+        leak.went_to = TcpState::kTimeWait;
+        w.conn->state = TcpState::kTimeWait;
+      }
       observer_.on_leak_resolved(*w.conn, leak);
     }
     it = requests_.erase(it);

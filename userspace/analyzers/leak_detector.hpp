@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "analyzers/port_pressure.hpp"
@@ -82,10 +83,15 @@ struct SweepDigest {
   // Full sockets in a state a leak is reported from (CLOSE_WAIT, FIN_WAIT2, SYN_RECV), with
   // their lifecycles as the kernel folds them; sockets it does not follow are left out.
   std::vector<Connection> held;
+  // Sockets in FIN_WAIT2 at the namespace's previous sweep that are now TIME_WAIT timewait
+  // sockets (the peer's FIN came): where a FIN_WAIT2 leak went.
+  std::vector<std::uint64_t> to_time_wait;
 };
-// live: where the lifecycles of held sockets are looked up (nullptr: none are).
+// live: where the lifecycles of held sockets are looked up (nullptr: none are). fin_wait2_before:
+// the cookies of the sockets (full or timewait) the namespace's previous sweep found in FIN_WAIT2.
 SweepDigest digest_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot> sockets,
-                         NamespacePorts ports, std::uint64_t ts_ns, const LiveConnections* live);
+                         NamespacePorts ports, std::uint64_t ts_ns, const LiveConnections* live,
+                         const std::unordered_set<std::uint64_t>& fin_wait2_before = {});
 
 // The first holder of a descriptor as a socket's owner (learned by fd scan); unknown if none.
 Owner owner_from_holders(const std::vector<FdOwner>& holders);
@@ -97,12 +103,6 @@ public:
   virtual void on_leak(const Connection& conn, const Leak& leak) = 0;
   virtual void on_leak_resolved(const Connection& conn, const Leak& leak) = 0;
   virtual void on_time_wait_pressure(const TimeWaitPressure& pressure) = 0;
-};
-
-// A current suspect, for live views.
-struct Suspect {
-  Connection conn;  // a copy as of the last report
-  Leak leak;
 };
 
 class LeakDetector {
@@ -133,10 +133,15 @@ private:
     bool reported = false;
     std::vector<FdOwner> owners;
     std::unique_ptr<Connection> conn;  // as last seen
+    // A sweep no longer showed it, and the kernel's table had no other state for it: its
+    // connection record may still be on its way, so the next sweep without it says "gone".
+    bool missed = false;
   };
 
   std::uint64_t threshold(LeakKind kind) const;
-  void resolve(std::unordered_map<std::uint64_t, Watch>::iterator it, std::uint64_t now_ns);
+  // went_to: the state it left for, nullopt when gone; it becomes the connection's state.
+  void resolve(std::unordered_map<std::uint64_t, Watch>::iterator it, std::uint64_t now_ns,
+               std::optional<TcpState> went_to);
   void sweep_held(const SweepDigest& digest, std::uint64_t now_ns);
   void sweep_minisocks(const SweepDigest& digest, std::uint64_t now_ns, bool at_start);
   void report_minisock(Watch& watch, const SweepDigest& digest, std::uint64_t now_ns);

@@ -182,24 +182,34 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
     try {
       const std::uint64_t read_ns = monotonic_ns();
       auto [last, first] = time_wait_counted_.try_emplace(netns, sweeps_.load());
+      // Orphaned FIN_WAIT2 timewait socks of the last sweep: whether they went on to TIME_WAIT
+      // shows only in a dump with TIME_WAIT.
+      std::unordered_set<std::uint64_t>& fin_wait2_before = fin_wait2_[netns];
       const bool count_time_wait =
-          first || sweeps_.load() - last->second >= SweepDigest::kTimeWaitCountEvery;
+          first || !fin_wait2_before.empty() ||
+          sweeps_.load() - last->second >= SweepDigest::kTimeWaitCountEvery;
       const std::vector<SocketSnapshot> sockets =
           sys::snapshot_sockets(netns, count_time_wait ? sys::SocketSet::kLeakStatesAndTimeWait
                                                        : sys::SocketSet::kLeakStates);
+      std::unordered_set<std::uint64_t> fin_wait2;
       for (const SocketSnapshot& s : sockets) {
         if (s.kind == SnapshotKind::kFull && s.inode != 0 && is_leak_state(s.state)) {
           inodes.emplace(s.cookie, s.inode);
+        }
+        if (s.kind == SnapshotKind::kTimeWait && s.state == TcpState::kFinWait2) {
+          fin_wait2.insert(s.cookie);
         }
       }
       const sys::PortSettings settings = sys::read_port_settings(netns);
       NamespacePorts ports{settings.range.lo, settings.range.hi, settings.range.size(),
                            settings.tw_reuse, sys::netns_name(netns)};
-      batch.digests.push_back(digest_sweep(netns, sockets, std::move(ports), read_ns, live_));
+      batch.digests.push_back(
+          digest_sweep(netns, sockets, std::move(ports), read_ns, live_, fin_wait2_before));
       batch.digests.back().time_wait_counted = count_time_wait;
       if (count_time_wait) {
         last->second = sweeps_.load();
       }
+      fin_wait2_before = std::move(fin_wait2);
       // It was there after all: the sweep it missed was a failure.
       if (std::erase(missing_, netns) != 0) {
         errors_.fetch_add(1);
@@ -211,6 +221,7 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
         if (std::find(missing_.begin(), missing_.end(), netns) != missing_.end()) {
           std::erase(missing_, netns);
           time_wait_counted_.erase(netns);
+          fin_wait2_.erase(netns);
           batch.gone.push_back(netns);
         } else {
           missing_.push_back(netns);

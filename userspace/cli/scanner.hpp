@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "analyzers/interim_tracker.hpp"
@@ -97,6 +98,9 @@ private:
   std::uint64_t last_sweep_start_ns_ = 0;  // scanner thread only
   // The sweep (in sweeps_) that last counted each namespace's TIME_WAIT; scanner thread only.
   std::unordered_map<std::uint32_t, std::uint64_t> time_wait_counted_;
+  // Scanner thread only: per namespace, the orphaned FIN_WAIT2 timewait socks its last sweep
+  // found, to tell which of them the next one finds in TIME_WAIT.
+  std::unordered_map<std::uint32_t, std::unordered_set<std::uint64_t>> fin_wait2_;
 
   std::thread thread_;  // last: started once everything above is built
 };

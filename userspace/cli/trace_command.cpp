@@ -179,6 +179,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   config.filter = validated.filter;
   config.transitions = options.transitions;
   config.lifecycle_records = !leaks_mode;
+  config.retransmit_fold_ns = options.retransmits ? 1'000'000'000 : 0;
   // Set once the programs are attached; until then nothing asks for a scan.
   Scanner* scanner = nullptr;
   ScannedFdOwners fd_owners([&scanner] {

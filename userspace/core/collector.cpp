@@ -11,6 +11,8 @@ Collector::Collector(CollectorConfig config, RecordSink& sink, FdOwnerLookup& fd
                      LiveConnections& live)
     : config_(std::move(config)), sink_(sink), fd_owners_(fd_owners),
       table_(config_.table, live, *this), leaks_(config_.leaks, fd_owners, live, *this),
+      retransmits_(config_.retransmit_fold_ns,
+                   [this](const RetransmitRecord& record) { sink_.write(record); }),
       summary_(std::make_unique<Summary>()) {}
 
 Collector::~Collector() = default;
@@ -54,6 +56,7 @@ void Collector::note_namespace(std::uint32_t netns_ino) {
 void Collector::tick(std::uint64_t now_ns) {
   table_.tick(now_ns);
   leaks_.tick(now_ns);
+  retransmits_.tick(now_ns);
 }
 
 void Collector::add_preexisting(std::span<const SocketSnapshot> sockets, std::uint32_t netns_ino,
@@ -122,6 +125,7 @@ void Collector::on_state_change(const Connection& conn, TcpState old_state, TcpS
                                 std::uint64_t ns_in_old, bool ns_in_old_known,
                                 std::uint64_t ts_ns) {
   if (config_.lifecycle_records && config_.transitions && config_.filter.matches(conn)) {
+    retransmits_.flush_connection(conn.conn_id);
     sink_.write(StateRecord{conn, old_state, new_state, ns_in_old, ns_in_old_known, ts_ns});
   }
 }
@@ -131,7 +135,7 @@ void Collector::on_retransmit(const Connection& conn, TcpState state, std::uint3
   if (config_.filter.matches(conn)) {
     summary_->count_retransmits(conn, segs);
     if (config_.lifecycle_records) {
-      sink_.write(RetransmitRecord{conn, state, segs, ts_ns});
+      retransmits_.add(conn, state, segs, ts_ns);
     }
   }
 }
@@ -141,6 +145,7 @@ void Collector::on_reset(const Connection& conn, ResetDirection direction, TcpSt
   if (config_.filter.matches(conn)) {
     summary_->count_reset(conn);
     if (config_.lifecycle_records) {
+      retransmits_.flush_connection(conn.conn_id);
       sink_.write(ResetRecord{conn, direction, state, ts_ns});
     }
   }
@@ -152,6 +157,7 @@ void Collector::on_closed(const Connection& conn, std::uint64_t ts_ns) {
     ++connections_reported_;
     summary_->count_connection(conn);
     if (config_.lifecycle_records) {
+      retransmits_.flush_connection(conn.conn_id);
       sink_.write(ConnectionRecord{conn, ts_ns});
     }
   }
@@ -209,6 +215,7 @@ void Collector::on_interim(const InterimDump& dump) {
 
 void Collector::finish(std::uint64_t now_ns, const RunStats& run) {
   table_.drain();
+  retransmits_.flush_all();
   StopInfo info;
   info.ts_ns = now_ns;
   info.events = events();
@@ -219,6 +226,13 @@ void Collector::finish(std::uint64_t now_ns, const RunStats& run) {
   info.overflow = table_.stats().overflow + run.overflow;
   info.per_process = summary_->per_process(config_.summary_rows);
   info.per_peer = summary_->per_peer(config_.summary_rows);
+  info.open_leaks = suspects(now_ns);
+  info.open_leak_count = info.open_leaks.size();
+  std::sort(info.open_leaks.begin(), info.open_leaks.end(),
+            [](const Suspect& a, const Suspect& b) { return a.leak.age_ns > b.leak.age_ns; });
+  if (info.open_leaks.size() > StopInfo::kStopOpenLeaks) {
+    info.open_leaks.resize(StopInfo::kStopOpenLeaks);
+  }
   sink_.write(StopRecord{info});
   sink_.flush();
 }

@@ -99,7 +99,10 @@ IdentityStage::Held IdentityStage::hold(const Record& record, const Keys& keys) 
           };
         } else if constexpr (std::is_same_v<T, RetransmitRecord>) {
           return [this, conn = r.conn, r](const Identity& id) {
-            deliver(RetransmitRecord{conn, r.state, r.segs, r.ts_ns}, id);
+            RetransmitRecord copy{conn, r.state, r.segs, r.ts_ns};
+            copy.count = r.count;
+            copy.last_ts_ns = r.last_ts_ns;
+            deliver(copy, id);
           };
         } else if constexpr (std::is_same_v<T, ResetRecord>) {
           return [this, conn = r.conn, r](const Identity& id) {

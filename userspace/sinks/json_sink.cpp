@@ -146,10 +146,12 @@ void JsonSink::put(const StateRecord& record) {
 }
 
 void JsonSink::put(const RetransmitRecord& record) {
-  const auto& [conn, state, segs, ts_ns, identity] = record;
+  const auto& [conn, state, segs, ts_ns, identity, count, last_ts_ns] = record;
   begin_record("retransmit");
   common(conn, ts_ns, identity);
   writer_.key("state").plain_string(state_text(state)).key("segs").number(segs);
+  writer_.key("count").number(count);
+  writer_.key("last_ts").timestamp(clock_.to_unix_ns(record.last_ns()));
   end_record();
 }
 
@@ -170,6 +172,8 @@ void JsonSink::put(const LeakRecord& record) {
 void JsonSink::put(const LeakResolvedRecord& record) {
   leak_record("leak_resolved", record.conn, record.leak, record.identity);
   writer_.key("leaked_ms").milliseconds(record.leak.age_ns);
+  writer_.key("went_to").plain_string(record.leak.went_to ? state_text(*record.leak.went_to)
+                                                          : std::string_view("gone"));
   end_record();
 }
 
@@ -268,6 +272,33 @@ void JsonSink::put(const StopRecord& record) {
       writer_.null();
     }
     summary_counts(row.counts);
+    writer_.end_object();
+  }
+  writer_.end_array();
+  writer_.key("open_leak_count").number(info.open_leak_count);
+  writer_.key("open_leaks").begin_array();
+  for (const auto& [conn, leak] : info.open_leaks) {
+    // Blamed as in its leak record: on the first holder of the descriptor, else the owner.
+    const bool held = !leak.owners.empty();
+    writer_.begin_object();
+    writer_.key("kind").plain_string(leak_kind_name(leak.kind));
+    writer_.key("conn_id").id(conn.conn_id);
+    writer_.key("cookie").id(conn.sock_cookie);
+    writer_.key("pid").number(held ? leak.owners.front().pid : conn.owner.pid);
+    writer_.key("comm").string(held ? std::string_view(leak.owners.front().comm)
+                                    : conn.owner.comm_view());
+    writer_.key("owner_source")
+        .plain_string(owner_source_name(held ? OwnerSource::kFdScan : conn.owner.source));
+    writer_.key("family").plain_string(family_name(conn.laddr));
+    address("laddr", conn.laddr);
+    writer_.key("lport").number(conn.lport);
+    address("raddr", conn.raddr);
+    writer_.key("rport").number(conn.rport);
+    writer_.key("role").plain_string(role_name(conn.role));
+    writer_.key("netns").number(conn.netns_ino);
+    writer_.key("state").plain_string(state_text(conn.state));
+    writer_.key("age_ms").milliseconds(leak.age_ns);
+    writer_.key("orphan").boolean(leak.orphan);
     writer_.end_object();
   }
   writer_.end_array();

@@ -174,7 +174,7 @@ void MetricsSink::put(const ResetRecord& record) {
 
 void MetricsSink::put(const RetransmitRecord& record) {
   const std::lock_guard lock(mutex_);
-  state_.retransmits += record.segs;
+  state_.retransmits += std::uint64_t{record.segs} * record.count;
 }
 
 void MetricsSink::put(const LeakRecord& record) {

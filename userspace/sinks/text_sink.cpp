@@ -186,12 +186,16 @@ void TextSink::retransmit_view_prefix(const Connection& conn, TcpState state, st
 }
 
 void TextSink::put(const RetransmitRecord& record) {
-  const auto& [conn, state, segs, ts_ns, identity] = record;
+  const auto& [conn, state, segs, ts_ns, identity, count, last_ts_ns] = record;
   if (!options_.retransmits_view) {
     return;
   }
   retransmit_view_prefix(conn, state, ts_ns);
   buffer_.append("retransmit ").append(number(segs)).append(segs == 1 ? " seg" : " segs");
+  if (count > 1) {
+    buffer_.append(" x").append(number(count)).append(" in ");
+    buffer_.append(human_duration(record.last_ns() - ts_ns));
+  }
   end_line();
 }
 
@@ -229,6 +233,8 @@ void TextSink::put(const LeakResolvedRecord& record) {
   const auto& [conn, leak, identity] = record;
   leak_line("LEAK resolved", conn, leak);
   buffer_.append(" after ").append(human_duration(leak.age_ns));
+  buffer_.append(leak.went_to ? " to " : " ")
+      .append(leak.went_to ? state_name(*leak.went_to) : std::string_view("gone"));
   end_line();
 }
 
@@ -314,6 +320,44 @@ void TextSink::put(const StopRecord& record) {
   end_line();
   count_table("PROCESS", info.per_process, process_label);
   count_table("PEER", info.per_peer, peer_label);
+  open_leaks(info);
+}
+
+// The leaks nobody resolved, so that the last screen says what is still stuck and whose.
+void TextSink::open_leaks(const StopInfo& info) {
+  if (info.open_leak_count == 0) {
+    return;
+  }
+  buffer_.append("\nLEAKS OPEN AT EXIT: ").append(number(info.open_leak_count));
+  end_line();
+  left(buffer_, "KIND", 10);
+  right(buffer_, "AGE", kDurationWidth);
+  left(buffer_, "STATE", kStateWidth);
+  left(buffer_, "LOCAL", kEndpointWidth);
+  left(buffer_, "REMOTE", kEndpointWidth);
+  left(buffer_, "OWNER", 0);
+  end_line();
+  for (const auto& [conn, leak] : info.open_leaks) {
+    left(buffer_, leak_kind_name(leak.kind), 10);
+    right(buffer_, human_duration(leak.age_ns), kDurationWidth);
+    left(buffer_, state_name(conn.state), kStateWidth);
+    endpoints(conn);
+    if (!leak.owners.empty()) {
+      buffer_.append(owner_text(leak.owners.front().pid, leak.owners.front().comm));
+      buffer_.append(" fd ").append(std::to_string(leak.owners.front().fd));
+    } else if (conn.owner.known()) {
+      buffer_.append(owner_text(conn.owner.pid, conn.owner.comm_view())).append(" (orphan)");
+    } else {
+      buffer_.append("no owner");
+    }
+    end_line();
+  }
+  if (info.open_leak_count > info.open_leaks.size()) {
+    buffer_.append("... ")
+        .append(number(info.open_leak_count - info.open_leaks.size()))
+        .append(" more");
+    end_line();
+  }
 }
 
 void TextSink::write(const Record& record) {

@@ -46,6 +46,7 @@ private:
   void process(std::uint32_t pid, std::string_view comm);
   void endpoints(const Connection& conn);
   void retransmit_view_prefix(const Connection& conn, TcpState state, std::uint64_t ts_ns);
+  void open_leaks(const StopInfo& info);
   void leak_line(std::string_view marker, const Connection& conn, const Leak& leak);
   template <typename Row>
   void count_table(std::string_view title, const std::vector<Row>& rows,
