@@ -117,6 +117,8 @@ TEST(LeakTest, CloseWaitNamesTheServerAndResolvesWhenItCloses) {
   EXPECT_GT(resolved["ts"].get<std::string>(), leak["ts"].get<std::string>());
   EXPECT_EQ(resolved["conn_id"], leak["conn_id"]);
   EXPECT_EQ(resolved["cookie"], leak["cookie"]);
+  EXPECT_EQ(resolved["went_to"], "LAST_ACK") << "its close() sent the FIN it owed\n" << resolved;
+  EXPECT_EQ(resolved["state"], "LAST_ACK") << resolved;
   expect_clean_exit(p.client);
 
   const Tracer::Stopped stopped = tracer.stop();
