@@ -282,20 +282,9 @@ void JsonSink::put(const StopRecord& record) {
     const bool held = !leak.owners.empty();
     writer_.begin_object();
     writer_.key("kind").plain_string(leak_kind_name(leak.kind));
-    writer_.key("conn_id").id(conn.conn_id);
-    writer_.key("cookie").id(conn.sock_cookie);
-    writer_.key("pid").number(held ? leak.owners.front().pid : conn.owner.pid);
-    writer_.key("comm").string(held ? std::string_view(leak.owners.front().comm)
-                                    : conn.owner.comm_view());
-    writer_.key("owner_source")
-        .plain_string(owner_source_name(held ? OwnerSource::kFdScan : conn.owner.source));
-    writer_.key("family").plain_string(family_name(conn.laddr));
-    address("laddr", conn.laddr);
-    writer_.key("lport").number(conn.lport);
-    address("raddr", conn.raddr);
-    writer_.key("rport").number(conn.rport);
-    writer_.key("role").plain_string(role_name(conn.role));
-    writer_.key("netns").number(conn.netns_ino);
+    socket_fields(conn, held ? leak.owners.front().pid : conn.owner.pid,
+                  held ? std::string_view(leak.owners.front().comm) : conn.owner.comm_view(),
+                  held ? OwnerSource::kFdScan : conn.owner.source);
     writer_.key("state").plain_string(state_text(conn.state));
     writer_.key("age_ms").milliseconds(leak.age_ns);
     writer_.key("orphan").boolean(leak.orphan);
@@ -329,9 +318,8 @@ void JsonSink::string_or_null(JsonKey name, const std::string* text) {
   }
 }
 
-void JsonSink::common(const Connection& conn, std::uint64_t ts_ns, std::uint32_t pid,
-                      std::string_view comm, OwnerSource source, const Identity& identity) {
-  writer_.key("ts").timestamp(clock_.to_unix_ns(ts_ns));
+void JsonSink::socket_fields(const Connection& conn, std::uint32_t pid, std::string_view comm,
+                             OwnerSource source) {
   writer_.key("conn_id").id(conn.conn_id);
   writer_.key("cookie").id(conn.sock_cookie);
   writer_.key("pid").number(pid);
@@ -344,6 +332,12 @@ void JsonSink::common(const Connection& conn, std::uint64_t ts_ns, std::uint32_t
   writer_.key("rport").number(conn.rport);
   writer_.key("role").plain_string(role_name(conn.role));
   writer_.key("netns").number(conn.netns_ino);
+}
+
+void JsonSink::common(const Connection& conn, std::uint64_t ts_ns, std::uint32_t pid,
+                      std::string_view comm, OwnerSource source, const Identity& identity) {
+  writer_.key("ts").timestamp(clock_.to_unix_ns(ts_ns));
+  socket_fields(conn, pid, comm, source);
   writer_.key("cgroup").number(conn.cgroup_id);
   const CgroupIdentity* cgroup = identity.cgroup;
   string_or_null("cgroup_path", cgroup != nullptr ? &cgroup->path : nullptr);

@@ -42,6 +42,9 @@ private:
   void common(const Connection& conn, std::uint64_t ts_ns, std::uint32_t pid, std::string_view comm,
               OwnerSource source, const Identity& identity);
   void common(const Connection& conn, std::uint64_t ts_ns, const Identity& identity);
+  // conn_id through netns: who and where, in every record of a socket.
+  void socket_fields(const Connection& conn, std::uint32_t pid, std::string_view comm,
+                     OwnerSource source);
   // The text, or null when it is absent (a null pointer) or empty.
   void string_or_null(JsonKey name, const std::string* text);
   void address(JsonKey name, const IpAddress& address);
