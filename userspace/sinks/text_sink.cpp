@@ -142,10 +142,7 @@ void TextSink::put(const ConnectionRecord& record) {
   if (options_.retransmits_view) {
     return;
   }
-  clock_time(ts_ns);
-  process(conn.owner.pid, conn.owner.comm_view());
-  left(buffer_, conn.role == Role::kUnknown ? "-" : role_name(conn.role), kRoleWidth);
-  endpoints(conn);
+  connection_prefix(conn, ts_ns);
   const auto duration = conn.duration_ns(ts_ns);
   right(buffer_, duration ? human_duration(*duration) : "-", kDurationWidth);
   right(buffer_, conn.has_handshake ? human_duration(std::uint64_t{conn.handshake_us} * 1000) : "-",
@@ -166,10 +163,7 @@ void TextSink::put(const StateRecord& record) {
   if (!options_.transitions || options_.retransmits_view) {
     return;
   }
-  clock_time(ts_ns);
-  process(conn.owner.pid, conn.owner.comm_view());
-  left(buffer_, conn.role == Role::kUnknown ? "-" : role_name(conn.role), kRoleWidth);
-  endpoints(conn);
+  connection_prefix(conn, ts_ns);
   buffer_.append(state_name(old_state)).append(" -> ").append(state_name(new_state));
   if (ns_in_old_known) {
     buffer_.append(" after ").append(human_duration(ns_in_old));
@@ -178,6 +172,13 @@ void TextSink::put(const StateRecord& record) {
 }
 
 // Time, owner, endpoints and state: the columns every line of the retransmits view starts with.
+void TextSink::connection_prefix(const Connection& conn, std::uint64_t ts_ns) {
+  clock_time(ts_ns);
+  process(conn.owner.pid, conn.owner.comm_view());
+  left(buffer_, conn.role == Role::kUnknown ? "-" : role_name(conn.role), kRoleWidth);
+  endpoints(conn);
+}
+
 void TextSink::retransmit_view_prefix(const Connection& conn, TcpState state, std::uint64_t ts_ns) {
   clock_time(ts_ns);
   process(conn.owner.pid, conn.owner.comm_view());
@@ -245,10 +246,7 @@ void TextSink::put(const InterimRecord& record) {
   if (options_.retransmits_view) {
     return;
   }
-  clock_time(ts_ns);
-  process(conn.owner.pid, conn.owner.comm_view());
-  left(buffer_, conn.role == Role::kUnknown ? "-" : role_name(conn.role), kRoleWidth);
-  endpoints(conn);
+  connection_prefix(conn, ts_ns);
   buffer_.append("OPEN ")
       .append(state_name(state))
       .append(" tx +")

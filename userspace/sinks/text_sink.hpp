@@ -45,6 +45,8 @@ private:
   void clock_time(std::uint64_t ts_ns);
   void process(std::uint32_t pid, std::string_view comm);
   void endpoints(const Connection& conn);
+  // Time, process, role and endpoints: how a row of the connections view starts.
+  void connection_prefix(const Connection& conn, std::uint64_t ts_ns);
   void retransmit_view_prefix(const Connection& conn, TcpState state, std::uint64_t ts_ns);
   void open_leaks(const StopInfo& info);
   void leak_line(std::string_view marker, const Connection& conn, const Leak& leak);
