@@ -55,7 +55,8 @@ install_dependencies() {
     fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    [[ -n $no_start ]] && rm -f "$no_start"
+    # An `if`, not `&&`: as the function's last command a false test would fail the script.
+    if [[ -n $no_start ]]; then rm -f "$no_start"; fi
   fi
 }
 
