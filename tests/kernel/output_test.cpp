@@ -245,7 +245,19 @@ TEST(OutputTest, StalledReaderDoesNotHoldUpSigterm) {
   const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // never reads
   ASSERT_GE(reader, 0);
   Process tracer(SpawnOptions{{tcptrail_binary(), "--json", "--transitions"}, {}, false, fifo});
-  std::this_thread::sleep_for(1500ms);  // attached
+  // The start record says the tracer is attached (a fixed sleep was too short under qemu TCG);
+  // reading just that line leaves the stall to the connections that follow.
+  std::string start;
+  const auto deadline = Clock::now() + 30s;
+  while (start.find('\n') == std::string::npos && Clock::now() < deadline && tracer.running()) {
+    char byte = 0;
+    if (::read(reader, &byte, 1) == 1) {
+      start += byte;
+    } else {
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  ASSERT_NE(start.find("\"type\":\"start\""), std::string::npos) << start << tracer.err();
   for (int round = 0; round < 4; ++round) {
     connections(100);  // far more than the 64 KiB a pipe holds
   }
