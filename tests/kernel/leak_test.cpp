@@ -209,6 +209,35 @@ TEST(LeakTest, FinWait2AgainstAPeerThatNeverCloses) {
   EXPECT_FALSE(has_owner(leak, p.server.process.pid())) << leak;
 }
 
+// The client closes and goes; the kernel finishes its socket as an orphaned FIN_WAIT2 timewait
+// sock against a server that holds its end. When the server closes at last, the orphan goes on
+// to TIME_WAIT, which most sweeps learn by looking the socket up rather than dumping TIME_WAIT.
+TEST(LeakTest, OrphanedFinWait2ResolvesToTimeWaitWhenThePeerCloses) {
+  TT_REQUIRE_KERNEL();
+  Tracer tracer({"--fin-wait2-timeout", "1s", "--close-wait-timeout", "1h"});
+  Server server = start_server(
+      "127.0.0.1", {"--close-first", "client", "--close-delay-ms", kForever, "--no-wait"});
+  Process client = spawn_peer({"client", "--addr", "127.0.0.1", "--port",
+                               std::to_string(server.port), "--close-first", "client", "--orphan"});
+  const int cport = client.wait_event("connected").at("lport").get<int>();
+  server.process.wait_event("peer_closed");
+  expect_clean_exit(client);
+  const Json leak = tracer.wait_for(leak_of("leak", "fin_wait2", cport, server.port),
+                                    "orphaned fin_wait2 leak", 1, 10s)[0];
+  EXPECT_EQ(leak["orphan"], true) << leak;
+  EXPECT_EQ(leak["state"], "FIN_WAIT2") << leak;
+
+  server.process.send_signal(SIGTERM);
+  ASSERT_TRUE(server.process.wait(5s).has_value());
+  const Json resolved = tracer.wait_for(leak_of("leak_resolved", "fin_wait2", cport, server.port),
+                                        "leak_resolved", 1, 10s)[0];
+  EXPECT_EQ(resolved["went_to"], "TIME_WAIT") << "the server's FIN came\n" << resolved;
+  EXPECT_EQ(resolved["cookie"], leak["cookie"]) << resolved;
+  EXPECT_EQ(resolved["conn_id"], leak["conn_id"]) << resolved;
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+}
+
 TEST(LeakTest, HalfOpenSynRecvNamesTheListenerOwner) {
   TT_REQUIRE_NETNS();
   NetnsPair net("synrecv");

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -243,6 +244,49 @@ TEST_P(SystemSockDiagFamily, TimeWaitAfterActiveClose) {
   EXPECT_GT(entry->expires_ms, 50'000U);
   EXPECT_LE(entry->expires_ms, 60'000U);
   EXPECT_NE(entry->cookie, 0U);
+}
+
+// What the scanner does to learn where an orphaned FIN_WAIT2 went without dumping TIME_WAIT:
+// one lookup by tuple and cookie follows the same socket from a FIN_WAIT2 timewait sock to
+// TIME_WAIT, and finds nothing for another cookie or another tuple.
+TEST_P(SystemSockDiagFamily, ExactLookupFollowsOneSocketByTupleAndCookie) {
+  const int family = GetParam();
+  Pair pair = make_pair(family);
+  ASSERT_TRUE(pair.server) << std::strerror(errno);
+  pair.client.reset();
+  auto fin_wait2 =
+      wait_for_entry(family, pair.client_port, pair.listen_port,
+                     [](const SocketEntry& e) { return e.kind == SocketKind::kTimeWait; });
+  ASSERT_TRUE(fin_wait2);
+  ASSERT_EQ(state_value(fin_wait2->state), state_value(TcpState::kFinWait2));
+  const SocketEntry wanted = *fin_wait2;
+
+  std::vector<SocketEntry> found = find_tcp_sockets_in_netns(0, std::span(&wanted, 1));
+  ASSERT_EQ(found.size(), 1U);
+  EXPECT_EQ(found[0].kind, SocketKind::kTimeWait);
+  EXPECT_EQ(state_value(found[0].state), state_value(TcpState::kFinWait2));
+  EXPECT_EQ(found[0].cookie, wanted.cookie);
+
+  char byte;
+  ASSERT_EQ(::recv(pair.server.get(), &byte, 1, 0), 0);  // the client's FIN
+  pair.server.reset();                                   // and the server's: TIME_WAIT
+  auto time_wait = wait_for_entry(family, pair.client_port, pair.listen_port,
+                                  [](const auto& e) { return e.state == TcpState::kTimeWait; });
+  ASSERT_TRUE(time_wait);
+  found = find_tcp_sockets_in_netns(0, std::span(&wanted, 1));
+  ASSERT_EQ(found.size(), 1U);
+  EXPECT_EQ(found[0].kind, SocketKind::kTimeWait);
+  EXPECT_EQ(state_value(found[0].state), state_value(TcpState::kTimeWait));
+  EXPECT_EQ(found[0].cookie, wanted.cookie);
+  EXPECT_EQ(found[0].lport, pair.client_port);
+  EXPECT_EQ(found[0].rport, pair.listen_port);
+
+  SocketEntry other_cookie = wanted;
+  other_cookie.cookie += 1;
+  SocketEntry other_tuple = wanted;
+  other_tuple.rport = 1;
+  const std::vector<SocketEntry> strangers = {other_cookie, other_tuple};
+  EXPECT_TRUE(find_tcp_sockets_in_netns(0, strangers).empty());
 }
 
 TEST_P(SystemSockDiagFamily, NarrowDumpFiltersStatesAndKeepsKinds) {

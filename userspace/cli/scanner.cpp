@@ -21,6 +21,9 @@ namespace {
 constexpr std::uint64_t kRequestPollNs = 100'000'000;
 // Open connections per part of an interim dump: ~1.3 MB of samples in flight at most.
 constexpr std::size_t kInterimPartSamples = 4096;
+// Exact lookups of orphans that left FIN_WAIT2 a sweep makes at most (~5 us each) before it
+// dumps TIME_WAIT instead (tens of milliseconds on a busy host).
+constexpr std::size_t kMaxFinWait2Lookups = 1024;
 
 void raise_max(std::atomic<std::uint64_t>& max, std::uint64_t value) {
   std::uint64_t seen = max.load(std::memory_order_relaxed);
@@ -30,6 +33,33 @@ void raise_max(std::atomic<std::uint64_t>& max, std::uint64_t value) {
 
 bool is_leak_state(TcpState state) {
   return state == TcpState::kCloseWait || state == TcpState::kFinWait2;
+}
+
+// An orphaned FIN_WAIT2 timewait sock of the last sweep that left FIN_WAIT2 went on to
+// TIME_WAIT (the peer's FIN came) or is gone; only a look at TIME_WAIT tells which. For a sweep
+// whose dump left TIME_WAIT out, appends to `sockets` those that are TIME_WAIT now: each looked
+// up on its own, unless so many left that a dump of TIME_WAIT alone is cheaper. Returns whether
+// it dumped TIME_WAIT.
+bool follow_fin_wait2(std::uint32_t netns, const std::vector<SocketSnapshot>& fin_wait2_before,
+                      std::vector<SocketSnapshot>& sockets) {
+  if (fin_wait2_before.empty()) {
+    return false;
+  }
+  std::unordered_set<std::uint64_t> still;
+  for (const SocketSnapshot& s : sockets) {
+    if (s.kind == SnapshotKind::kTimeWait && s.state == TcpState::kFinWait2) {
+      still.insert(s.cookie);
+    }
+  }
+  std::vector<SocketSnapshot> left;
+  std::copy_if(fin_wait2_before.begin(), fin_wait2_before.end(), std::back_inserter(left),
+               [&still](const SocketSnapshot& s) { return !still.contains(s.cookie); });
+  const bool dump = left.size() > kMaxFinWait2Lookups;
+  const std::vector<SocketSnapshot> now =
+      dump ? sys::snapshot_sockets(netns, sys::SocketSet::kTimeWait)
+           : sys::find_sockets(netns, left);
+  sockets.insert(sockets.end(), now.begin(), now.end());
+  return dump;
 }
 
 }  // namespace
@@ -182,29 +212,33 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
     try {
       const std::uint64_t read_ns = monotonic_ns();
       auto [last, first] = time_wait_counted_.try_emplace(netns, sweeps_.load());
-      // Orphaned FIN_WAIT2 timewait socks of the last sweep: whether they went on to TIME_WAIT
-      // shows only in a dump with TIME_WAIT.
-      std::unordered_set<std::uint64_t>& fin_wait2_before = fin_wait2_[netns];
-      const bool count_time_wait =
-          first || !fin_wait2_before.empty() ||
-          sweeps_.load() - last->second >= SweepDigest::kTimeWaitCountEvery;
-      const std::vector<SocketSnapshot> sockets =
+      bool count_time_wait =
+          first || sweeps_.load() - last->second >= SweepDigest::kTimeWaitCountEvery;
+      std::vector<SocketSnapshot> sockets =
           sys::snapshot_sockets(netns, count_time_wait ? sys::SocketSet::kLeakStatesAndTimeWait
                                                        : sys::SocketSet::kLeakStates);
-      std::unordered_set<std::uint64_t> fin_wait2;
+      std::vector<SocketSnapshot>& fin_wait2_before = fin_wait2_[netns];
+      if (!count_time_wait) {
+        count_time_wait = follow_fin_wait2(netns, fin_wait2_before, sockets);
+      }
+      std::unordered_set<std::uint64_t> fin_wait2_cookies_before;
+      for (const SocketSnapshot& s : fin_wait2_before) {
+        fin_wait2_cookies_before.insert(s.cookie);
+      }
+      std::vector<SocketSnapshot> fin_wait2;
       for (const SocketSnapshot& s : sockets) {
         if (s.kind == SnapshotKind::kFull && s.inode != 0 && is_leak_state(s.state)) {
           inodes.emplace(s.cookie, s.inode);
         }
         if (s.kind == SnapshotKind::kTimeWait && s.state == TcpState::kFinWait2) {
-          fin_wait2.insert(s.cookie);
+          fin_wait2.push_back(s);
         }
       }
       const sys::PortSettings settings = sys::read_port_settings(netns);
       NamespacePorts ports{settings.range.lo, settings.range.hi, settings.range.size(),
                            settings.tw_reuse, sys::netns_name(netns)};
       batch.digests.push_back(
-          digest_sweep(netns, sockets, std::move(ports), read_ns, live_, fin_wait2_before));
+          digest_sweep(netns, sockets, std::move(ports), read_ns, live_, fin_wait2_cookies_before));
       batch.digests.back().time_wait_counted = count_time_wait;
       if (count_time_wait) {
         last->second = sweeps_.load();

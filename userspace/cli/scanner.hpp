@@ -100,7 +100,7 @@ private:
   std::unordered_map<std::uint32_t, std::uint64_t> time_wait_counted_;
   // Scanner thread only: per namespace, the orphaned FIN_WAIT2 timewait socks its last sweep
   // found, to tell which of them the next one finds in TIME_WAIT.
-  std::unordered_map<std::uint32_t, std::unordered_set<std::uint64_t>> fin_wait2_;
+  std::unordered_map<std::uint32_t, std::vector<SocketSnapshot>> fin_wait2_;
 
   std::thread thread_;  // last: started once everything above is built
 };

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <optional>
 #include <string>
 
 namespace tcptrail::sys {
@@ -35,7 +36,19 @@ UniqueFd open_diag_socket() {
   return fd;
 }
 
-void send_dump_request(int fd, std::uint8_t family, std::uint32_t seq, const DumpOptions& options) {
+// A socket belongs to the namespace it was created in; only its creation needs a thread that
+// joins netns_ino (0: the caller's), the calling thread stays where it is.
+UniqueFd open_diag_socket_in_netns(std::uint32_t netns_ino) {
+  if (netns_ino == 0 || netns_ino == current_netns_ino()) {
+    return open_diag_socket();
+  }
+  UniqueFd ns = open_netns(netns_ino);
+  UniqueFd fd;
+  run_in_netns(ns.get(), [&fd] { fd = open_diag_socket(); });
+  return fd;
+}
+
+void send_request(int fd, const inet_diag_req_v2& req, std::uint16_t flags, std::uint32_t seq) {
   struct {
     nlmsghdr nlh;
     inet_diag_req_v2 req;
@@ -43,14 +56,9 @@ void send_dump_request(int fd, std::uint8_t family, std::uint32_t seq, const Dum
   static_assert(sizeof(request) == NLMSG_LENGTH(sizeof(inet_diag_req_v2)));
   request.nlh.nlmsg_len = sizeof(request);
   request.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  request.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  request.nlh.nlmsg_flags = flags;
   request.nlh.nlmsg_seq = seq;
-  request.req.sdiag_family = family;
-  request.req.sdiag_protocol = IPPROTO_TCP;
-  // The default, every bit, also walks request socks (tcp_diag_dump adds TCPF_NEW_SYN_RECV to
-  // TCPF_SYN_RECV) and bound-only sockets (TCPF_BOUND_INACTIVE, Linux 6.8+).
-  request.req.idiag_states = options.states;
-  request.req.idiag_ext = options.tcp_info ? 1U << (INET_DIAG_INFO - 1) : 0;
+  request.req = req;
 
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
@@ -66,16 +74,41 @@ void send_dump_request(int fd, std::uint8_t family, std::uint32_t seq, const Dum
   }
 }
 
+void send_dump_request(int fd, std::uint8_t family, std::uint32_t seq, const DumpOptions& options) {
+  inet_diag_req_v2 req{};
+  req.sdiag_family = family;
+  req.sdiag_protocol = IPPROTO_TCP;
+  // The default, every bit, also walks request socks (tcp_diag_dump adds TCPF_NEW_SYN_RECV to
+  // TCPF_SYN_RECV) and bound-only sockets (TCPF_BOUND_INACTIVE, Linux 6.8+).
+  req.idiag_states = options.states;
+  req.idiag_ext = options.tcp_info ? 1U << (INET_DIAG_INFO - 1) : 0;
+  send_request(fd, req, NLM_F_REQUEST | NLM_F_DUMP, seq);
+}
+
+struct NetlinkMessage {
+  nlmsghdr header;
+  std::span<const std::byte> payload;
+};
+
+// Splits the first message off data; nullopt when no whole header is left.
+std::optional<NetlinkMessage> next_message(std::span<const std::byte>& data) {
+  if (data.size() < sizeof(nlmsghdr)) {
+    return std::nullopt;
+  }
+  const auto header = load<nlmsghdr>(data);
+  if (header.nlmsg_len < sizeof(nlmsghdr) || header.nlmsg_len > data.size()) {
+    throw_errno(EBADMSG, "sock_diag: malformed netlink message");
+  }
+  NetlinkMessage message{header, data.subspan(NLMSG_HDRLEN, header.nlmsg_len - NLMSG_HDRLEN)};
+  data = data.subspan(std::min<std::size_t>(NLMSG_ALIGN(header.nlmsg_len), data.size()));
+  return message;
+}
+
 // Appends the entries of one datagram answering request seq; returns true at NLMSG_DONE.
 bool parse_datagram(std::span<const std::byte> data, std::uint32_t seq,
                     std::vector<SocketEntry>& out) {
-  while (data.size() >= sizeof(nlmsghdr)) {
-    const auto header = load<nlmsghdr>(data);
-    if (header.nlmsg_len < sizeof(nlmsghdr) || header.nlmsg_len > data.size()) {
-      throw_errno(EBADMSG, "sock_diag: malformed netlink message");
-    }
-    auto payload = data.subspan(NLMSG_HDRLEN, header.nlmsg_len - NLMSG_HDRLEN);
-    data = data.subspan(std::min<std::size_t>(NLMSG_ALIGN(header.nlmsg_len), data.size()));
+  while (std::optional<NetlinkMessage> message = next_message(data)) {
+    const auto& [header, payload] = *message;
     if (header.nlmsg_seq != seq) {
       continue;
     }
@@ -104,9 +137,8 @@ bool parse_datagram(std::span<const std::byte> data, std::uint32_t seq,
   return false;
 }
 
-// Reads the reply to the request numbered seq until NLMSG_DONE, appending to out.
-void receive_dump(int fd, std::uint32_t seq, std::vector<std::byte>& buffer,
-                  std::vector<SocketEntry>& out) {
+// One datagram from the kernel into buffer; returns its bytes.
+std::span<const std::byte> receive_datagram(int fd, std::vector<std::byte>& buffer) {
   for (;;) {
     sockaddr_nl from{};
     iovec iov{buffer.data(), buffer.size()};
@@ -126,12 +158,18 @@ void receive_dump(int fd, std::uint32_t seq, std::vector<std::byte>& buffer,
       throw_errno(EMSGSIZE, "sock_diag: recvmsg truncated a reply");
     }
     if (received == 0) {
-      throw_errno(ENODATA, "sock_diag: netlink socket closed mid-dump");
+      throw_errno(ENODATA, "sock_diag: netlink socket closed mid-reply");
     }
-    if (from.nl_pid == 0 &&
-        parse_datagram({buffer.data(), static_cast<std::size_t>(received)}, seq, out)) {
-      return;
+    if (from.nl_pid == 0) {
+      return {buffer.data(), static_cast<std::size_t>(received)};
     }
+  }
+}
+
+// Reads the reply to the request numbered seq until NLMSG_DONE, appending to out.
+void receive_dump(int fd, std::uint32_t seq, std::vector<std::byte>& buffer,
+                  std::vector<SocketEntry>& out) {
+  while (!parse_datagram(receive_datagram(fd, buffer), seq, out)) {
   }
 }
 
@@ -147,6 +185,43 @@ std::vector<SocketEntry> dump_with(int fd, const DumpOptions& options) {
     ++seq;
   }
   return entries;
+}
+
+// The kernel's exact lookup (inet_diag_find_one_icsk): by the four-tuple as the socket sees it
+// and its cookie, full, timewait or request sock alike. nullopt if no socket has that tuple
+// (ENOENT) or another socket has it now (ESTALE).
+std::optional<SocketEntry> find_one(int fd, const SocketEntry& wanted, std::uint32_t seq,
+                                    std::vector<std::byte>& buffer) {
+  inet_diag_req_v2 req{};
+  req.sdiag_family = wanted.family == 6 ? AF_INET6 : AF_INET;
+  req.sdiag_protocol = IPPROTO_TCP;
+  req.id.idiag_sport = htons(wanted.lport);
+  req.id.idiag_dport = htons(wanted.rport);
+  std::memcpy(req.id.idiag_src, wanted.laddr.bytes.data(), sizeof(req.id.idiag_src));
+  std::memcpy(req.id.idiag_dst, wanted.raddr.bytes.data(), sizeof(req.id.idiag_dst));
+  req.id.idiag_cookie[0] = static_cast<std::uint32_t>(wanted.cookie);
+  req.id.idiag_cookie[1] = static_cast<std::uint32_t>(wanted.cookie >> 32);
+  send_request(fd, req, NLM_F_REQUEST, seq);
+  for (;;) {
+    std::span<const std::byte> data = receive_datagram(fd, buffer);
+    while (std::optional<NetlinkMessage> message = next_message(data)) {
+      const auto& [header, payload] = *message;
+      if (header.nlmsg_seq != seq) {
+        continue;  // a late answer to an earlier request
+      }
+      const int status = payload.size() >= sizeof(int) ? load<int>(payload) : 0;
+      if (header.nlmsg_type == NLMSG_ERROR && (status == -ENOENT || status == -ESTALE)) {
+        return std::nullopt;
+      }
+      if (header.nlmsg_type == NLMSG_ERROR && status != 0) {
+        throw_errno(-status, "sock_diag: SOCK_DIAG_BY_FAMILY lookup");
+      }
+      if (SocketEntry entry;
+          header.nlmsg_type == SOCK_DIAG_BY_FAMILY && decode_inet_diag_msg(payload, entry)) {
+        return entry;
+      }
+    }
+  }
 }
 
 void copy_address(IpAddress& to, std::uint8_t family, const __be32 (&from)[4]) {
@@ -233,14 +308,26 @@ std::vector<SocketEntry> dump_tcp_sockets(const DumpOptions& options) {
 
 std::vector<SocketEntry> dump_tcp_sockets_in_netns(std::uint32_t netns_ino,
                                                    const DumpOptions& options) {
-  if (netns_ino == 0 || netns_ino == current_netns_ino()) {
-    return dump_tcp_sockets(options);
-  }
-  UniqueFd ns = open_netns(netns_ino);
-  // A socket belongs to the namespace it was created in; only its creation needs the thread.
-  UniqueFd fd;
-  run_in_netns(ns.get(), [&fd] { fd = open_diag_socket(); });
+  UniqueFd fd = open_diag_socket_in_netns(netns_ino);
   return dump_with(fd.get(), options);
+}
+
+std::vector<SocketEntry> find_tcp_sockets_in_netns(std::uint32_t netns_ino,
+                                                   std::span<const SocketEntry> wanted) {
+  std::vector<SocketEntry> found;
+  if (wanted.empty()) {
+    return found;
+  }
+  UniqueFd fd = open_diag_socket_in_netns(netns_ino);
+  std::vector<std::byte> buffer(kRecvBufferSize);
+  std::uint32_t seq = 1;
+  // One at a time: replies to requests sent ahead could overrun the socket's receive buffer.
+  for (const SocketEntry& entry : wanted) {
+    if (std::optional<SocketEntry> now = find_one(fd.get(), entry, seq++, buffer)) {
+      found.push_back(*now);
+    }
+  }
+  return found;
 }
 
 }  // namespace tcptrail::sys

@@ -6,36 +6,46 @@ namespace tcptrail::sys {
 
 namespace {
 
-std::vector<SocketSnapshot> snapshots(std::uint32_t netns_ino, const DumpOptions& options) {
-  const std::vector<SocketEntry> entries = dump_tcp_sockets_in_netns(netns_ino, options);
+SocketSnapshot to_snapshot(const SocketEntry& e) {
+  SocketSnapshot s;
+  s.kind = e.kind == SocketKind::kFull       ? SnapshotKind::kFull
+           : e.kind == SocketKind::kTimeWait ? SnapshotKind::kTimeWait
+                                             : SnapshotKind::kRequest;
+  s.laddr = e.laddr;
+  s.raddr = e.raddr;
+  s.lport = e.lport;
+  s.rport = e.rport;
+  s.state = e.state;
+  s.inode = e.inode;
+  s.cookie = e.cookie;
+  s.bytes_acked = e.bytes_acked;
+  s.bytes_received = e.bytes_received;
+  s.total_retrans = e.total_retrans;
+  s.srtt_us = e.rtt_us;
+  return s;
+}
+
+std::vector<SocketSnapshot> to_snapshots(const std::vector<SocketEntry>& entries) {
   std::vector<SocketSnapshot> out;
   out.reserve(entries.size());
   for (const SocketEntry& e : entries) {
-    SocketSnapshot s;
-    s.kind = e.kind == SocketKind::kFull       ? SnapshotKind::kFull
-             : e.kind == SocketKind::kTimeWait ? SnapshotKind::kTimeWait
-                                               : SnapshotKind::kRequest;
-    s.laddr = e.laddr;
-    s.raddr = e.raddr;
-    s.lport = e.lport;
-    s.rport = e.rport;
-    s.state = e.state;
-    s.inode = e.inode;
-    s.cookie = e.cookie;
-    s.bytes_acked = e.bytes_acked;
-    s.bytes_received = e.bytes_received;
-    s.total_retrans = e.total_retrans;
-    s.srtt_us = e.rtt_us;
-    out.push_back(s);
+    out.push_back(to_snapshot(e));
   }
   return out;
+}
+
+std::vector<SocketSnapshot> snapshots(std::uint32_t netns_ino, const DumpOptions& options) {
+  return to_snapshots(dump_tcp_sockets_in_netns(netns_ino, options));
 }
 
 }  // namespace
 
 std::vector<SocketSnapshot> snapshot_sockets(std::uint32_t netns_ino, SocketSet set) {
   DumpOptions options;
-  if (set != SocketSet::kAll) {
+  if (set == SocketSet::kTimeWait) {
+    options.states = state_bit(TcpState::kTimeWait);
+    options.tcp_info = false;
+  } else if (set != SocketSet::kAll) {
     // Listeners too: a half-open request socket's owner is its listener's holder. CLOSE_WAIT
     // and FIN_WAIT2 for the inodes of sockets accepted after they entered a leak state. The
     // kernel filters a timewait socket by its substate: FIN_WAIT2 orphans come without
@@ -56,6 +66,23 @@ std::vector<SocketSnapshot> snapshot_open_connections(std::uint32_t netns_ino) {
                    state_bit(TcpState::kFinWait1) | state_bit(TcpState::kFinWait2);
   options.tcp_info = true;
   return snapshots(netns_ino, options);
+}
+
+std::vector<SocketSnapshot> find_sockets(std::uint32_t netns_ino,
+                                         std::span<const SocketSnapshot> wanted) {
+  std::vector<SocketEntry> entries;
+  entries.reserve(wanted.size());
+  for (const SocketSnapshot& s : wanted) {
+    SocketEntry e;
+    e.family = s.laddr.family;
+    e.laddr = s.laddr;
+    e.raddr = s.raddr;
+    e.lport = s.lport;
+    e.rport = s.rport;
+    e.cookie = s.cookie;
+    entries.push_back(e);
+  }
+  return to_snapshots(find_tcp_sockets_in_netns(netns_ino, entries));
 }
 
 }  // namespace tcptrail::sys

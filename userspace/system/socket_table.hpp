@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "tcptrail/socket_snapshot.hpp"
@@ -16,6 +17,7 @@ enum class SocketSet : std::uint8_t {
   // And TIME_WAIT, which on a busy host is most of the table: more than half of the kernel's
   // time of a dump, and nearly all of the copying and parsing.
   kLeakStatesAndTimeWait,
+  kTimeWait,  // only TIME_WAIT (timewait socks in that substate)
 };
 // The TCP sockets of a namespace (0: the caller's), reduced to snapshots. Throws
 // std::system_error.
@@ -23,5 +25,9 @@ std::vector<SocketSnapshot> snapshot_sockets(std::uint32_t netns_ino, SocketSet 
 // The full sockets of a namespace that are connected and not closing on both sides
 // (ESTABLISHED, CLOSE_WAIT, FIN_WAIT1, FIN_WAIT2), with their tcp_info: interim records.
 std::vector<SocketSnapshot> snapshot_open_connections(std::uint32_t netns_ino);
+// Those of `wanted` (by addresses, ports and cookie) the namespace still has, as they are now,
+// each looked up on its own instead of in a dump. Throws std::system_error.
+std::vector<SocketSnapshot> find_sockets(std::uint32_t netns_ino,
+                                         std::span<const SocketSnapshot> wanted);
 
 }  // namespace tcptrail::sys

@@ -21,7 +21,9 @@
 //   tcptrail_test_peer client --addr A --port P [--count N] [--send BYTES] [--expect BYTES]
 //                             [--close-first server|client] [--close-delay-ms MS] [--linger0]
 //                             [--hold-ms MS] [--nonblocking] [--connect-timeout-ms MS]
-//                             [--wait-stdin] [--wait-stdin-after] [--name COMM]
+//                             [--wait-stdin] [--wait-stdin-after] [--name COMM] [--orphan]
+//     --orphan: the active side close()s right after its shutdown, without waiting for the
+//       peer: the kernel finishes the socket as an orphan (FIN_WAIT2 in a timewait sock)
 //     --wait-stdin-after: once done, wait for a line on stdin before exiting (a process that
 //       outlives its connections, as servers and pools do)
 //   bulk-send = client --close-first client, bulk-recv = server --close-first client.
@@ -79,6 +81,7 @@ struct Args {
   int prefork = 0;
   std::string worker_name = "tt_worker";
   bool no_wait = false;
+  bool orphan = false;
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -151,6 +154,8 @@ Args parse(int argc, char** argv) {
       a.worker_name = value();
     } else if (flag == "--no-wait") {
       a.no_wait = true;
+    } else if (flag == "--orphan") {
+      a.orphan = true;
     } else {
       usage("unknown flag " + std::string(flag));
     }
@@ -412,6 +417,11 @@ void converse(const Args& a, int fd, const char* role, int index) {
     return;
   }
   const bool active = a.close_first == role;
+  if (active && a.orphan) {
+    Line("closing").str("role", role).str("how", "orphan").num("lport", local.port).emit();
+    close(fd);
+    return;
+  }
   if (active) {
     Line("closing").str("role", role).str("how", "active").num("lport", local.port).emit();
     shutdown(fd, SHUT_WR);
