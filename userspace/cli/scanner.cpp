@@ -161,47 +161,31 @@ void Scanner::publish_interim(InterimDump part) {
   pending_->interim.push_back(std::move(part));
 }
 
-void Scanner::stream_interim() {
-  InterimDump dump;
-  dump.ts_ns = monotonic_ns();
-  dump.samples.reserve(kInterimPartSamples);
-  if (live_ == nullptr) {
-    publish_interim(std::move(dump));
-    return;
-  }
-  for (const std::uint32_t netns : swept_namespaces()) {
-    try {
-      for (const SocketSnapshot& s : sys::snapshot_open_connections(netns)) {
-        // Not followed by the kernel (born while its table was full): counted as overflow.
-        std::optional<Connection> conn =
-            s.kind == SnapshotKind::kFull ? live_->find(s.cookie) : std::nullopt;
-        if (!conn) {
-          continue;
-        }
-        conn->laddr = s.laddr;
-        conn->raddr = s.raddr;
-        conn->lport = s.lport;
-        conn->rport = s.rport;
-        conn->netns_ino = netns;
-        dump.samples.push_back({*conn, s});
-        if (dump.samples.size() == kInterimPartSamples) {
-          InterimDump part{dump.ts_ns, std::move(dump.samples), false};
-          publish_interim(std::move(part));
-          dump.samples = {};
-          dump.samples.reserve(kInterimPartSamples);
-        }
-      }
-    } catch (const std::system_error&) {
-      errors_.fetch_add(1);  // the sweep of the same namespace tells whether it is gone
+void Scanner::add_interim_samples(std::uint32_t netns, std::span<const SocketSnapshot> open,
+                                  InterimDump& dump) {
+  for (const SocketSnapshot& s : open) {
+    // Not followed by the kernel (born while its table was full): counted as overflow.
+    std::optional<Connection> conn = live_ != nullptr ? live_->find(s.cookie) : std::nullopt;
+    if (!conn) {
+      continue;
     }
-    if (stopping_.load()) {
-      return;  // the run is over: nobody takes the rest
+    conn->laddr = s.laddr;
+    conn->raddr = s.raddr;
+    conn->lport = s.lport;
+    conn->rport = s.rport;
+    conn->netns_ino = netns;
+    dump.samples.push_back({*conn, s});
+    if (dump.samples.size() == kInterimPartSamples) {
+      InterimDump part{dump.ts_ns, std::move(dump.samples), false};
+      publish_interim(std::move(part));
+      dump.samples = {};
+      dump.samples.reserve(kInterimPartSamples);
     }
   }
-  publish_interim(std::move(dump));
 }
 
-void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uint32_t>& inodes) {
+void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uint32_t>& inodes,
+                    InterimDump* interim) {
   const std::vector<std::uint32_t> namespaces = swept_namespaces();
   const std::uint64_t start = monotonic_ns();
   if (last_sweep_start_ns_ != 0) {
@@ -214,9 +198,14 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
       auto [last, first] = time_wait_counted_.try_emplace(netns, sweeps_.load());
       bool count_time_wait =
           first || sweeps_.load() - last->second >= SweepDigest::kTimeWaitCountEvery;
-      std::vector<SocketSnapshot> sockets =
-          sys::snapshot_sockets(netns, count_time_wait ? sys::SocketSet::kLeakStatesAndTimeWait
-                                                       : sys::SocketSet::kLeakStates);
+      sys::TableSnapshot table = sys::snapshot_table(
+          netns,
+          count_time_wait ? sys::SocketSet::kLeakStatesAndTimeWait : sys::SocketSet::kLeakStates,
+          interim != nullptr);
+      if (interim != nullptr) {
+        add_interim_samples(netns, table.open_connections, *interim);
+      }
+      std::vector<SocketSnapshot>& sockets = table.sockets;
       std::vector<SocketSnapshot>& fin_wait2_before = fin_wait2_[netns];
       if (!count_time_wait) {
         count_time_wait = follow_fin_wait2(netns, fin_wait2_before, sockets);
@@ -281,16 +270,23 @@ void Scanner::run() {
   while (!stopping_.load()) {
     const std::uint64_t now = monotonic_ns();
     const bool holders = holders_wanted_.exchange(false);
-    if (now >= next_interim) {
-      stream_interim();
-      next_interim = std::max(next_interim + interim_ns_, monotonic_ns());
-      continue;
-    }
-    if (now >= next_sweep || holders) {
+    // An interim dump rides on a sweep, early if need be: each dump walks the kernel's whole
+    // table, so one walk serves both.
+    const bool interim = now >= next_interim;
+    if (now >= next_sweep || holders || interim) {
       ScanBatch batch;
       std::unordered_map<std::uint64_t, std::uint32_t> inodes;
       const std::uint64_t started = monotonic_ns();
-      sweep(batch, inodes);
+      std::optional<InterimDump> dump;
+      if (interim) {
+        dump.emplace();
+        dump->ts_ns = started;
+        dump->samples.reserve(kInterimPartSamples);
+      }
+      sweep(batch, inodes, dump ? &*dump : nullptr);
+      if (dump && !stopping_.load()) {
+        publish_interim(std::move(*dump));
+      }
       if (holders) {
         // What a scan missed is counted; the lookup asks again when it needs newer holders.
         try {
@@ -301,9 +297,12 @@ void Scanner::run() {
         }
       }
       publish(std::move(batch));
-      if (now >= next_sweep) {
+      if (now >= next_sweep || interim) {
         // A fixed cadence: an overrun is not made up for with a burst of sweeps.
-        next_sweep = std::max(next_sweep + interval_ns_, monotonic_ns());
+        next_sweep = std::max(std::min(next_sweep, now) + interval_ns_, monotonic_ns());
+      }
+      if (interim) {
+        next_interim = std::max(next_interim + interim_ns_, monotonic_ns());
       }
       continue;
     }

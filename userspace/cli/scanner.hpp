@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -64,14 +65,16 @@ public:
 
 private:
   void run();
-  // One sweep of every namespace; the inodes of sockets in leak states go to `inodes`.
-  void sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uint32_t>& inodes);
+  // One sweep of every namespace; the inodes of sockets in leak states go to `inodes`. With
+  // `interim`, the same dumps give its samples: the open connections, published in parts, each
+  // waiting until the collector took the one before, so a collector slower than the dumps
+  // holds the scanner back (and stretches the cadence) instead of piling dumps up.
+  void sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uint32_t>& inodes,
+             InterimDump* interim);
   // What the sweeps cover: the namespaces take() was last given, and the scanner's own.
   std::vector<std::uint32_t> swept_namespaces();
-  // The open connections of every namespace swept, with their lifecycles, handed over in
-  // parts: each waits until the collector took the one before, so a collector slower than the
-  // dumps holds the scanner back (and stretches the cadence) instead of piling dumps up.
-  void stream_interim();
+  void add_interim_samples(std::uint32_t netns, std::span<const SocketSnapshot> open,
+                           InterimDump& dump);
   void publish_interim(InterimDump part);
   void publish(ScanBatch batch);
 

@@ -34,38 +34,54 @@ std::vector<SocketSnapshot> to_snapshots(const std::vector<SocketEntry>& entries
   return out;
 }
 
-std::vector<SocketSnapshot> snapshots(std::uint32_t netns_ino, const DumpOptions& options) {
-  return to_snapshots(dump_tcp_sockets_in_netns(netns_ino, options));
+std::uint32_t states_of(SocketSet set) {
+  switch (set) {
+    case SocketSet::kAll:
+      return ~0U;
+    case SocketSet::kTimeWait:
+      return state_bit(TcpState::kTimeWait);
+    case SocketSet::kLeakStates:
+    case SocketSet::kLeakStatesAndTimeWait:
+      break;
+  }
+  // Listeners too: a half-open request socket's owner is its listener's holder. CLOSE_WAIT and
+  // FIN_WAIT2 for the inodes of sockets accepted after they entered a leak state. The kernel
+  // filters a timewait socket by its substate: FIN_WAIT2 orphans come without TIME_WAIT.
+  std::uint32_t states = state_bit(TcpState::kSynRecv) | state_bit(TcpState::kFinWait2) |
+                         state_bit(TcpState::kCloseWait) | state_bit(TcpState::kListen);
+  if (set == SocketSet::kLeakStatesAndTimeWait) {
+    states |= state_bit(TcpState::kTimeWait);
+  }
+  return states;
 }
+
+constexpr std::uint32_t kOpenStates =
+    state_bit(TcpState::kEstablished) | state_bit(TcpState::kCloseWait) |
+    state_bit(TcpState::kFinWait1) | state_bit(TcpState::kFinWait2);
 
 }  // namespace
 
 std::vector<SocketSnapshot> snapshot_sockets(std::uint32_t netns_ino, SocketSet set) {
-  DumpOptions options;
-  if (set == SocketSet::kTimeWait) {
-    options.states = state_bit(TcpState::kTimeWait);
-    options.tcp_info = false;
-  } else if (set != SocketSet::kAll) {
-    // Listeners too: a half-open request socket's owner is its listener's holder. CLOSE_WAIT
-    // and FIN_WAIT2 for the inodes of sockets accepted after they entered a leak state. The
-    // kernel filters a timewait socket by its substate: FIN_WAIT2 orphans come without
-    // TIME_WAIT.
-    options.states = state_bit(TcpState::kSynRecv) | state_bit(TcpState::kFinWait2) |
-                     state_bit(TcpState::kCloseWait) | state_bit(TcpState::kListen);
-    if (set == SocketSet::kLeakStatesAndTimeWait) {
-      options.states |= state_bit(TcpState::kTimeWait);
-    }
-    options.tcp_info = false;
-  }
-  return snapshots(netns_ino, options);
+  return snapshot_table(netns_ino, set, false).sockets;
 }
 
-std::vector<SocketSnapshot> snapshot_open_connections(std::uint32_t netns_ino) {
+TableSnapshot snapshot_table(std::uint32_t netns_ino, SocketSet set, bool open_connections) {
   DumpOptions options;
-  options.states = state_bit(TcpState::kEstablished) | state_bit(TcpState::kCloseWait) |
-                   state_bit(TcpState::kFinWait1) | state_bit(TcpState::kFinWait2);
-  options.tcp_info = true;
-  return snapshots(netns_ino, options);
+  const std::uint32_t states = states_of(set);
+  options.states = states | (open_connections ? kOpenStates : 0);
+  options.tcp_info = set == SocketSet::kAll || open_connections;
+  TableSnapshot table;
+  for (const SocketEntry& e : dump_tcp_sockets_in_netns(netns_ino, options)) {
+    const SocketSnapshot s = to_snapshot(e);
+    if ((state_bit(s.state) & states) != 0) {
+      table.sockets.push_back(s);
+    }
+    if (open_connections && s.kind == SnapshotKind::kFull &&
+        (state_bit(s.state) & kOpenStates) != 0) {
+      table.open_connections.push_back(s);
+    }
+  }
+  return table;
 }
 
 std::vector<SocketSnapshot> find_sockets(std::uint32_t netns_ino,
