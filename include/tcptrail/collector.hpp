@@ -33,6 +33,13 @@ struct CollectorConfig {
   std::size_t summary_rows = 20;
 };
 
+// The role of a connection found at start, not seen being born: server when something listens
+// on its local port; otherwise, when the ephemeral range is known, client from a local port in
+// it, server from a local port outside it towards a peer's port in it (a child whose listener
+// closed), unknown else; client when the range is unknown.
+Role preexisting_role(const SocketSnapshot& socket, std::span<const std::uint16_t> listening,
+                      const NamespacePorts& ports);
+
 class Collector : public RecordHandler, private TableObserver, private LeakObserver {
 public:
   // live: the lifecycles the kernel folds (the loader's, or a test's).
@@ -46,9 +53,10 @@ public:
   void on_connection(const Connection& conn);
   void tick(std::uint64_t now_ns);
   // Sockets found in the kernel's table at start: tracked as preexisting from now_ns. The fd
-  // owner lookup must already know their holders.
+  // owner lookup must already know their holders. ports: the namespace's ephemeral range (size
+  // 0 when unknown), which tells a server's child whose listener is gone from a client.
   void add_preexisting(std::span<const SocketSnapshot> sockets, std::uint32_t netns_ino,
-                       std::uint64_t now_ns);
+                       const NamespacePorts& ports, std::uint64_t now_ns);
   // A periodic sweep of one namespace's socket table (see LeakDetector::on_sweep).
   void on_sweep(const SweepDigest& digest, std::uint64_t now_ns);
   // The open connections every --interim period: an interim record for each that passes the

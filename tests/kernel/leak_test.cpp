@@ -169,6 +169,28 @@ TEST(LeakTest, LeakOlderThanTheTracerIsMarkedPreexisting) {
   EXPECT_EQ(leak["orphan"], false) << leak;
 }
 
+// A server that stopped listening (a reload) and still holds an accepted socket, found at
+// start: nothing listens on its service port, yet it is the server's end, not a client's.
+TEST(LeakTest, PreexistingChildWhoseListenerClosedIsTheServer) {
+  TT_REQUIRE_KERNEL();
+  NetnsPair net("reload");  // a fixed service port, outside the ephemeral range, free there
+  Server server = start_server(net.server_addr(),
+                               {"--port", "8080", "--count", "1", "--close-listener",
+                                "--close-first", "client", "--close-delay-ms", kForever},
+                               net.server_ns());
+  Process client = spawn_peer(
+      {"client", "--addr", net.server_addr(), "--port", "8080", "--close-first", "client"},
+      net.client_ns());
+  const int cport = client.wait_event("connected").at("lport").get<int>();
+  server.process.wait_event("peer_closed");
+  Tracer tracer({"--close-wait-timeout", "1s"});
+  const Json leak = tracer.wait_for(leak_of("leak", "close_wait", 8080, cport),
+                                    "preexisting close_wait leak", 1, 6s)[0];
+  EXPECT_EQ(leak["preexisting"], true) << leak;
+  EXPECT_EQ(leak["role"], "server") << leak;
+  EXPECT_EQ(leak["pid"], server.process.pid()) << leak;
+}
+
 TEST(LeakTest, ServerThatClosesPromptlyIsNotReported) {
   TT_REQUIRE_KERNEL();
   Tracer tracer({"--close-wait-timeout", "500ms", "--fin-wait2-timeout", "500ms"});

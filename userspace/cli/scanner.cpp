@@ -64,6 +64,12 @@ bool follow_fin_wait2(std::uint32_t netns, const std::vector<SocketSnapshot>& fi
 
 }  // namespace
 
+NamespacePorts namespace_ports(std::uint32_t netns) {
+  const sys::PortSettings settings = sys::read_port_settings(netns);
+  return {settings.range.lo, settings.range.hi, settings.range.size(), settings.tw_reuse,
+          sys::netns_name(netns)};
+}
+
 std::shared_ptr<const HolderSnapshot>
 scan_holders(std::uint64_t ts_ns, std::unordered_map<std::uint64_t, std::uint32_t> inodes) {
   auto holders = std::make_shared<HolderSnapshot>();
@@ -223,9 +229,7 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
           fin_wait2.push_back(s);
         }
       }
-      const sys::PortSettings settings = sys::read_port_settings(netns);
-      NamespacePorts ports{settings.range.lo, settings.range.hi, settings.range.size(),
-                           settings.tw_reuse, sys::netns_name(netns)};
+      NamespacePorts ports = namespace_ports(netns);
       batch.digests.push_back(
           digest_sweep(netns, sockets, std::move(ports), read_ns, live_, fin_wait2_cookies_before));
       batch.digests.back().time_wait_counted = count_time_wait;

@@ -125,6 +125,9 @@ private:
   std::shared_ptr<const HolderSnapshot> holders_;
 };
 
+// The ephemeral port settings and name of a namespace. Throws std::system_error.
+NamespacePorts namespace_ports(std::uint32_t netns);
+
 // The descriptors in /proc as of now, on the calling thread: for the start, before the scanner
 // runs. Throws std::system_error if /proc cannot be read.
 std::shared_ptr<const HolderSnapshot>

@@ -225,9 +225,17 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   } catch (const std::system_error& e) {
     throw TraceError(std::string("cannot read /proc: ") + e.what(), e.code().value());
   }
+  // Unknown ports (size 0): a socket nothing listens for is taken for a client.
+  auto ports_of = [](std::uint32_t netns) {
+    try {
+      return namespace_ports(netns);
+    } catch (const std::system_error&) {
+      return NamespacePorts{};
+    }
+  };
   try {
     collector.add_preexisting(sys::snapshot_sockets(0, sys::SocketSet::kAll), own_netns,
-                              monotonic_ns());
+                              ports_of(own_netns), monotonic_ns());
   } catch (const std::system_error& e) {
     throw TraceError(std::string("cannot read the socket table: ") + e.what(), e.code().value());
   }
@@ -235,7 +243,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
     try {
       if (netns != own_netns) {
         collector.add_preexisting(sys::snapshot_sockets(netns, sys::SocketSet::kAll), netns,
-                                  monotonic_ns());
+                                  ports_of(netns), monotonic_ns());
       }
     } catch (const std::system_error&) {
       continue;  // gone since it was listed

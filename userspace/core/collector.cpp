@@ -59,8 +59,23 @@ void Collector::tick(std::uint64_t now_ns) {
   retransmits_.tick(now_ns);
 }
 
+Role preexisting_role(const SocketSnapshot& socket, std::span<const std::uint16_t> listening,
+                      const NamespacePorts& ports) {
+  if (std::find(listening.begin(), listening.end(), socket.lport) != listening.end()) {
+    return Role::kServer;
+  }
+  if (ports.size == 0) {
+    return Role::kClient;
+  }
+  auto ephemeral = [&ports](std::uint16_t port) { return port >= ports.lo && port <= ports.hi; };
+  if (ephemeral(socket.lport)) {
+    return Role::kClient;
+  }
+  return ephemeral(socket.rport) ? Role::kServer : Role::kUnknown;
+}
+
 void Collector::add_preexisting(std::span<const SocketSnapshot> sockets, std::uint32_t netns_ino,
-                                std::uint64_t now_ns) {
+                                const NamespacePorts& ports, std::uint64_t now_ns) {
   note_namespace(netns_ino);
   // A connection on a port something listens on was accepted there.
   std::vector<std::uint16_t> listening;
@@ -95,9 +110,7 @@ void Collector::add_preexisting(std::span<const SocketSnapshot> sockets, std::ui
     conn.rx_bytes = s.bytes_received;
     conn.retransmits = s.total_retrans;
     conn.orphan = s.inode == 0;
-    conn.role = std::find(listening.begin(), listening.end(), s.lport) != listening.end()
-                    ? Role::kServer
-                    : Role::kClient;
+    conn.role = preexisting_role(s, listening, ports);
     conn.owner = holder(s.inode);
     table_.add_preexisting(conn);
   }

@@ -6,6 +6,9 @@
 //                             [--reply BYTES] [--close-first server|client] [--close-delay-ms MS]
 //                             [--linger0] [--no-read] [--hold-ms MS] [--name COMM]
 //                             [--fork | --prefork N] [--worker-name COMM] [--no-wait]
+//                             [--close-listener]
+//     --close-listener: close the listener once the last of --count connections is accepted
+//       (a server that stopped listening, as in a reload, while its connections live on)
 //     --no-read: never read; once --expect bytes are queued, print "holding" and wait forever
 //     --close-delay-ms: on the passive side, prints "peer_closed" once the peer's FIN was read,
 //       then keeps the descriptor (CLOSE_WAIT) that long before closing
@@ -82,6 +85,7 @@ struct Args {
   std::string worker_name = "tt_worker";
   bool no_wait = false;
   bool orphan = false;
+  bool close_listener = false;
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -156,6 +160,8 @@ Args parse(int argc, char** argv) {
       a.no_wait = true;
     } else if (flag == "--orphan") {
       a.orphan = true;
+    } else if (flag == "--close-listener") {
+      a.close_listener = true;
     } else {
       usage("unknown flag " + std::string(flag));
     }
@@ -502,7 +508,9 @@ int run_server(const Args& a) {
     return 0;
   }
   const int status = serve(a, listener);
-  close(listener);
+  if (!a.close_listener) {
+    close(listener);
+  }
   if (status == 0) {
     Line("done").emit();
   }
@@ -520,6 +528,9 @@ int serve(const Args& a, int listener) {
           .str("errno", errno_name(errno))
           .emit();
       return 1;
+    }
+    if (a.close_listener && i + 1 == a.count) {
+      close(listener);
     }
     const Endpoint l = local_of(fd);
     const Endpoint r = remote_of(fd);
