@@ -316,6 +316,37 @@ TEST(LeakTest, LeaksCommandPidFilterShowsOnlyThatProcessesSockets) {
       << r.out;
 }
 
+// Three clients of one forking server leave three CLOSE_WAIT sockets from three ephemeral ports
+// of one host: the view shows them as one row of the service and that host.
+TEST(LeakTest, LeaksViewGroupsAServersLeaksByServiceAndClientHost) {
+  TT_REQUIRE_KERNEL();
+  Server server = start_server("127.0.0.1", {"--fork", "--count", "3", "--close-first", "client",
+                                             "--close-delay-ms", kForever});
+  std::vector<Process> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(spawn_peer({"client", "--addr", "127.0.0.1", "--port",
+                                  std::to_string(server.port), "--close-first", "client"}));
+    clients.back().wait_event("connected");
+    server.process.wait_event("peer_closed");
+  }
+  const RunResult r =
+      run({tcptrail_binary(), "leaks", "--close-wait-timeout", "1s", "--duration", "5s"}, 15s);
+  ASSERT_EQ(r.status.exit_code, 0) << r.status.describe() << "; stderr: " << r.err;
+  const std::string row = "127.0.0.1:" + std::to_string(server.port) + " <- 127.0.0.1 ";
+  const std::size_t last_screen = r.out.rfind("SERVER LEAKS BY SERVICE AND CLIENT HOST");
+  ASSERT_NE(last_screen, std::string::npos) << r.out;
+  const std::string screen = r.out.substr(last_screen);
+  std::size_t rows = 0;
+  for (const std::string& line : split_lines(screen)) {
+    if (line.rfind(row, 0) == 0) {
+      ++rows;
+      EXPECT_NE(line.find("close_wait       3"), std::string::npos) << line;
+    }
+  }
+  EXPECT_EQ(rows, 1U) << screen;
+  EXPECT_NE(screen.find("total: 1 group(s), 3 socket(s)"), std::string::npos) << screen;
+}
+
 std::string free_pid(pid_t from) {
   for (pid_t pid = from; pid > 1; --pid) {
     if (kill(pid, 0) != 0 && errno == ESRCH) {

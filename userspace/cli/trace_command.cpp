@@ -1,6 +1,7 @@
 #include "cli/trace_command.hpp"
 
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/utsname.h>
 #include <time.h>
 
@@ -101,6 +102,18 @@ constexpr std::uint64_t kFlushIntervalNs = 100'000'000;
 // Sweeps of the socket tables (leaks the state tracepoint cannot see, TIME_WAIT pressure), at
 // a fixed cadence on the scanner thread.
 constexpr std::uint64_t kSweepIntervalNs = 1'000'000'000;
+
+// A terminal that does not say its height is taken for the classic 24 lines.
+constexpr std::size_t kFallbackTerminalRows = 24;
+// The height of the terminal on stdout, asked at each render so that a resize is followed; 0
+// (no limit) when the output is not a terminal.
+std::size_t terminal_rows(bool terminal) {
+  winsize size{};
+  if (!terminal || ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) != 0 || size.ws_row == 0) {
+    return terminal ? kFallbackTerminalRows : 0;
+  }
+  return size.ws_row;
+}
 constexpr std::uint64_t kRenderIntervalNs = 1'000'000'000;
 // Live counters for the metrics (a StatsRecord): the loss counters cost a few syscalls.
 constexpr std::uint64_t kStatsIntervalNs = 1'000'000'000;
@@ -141,6 +154,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   const bool leaks_mode = options.command == Command::kLeaks;
   std::unique_ptr<RecordSink> sink;
   LeaksView* leaks_view = nullptr;
+  bool leaks_on_terminal = false;
   CollectorConfig config;
   config.leaks.close_wait_ns = durations.close_wait_ns;
   config.leaks.fin_wait2_ns = durations.fin_wait2_ns;
@@ -153,8 +167,8 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   } else if (options.json) {
     sink = std::make_unique<JsonSink>(out, clock, host);
   } else if (leaks_mode) {
-    auto view = std::make_unique<LeaksView>(out, config.leaks,
-                                            options.output.empty() && isatty(STDOUT_FILENO));
+    leaks_on_terminal = options.output.empty() && isatty(STDOUT_FILENO);
+    auto view = std::make_unique<LeaksView>(out, config.leaks, leaks_on_terminal);
     leaks_view = view.get();
     sink = std::move(view);
   } else {
@@ -318,7 +332,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
     identities.install(now);
     identity_stage.release();
     if (leaks_view != nullptr && now - last_render >= kRenderIntervalNs) {
-      leaks_view->render(collector.suspects(now));
+      leaks_view->render(collector.suspects(now), terminal_rows(leaks_on_terminal));
       last_render = now;
     }
     if (metrics && now - last_stats >= kStatsIntervalNs) {

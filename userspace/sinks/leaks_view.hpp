@@ -1,8 +1,11 @@
-// `tcptrail leaks` in a terminal: the current suspects grouped by process and by peer, with
-// counts, oldest age and growth since start (suspects that were not already there when
-// tracing began), redrawn in place on each render().
+// `tcptrail leaks` in a terminal: the current suspects grouped by process, a server's by its
+// local service and client host (not the client's ephemeral port), a client's by destination,
+// with counts, oldest age and growth since start (suspects that were not already there when
+// tracing began), redrawn in place on each render() and cut to fit the terminal: the groups
+// with the most sockets first, and a line for the rest and a total under each table.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <ostream>
@@ -20,7 +23,8 @@ public:
   // ansi: clear the screen before each render (the output is a terminal).
   LeaksView(std::ostream& out, LeakConfig thresholds, bool ansi);
 
-  void render(const std::vector<Suspect>& suspects);
+  // rows: the terminal's height, 0 for no limit.
+  void render(const std::vector<Suspect>& suspects, std::size_t rows = 0);
 
   // Individual records are not printed: the view shows the current suspects instead, and
   // keeps only the TIME_WAIT pressure and the exit summary.
@@ -37,7 +41,9 @@ private:
   void time_wait_pressure(const TimeWaitPressure& pressure);
   // The exit summary: leaks per process.
   void stop(const StopInfo& info);
-  void table(std::string_view title, std::string_view key_header, const Groups& groups);
+  // At most `shown` rows of groups, the largest first, then what was left out and the total.
+  void table(std::string_view title, std::string_view key_header, const Groups& groups,
+             std::size_t shown);
 
   std::ostream& out_;
   LeakConfig thresholds_;
