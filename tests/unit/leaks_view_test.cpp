@@ -9,10 +9,12 @@
 #include <vector>
 
 #include "event_builder.hpp"
+#include "record_fixtures.hpp"
 
 namespace tcptrail {
 namespace {
 
+using fixtures::lines_of;
 using testing::ipv4;
 using testing::kMs;
 
@@ -41,15 +43,6 @@ Suspect fin_wait2(const char* server, std::uint16_t sport, std::uint16_t cport) 
   s.leak.kind = LeakKind::kFinWait2;
   s.leak.age_ns = 90'000 * kMs;
   return s;
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    lines.push_back(line);
-  }
-  return lines;
 }
 
 std::size_t rows_starting(const std::string& text, const std::string& prefix) {

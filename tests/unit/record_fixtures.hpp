@@ -5,12 +5,25 @@
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <sstream>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "tcptrail/connection.hpp"
 #include "tcptrail/records.hpp"
 
 namespace tcptrail::fixtures {
+
+// A sink's text, line by line (without the newlines).
+inline std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    lines.push_back(line);
+  }
+  return lines;
+}
 
 // 2026-11-22T02:07:49Z at monotonic 0.
 inline constexpr WallClock kClock{1'795'313'269'000'000'000};

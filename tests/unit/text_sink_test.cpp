@@ -226,15 +226,6 @@ std::string render(TextOptions options) {
   return out.str();
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    lines.push_back(line);
-  }
-  return lines;
-}
-
 // TCPTRAIL_UPDATE_GOLDEN=1 rewrites the file instead of comparing; review the diff.
 void expect_golden(const std::string& name, const std::string& actual) {
   const std::string path = std::string(TCPTRAIL_TEST_DATA) + "/" + name;
