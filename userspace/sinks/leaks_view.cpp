@@ -35,7 +35,9 @@ std::array<std::size_t, 3> fit_rows(std::array<std::size_t, 3> groups, std::size
   if (rows == 0) {
     return groups;
   }
-  std::size_t budget = rows > kFixed + other ? rows - kFixed - other : 0;
+  // The last line stays empty: a newline there would scroll the title off the screen.
+  const std::size_t usable = rows - 1;
+  std::size_t budget = usable > kFixed + other ? usable - kFixed - other : 0;
   std::array<std::size_t, 3> shown{};
   for (std::size_t i = 0; i < shown.size(); ++i) {
     if (groups[i] != 0) {
