@@ -276,7 +276,7 @@ SweepDigest digest_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot
         digest.held.push_back(*conn);
       }
     } else if (s.kind == SnapshotKind::kFull && s.state != TcpState::kClose &&
-               digest.ports.size != 0 && s.lport >= digest.ports.lo && s.lport <= digest.ports.hi) {
+               digest.ports.ephemeral(s.lport)) {
       // A server's children use its service port, outside the range: only clients count.
       ++destination(s).live;
     }

@@ -60,6 +60,11 @@ struct NamespacePorts {
   std::uint32_t size = 0;  // ports in [lo, hi]; 0: unknown, no warning
   std::uint8_t tw_reuse = 0;
   std::string name;  // under /run/netns, "" if none
+
+  // Whether connect() may pick this local port; false when the range is unknown.
+  [[nodiscard]] bool ephemeral(std::uint16_t port) const {
+    return size != 0 && port >= lo && port <= hi;
+  }
 };
 
 // What one sweep of a namespace's socket table tells the leak detector, reduced where the

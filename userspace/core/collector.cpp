@@ -67,11 +67,10 @@ Role preexisting_role(const SocketSnapshot& socket, std::span<const std::uint16_
   if (ports.size == 0) {
     return Role::kClient;
   }
-  auto ephemeral = [&ports](std::uint16_t port) { return port >= ports.lo && port <= ports.hi; };
-  if (ephemeral(socket.lport)) {
+  if (ports.ephemeral(socket.lport)) {
     return Role::kClient;
   }
-  return ephemeral(socket.rport) ? Role::kServer : Role::kUnknown;
+  return ports.ephemeral(socket.rport) ? Role::kServer : Role::kUnknown;
 }
 
 void Collector::add_preexisting(std::span<const SocketSnapshot> sockets, std::uint32_t netns_ino,

@@ -11,18 +11,14 @@ namespace tcptrail {
 
 namespace {
 
-std::string endpoint(const IpAddress& addr, std::uint16_t port) {
-  char text[kAddressTextMax];
-  std::string out(text, format_address(addr, text));
-  if (addr.family == 6) {
-    out = "[" + out + "]";
-  }
-  return out + ":" + std::to_string(port);
-}
-
 std::string host(const IpAddress& addr) {
   char text[kAddressTextMax];
   return {text, format_address(addr, text)};
+}
+
+std::string endpoint(const IpAddress& addr, std::uint16_t port) {
+  const std::string text = host(addr);
+  return (addr.family == 6 ? "[" + text + "]" : text) + ":" + std::to_string(port);
 }
 
 // Rows of groups each of the three tables shows on a screen of `rows` lines (0: no limit): what
