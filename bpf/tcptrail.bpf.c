@@ -84,12 +84,18 @@ struct {
 /* Per-CPU scratch. child_sk/child_ts_ns: the last server child created on this CPU, by address
  * (a key here, never sent); its first reported transition follows in the same softirq and carries
  * how long ago it was created. unwoken: records submitted since this CPU last woke the
- * collector. last_netns: the namespace this CPU last announced or found announced. */
+ * collector. last_netns: the namespace this CPU last announced or found announced.
+ * staged/staging: connection records waiting to travel together (stage_connection). Programs
+ * nest on one CPU (a softirq interrupts a system call; the collector's flush runs in an IPI):
+ * staging is set while one of them changes staged, and the others then leave it alone. */
 struct cpu_state {
 	__u64 child_sk;
 	__u64 child_ts_ns;
 	__u32 unwoken;
 	__u32 last_netns;
+	__u32 staging;
+	__u32 staged;
+	struct tcptrail_conn_record staged_records[TCPTRAIL_BATCH_MAX];
 };
 
 struct {
@@ -106,13 +112,6 @@ static __always_inline struct cpu_state *this_cpu_state(void)
 	return bpf_map_lookup_elem(&cpu_states, &zero);
 }
 
-static __always_inline void count_drop(__u32 index)
-{
-	__u64 *count = bpf_map_lookup_elem(&drops, &index);
-
-	if (count)
-		*count += 1;
-}
 
 static __always_inline bool family_wanted(int family)
 {
@@ -139,8 +138,21 @@ static __always_inline void submit(void *record, struct cpu_state *cpu)
 	bpf_ringbuf_submit(record, flags);
 }
 
-/* A zeroed record of `size` bytes whose header is set; lost_as names the drop counter. */
-static __always_inline void *reserve(__u64 size, int family, __u8 kind, __u32 lost_as)
+static __always_inline void count_drops(__u32 index, __u32 n)
+{
+	__u64 *count = bpf_map_lookup_elem(&drops, &index);
+
+	if (count)
+		*count += n;
+}
+
+/* A compiler barrier: a nested program must see `staging` set before staged changes. */
+#define staging_barrier() asm volatile("" ::: "memory")
+
+/* A record of `size` bytes whose header is set (the rest is not cleared); `lost` records are
+ * counted under lost_as when it cannot be had. */
+static __always_inline void *ring_reserve(__u64 size, int family, __u8 kind, __u32 lost_as,
+					  __u32 lost)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct tcptrail_header *hdr;
@@ -149,12 +161,12 @@ static __always_inline void *reserve(__u64 size, int family, __u8 kind, __u32 lo
 	/* The program cannot migrate while it runs, so this CPU's ring is its own until submit. */
 	ring = bpf_map_lookup_elem(&rings, &cpu);
 	if (!ring) {
-		count_drop(TCPTRAIL_DROP_NO_RING);
+		count_drops(TCPTRAIL_DROP_NO_RING, lost);
 		return NULL;
 	}
 	hdr = bpf_ringbuf_reserve(ring, size, 0);
 	if (!hdr) {
-		count_drop(lost_as);
+		count_drops(lost_as, lost);
 		return NULL;
 	}
 	/* Stamped after the reservation: the collector's merge relies on a ring seen empty at
@@ -166,9 +178,47 @@ static __always_inline void *reserve(__u64 size, int family, __u8 kind, __u32 lo
 	return hdr;
 }
 
-static __always_inline struct tcptrail_event *reserve_event(int family, __u8 kind)
+/* Sends this CPU's staged connection records as one batch, unless a program it interrupted is
+ * staging (that one sends them). */
+static __always_inline void flush_staged(struct cpu_state *cpu)
 {
-	struct tcptrail_event *e = reserve(sizeof(*e), family, kind, TCPTRAIL_DROP_RINGBUF);
+	struct tcptrail_conn_batch *b;
+	__u32 count;
+
+	if (!cpu || cpu->staging || !cpu->staged)
+		return;
+	cpu->staging = 1;
+	staging_barrier();
+	count = cpu->staged;
+	if (count > TCPTRAIL_BATCH_MAX)
+		count = TCPTRAIL_BATCH_MAX;
+	b = ring_reserve(sizeof(*b), 0, TCPTRAIL_EV_CONNECTION_BATCH, TCPTRAIL_DROP_CONNECTION,
+			 count);
+	if (b) {
+		b->count = count;
+		b->reserved = 0;
+		bpf_probe_read_kernel(b->records, count * sizeof(b->records[0]), cpu->staged_records);
+		submit(b, cpu);
+	}
+	cpu->staged = 0;
+	staging_barrier();
+	cpu->staging = 0;
+}
+
+/* A record as ring_reserve gives it. Whatever this CPU staged goes first, so that the records
+ * of one CPU keep their order (the RST that follows a connection's CLOSE comes after its
+ * record). */
+static __always_inline void *reserve(__u64 size, int family, __u8 kind, __u32 lost_as,
+				     struct cpu_state *cpu)
+{
+	flush_staged(cpu);
+	return ring_reserve(size, family, kind, lost_as, 1);
+}
+
+static __always_inline struct tcptrail_event *reserve_event(int family, __u8 kind,
+							    struct cpu_state *cpu)
+{
+	struct tcptrail_event *e = reserve(sizeof(*e), family, kind, TCPTRAIL_DROP_RINGBUF, cpu);
 
 	if (e)
 		__builtin_memset(&e->sk, 0, sizeof(*e) - sizeof(e->hdr));
@@ -189,7 +239,7 @@ static __always_inline void note_netns(__u32 netns_ino, int family, struct cpu_s
 		return;
 	/* A full map announces again; the collector keeps each namespace once. */
 	bpf_map_update_elem(&netns_seen, &netns_ino, &one, BPF_NOEXIST);
-	e = reserve_event(family, TCPTRAIL_EV_NETNS);
+	e = reserve_event(family, TCPTRAIL_EV_NETNS, cpu);
 	if (!e)
 		return;
 	e->sk.netns_ino = netns_ino;
@@ -261,7 +311,7 @@ begin_conn(const struct sock *sk, __u64 cookie, struct tcptrail_conn *old, int a
 	if (bpf_map_update_elem(&conns, &cookie, &fresh, BPF_NOEXIST) != 0) {
 		/* Sockets, not events: one turned away at birth is counted once. */
 		if (admit != TCPTRAIL_ADMIT_PREEXISTING)
-			count_drop(TCPTRAIL_DROP_TABLE_FULL);
+			count_drops(TCPTRAIL_DROP_TABLE_FULL, 1);
 		return NULL;
 	}
 	if (admit != TCPTRAIL_ADMIT_PREEXISTING)
@@ -279,6 +329,14 @@ static __always_inline void copy_lifecycle(struct tcptrail_event *e, const struc
 	__builtin_memcpy(e->owner_comm, c->owner_comm, sizeof(e->owner_comm));
 }
 
+static __always_inline void fill_conn_record(struct tcptrail_conn_record *r, const struct sock *sk,
+					     __u64 cookie, const struct tcptrail_conn *c, int family)
+{
+	__builtin_memset(&r->sk, 0, sizeof(r->sk));
+	fill_sock(&r->sk, family, sk, cookie);
+	r->conn = *c;
+}
+
 /* The connection's record, sent when it reaches CLOSE (or is destroyed without). */
 static __always_inline void emit_connection(const struct sock *sk, __u64 cookie,
 					    const struct tcptrail_conn *c, int family,
@@ -286,13 +344,54 @@ static __always_inline void emit_connection(const struct sock *sk, __u64 cookie,
 {
 	struct tcptrail_conn_record *r;
 
-	r = reserve(sizeof(*r), family, TCPTRAIL_EV_CONNECTION, TCPTRAIL_DROP_CONNECTION);
+	r = reserve(sizeof(*r), family, TCPTRAIL_EV_CONNECTION, TCPTRAIL_DROP_CONNECTION, cpu);
 	if (!r)
 		return;
-	__builtin_memset(&r->sk, 0, sizeof(r->sk));
-	fill_sock(&r->sk, family, sk, cookie);
-	r->conn = *c;
+	fill_conn_record(r, sk, cookie, c, family);
 	submit(r, cpu);
+}
+
+/* A connection closed in order (the states after a FIN): nothing the kernel does to the socket
+ * afterwards belongs to its record, so the record may wait on this CPU for others to travel
+ * with. Returns false when it must go at once (another program on this CPU is staging). */
+static __always_inline bool stage_connection(const struct sock *sk, __u64 cookie,
+					     const struct tcptrail_conn *c, int family,
+					     struct cpu_state *cpu, __u64 now)
+{
+	struct tcptrail_conn_record *r;
+	__u32 slot;
+	bool full;
+
+	if (!cpu || cpu->staging)
+		return false;
+	cpu->staging = 1;
+	staging_barrier();
+	slot = cpu->staged;
+	if (slot >= TCPTRAIL_BATCH_MAX) {
+		/* Not reached: a full stage is sent at once. */
+		staging_barrier();
+		cpu->staging = 0;
+		return false;
+	}
+	r = &cpu->staged_records[slot];
+	r->hdr.ts_ns = now;
+	r->hdr.kind = TCPTRAIL_EV_CONNECTION;
+	r->hdr.family = family;
+	__builtin_memset(r->hdr.reserved, 0, sizeof(r->hdr.reserved));
+	fill_conn_record(r, sk, cookie, c, family);
+	cpu->staged = slot + 1;
+	full = slot + 1 == TCPTRAIL_BATCH_MAX;
+	staging_barrier();
+	cpu->staging = 0;
+	if (full)
+		flush_staged(cpu);
+	return true;
+}
+
+static __always_inline bool closed_in_order(const struct tcptrail_conn *c)
+{
+	return c->closed_from == TCP_FIN_WAIT1 || c->closed_from == TCP_FIN_WAIT2 ||
+	       c->closed_from == TCP_CLOSING || c->closed_from == TCP_LAST_ACK;
 }
 
 SEC("tp_btf/inet_sock_set_state")
@@ -337,7 +436,7 @@ int BPF_PROG(tp_btf__inet_sock_set_state, const struct sock *sk, const int oldst
 		/* connect() again after a disconnect whose RST could not be allocated: the
 		 * socket's tuple is already the new one, so the last record is counted lost. */
 		if (c && (c->flags & TCPTRAIL_C_AWAITS_RESET))
-			count_drop(TCPTRAIL_DROP_CONNECTION);
+			count_drops(TCPTRAIL_DROP_CONNECTION, 1);
 		c = begin_conn(sk, cookie, c, admit, keep_id, oldstate, cpu, now, family,
 			       &child_age_ns);
 		if (!c)
@@ -361,7 +460,7 @@ int BPF_PROG(tp_btf__inet_sock_set_state, const struct sock *sk, const int oldst
 	ns_in_old = tcptrail_fold_state(c, now, newstate, total_retrans, srtt_us, &known);
 
 	if (emit_transitions) {
-		e = reserve_event(family, TCPTRAIL_EV_STATE);
+		e = reserve_event(family, TCPTRAIL_EV_STATE, cpu);
 		if (e) {
 			fill_sock(&e->sk, family, sk, cookie);
 			copy_lifecycle(e, c);
@@ -375,11 +474,22 @@ int BPF_PROG(tp_btf__inet_sock_set_state, const struct sock *sk, const int oldst
 		}
 	}
 	if (newstate == TCP_CLOSE) {
+		/* With --transitions a state record follows at once and would send the batch. */
 		if (tcptrail_close_awaits_reset(c))
 			c->flags |= TCPTRAIL_C_AWAITS_RESET;
-		else
+		else if (emit_transitions || !closed_in_order(c) ||
+			 !stage_connection(sk, cookie, c, family, cpu, now))
 			emit_connection(sk, cookie, c, family, cpu);
 	}
+	return 0;
+}
+
+/* Run by the collector on each CPU (BPF_PROG_TEST_RUN, in an IPI) so that a CPU that went
+ * quiet does not keep its staged records. */
+SEC("raw_tp")
+int raw_tp__flush_staged(void *ctx)
+{
+	flush_staged(this_cpu_state());
 	return 0;
 }
 
@@ -491,7 +601,7 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, __u
 	else if (kind == TCPTRAIL_EV_ERROR && detail && !(c->flags & TCPTRAIL_C_CLOSED))
 		c->error = detail;
 
-	e = reserve_event(family, kind);
+	e = reserve_event(family, kind, cpu);
 	if (!e)
 		return 0;
 	e->old_state = state;
@@ -559,13 +669,14 @@ int BPF_PROG(tp_btf__tcp_retransmit_synack, const struct sock *listener,
 	     const struct request_sock *req)
 {
 	int family = sock_family_to_abi(req->__req_common.skc_family);
+	struct cpu_state *cpu = this_cpu_state();
 	struct tcptrail_listener *owner;
 	struct tcptrail_event *e;
 	__u64 key;
 
 	if (!family_wanted(family))
 		return 0;
-	e = reserve_event(family, TCPTRAIL_EV_SYNACK_RETRANSMIT);
+	e = reserve_event(family, TCPTRAIL_EV_SYNACK_RETRANSMIT, cpu);
 	if (!e)
 		return 0;
 	e->old_state = TCP_SYN_RECV;
@@ -582,6 +693,6 @@ int BPF_PROG(tp_btf__tcp_retransmit_synack, const struct sock *listener,
 		e->owner_source = TCPTRAIL_OWNER_LISTENER;
 		__builtin_memcpy(e->owner_comm, owner->comm, sizeof(e->owner_comm));
 	}
-	submit(e, this_cpu_state());
+	submit(e, cpu);
 	return 0;
 }

@@ -28,13 +28,19 @@ public:
 // The record's kind (TCPTRAIL_EV_*), 0 if it is too short to have one.
 std::uint8_t record_kind(std::span<const std::byte> bytes);
 
-// Decodes an event record (every kind but TCPTRAIL_EV_CONNECTION); counts and returns nullopt
+// Decodes an event record (every kind but the connection records); counts and returns nullopt
 // for anything malformed.
 std::optional<Event> decode_event(std::span<const std::byte> bytes, DecodeStats& stats);
 
 // Decodes a connection record into the finished connection (close and time_wait are left to
 // the connection table); counts and returns nullopt for anything malformed.
 std::optional<Connection> decode_connection(std::span<const std::byte> bytes, DecodeStats& stats);
+
+// The connection records a batch (TCPTRAIL_EV_CONNECTION_BATCH) carries, each
+// TCPTRAIL_CONN_RECORD_SIZE bytes for decode_connection; counts and returns an empty span for a
+// malformed batch.
+std::span<const std::byte> batched_connections(std::span<const std::byte> bytes,
+                                               DecodeStats& stats);
 
 // The lifecycle part of a `conns` map entry onto conn (the rest is left as is); false if the
 // entry is malformed.

@@ -9,7 +9,7 @@
 #include <linux/types.h>
 #endif
 
-#define TCPTRAIL_ABI_VERSION 2
+#define TCPTRAIL_ABI_VERSION 3
 #define TCPTRAIL_COMM_LEN 16
 
 /* Record kinds: the byte after the timestamp of every ring record. */
@@ -21,6 +21,7 @@
 #define TCPTRAIL_EV_ERROR 6             /* sock:inet_sk_error_report (detail = errno) */
 #define TCPTRAIL_EV_NETNS 7             /* a network namespace's first birth or listener */
 #define TCPTRAIL_EV_CONNECTION 8        /* a connection reached CLOSE: struct tcptrail_conn_record */
+#define TCPTRAIL_EV_CONNECTION_BATCH 9  /* connections that closed in order: struct tcptrail_conn_batch */
 
 /* owner_source: how owner_pid/owner_comm were learned */
 #define TCPTRAIL_OWNER_UNKNOWN 0  /* pid is 0 */
@@ -139,6 +140,20 @@ struct tcptrail_conn_record {
 #define TCPTRAIL_EVENT_SIZE 152
 #define TCPTRAIL_CONN_RECORD_SIZE 264
 
+/* Connection records of one CPU, staged in the kernel and sent together: a ring reservation
+ * costs more than the rest of a connection's tracing. hdr.ts_ns is when the batch was sent and
+ * hdr.family is 0; each record keeps its own header, stamped at its CLOSE. Only `count` records
+ * are meaningful; the rest of the reservation is not cleared. */
+#define TCPTRAIL_BATCH_MAX 8
+struct tcptrail_conn_batch {
+	struct tcptrail_header hdr;
+	__u32 count; /* 1..TCPTRAIL_BATCH_MAX */
+	__u32 reserved;
+	struct tcptrail_conn_record records[TCPTRAIL_BATCH_MAX];
+};
+
+#define TCPTRAIL_CONN_BATCH_SIZE (24 + TCPTRAIL_BATCH_MAX * TCPTRAIL_CONN_RECORD_SIZE)
+
 /* The value of the `listeners` map, keyed by (netns inode << 16) | port: who listens there.
  * The collector seeds the listeners that existed before tracing. */
 struct tcptrail_listener {
@@ -149,7 +164,7 @@ struct tcptrail_listener {
 /* Indexes of the per-CPU `drops` counters. */
 #define TCPTRAIL_DROP_RINGBUF 0     /* an event's reservation failed: the event is lost */
 #define TCPTRAIL_DROP_NO_RING 1     /* the CPU has no ring: it came online after the start */
-#define TCPTRAIL_DROP_CONNECTION 2  /* a connection record's reservation failed */
+#define TCPTRAIL_DROP_CONNECTION 2  /* a connection record's reservation failed (per record) */
 #define TCPTRAIL_DROP_TABLE_FULL 3  /* a socket born while `conns` was full: not traced */
 #define TCPTRAIL_DROP_MAX 4
 
@@ -158,9 +173,11 @@ static_assert(sizeof(struct tcptrail_sock) == 88, "ABI size");
 static_assert(sizeof(struct tcptrail_conn) == 160, "ABI size");
 static_assert(sizeof(struct tcptrail_event) == TCPTRAIL_EVENT_SIZE, "ABI size");
 static_assert(sizeof(struct tcptrail_conn_record) == TCPTRAIL_CONN_RECORD_SIZE, "ABI size");
+static_assert(sizeof(struct tcptrail_conn_batch) == TCPTRAIL_CONN_BATCH_SIZE, "ABI size");
 #else
 _Static_assert(sizeof(struct tcptrail_event) == TCPTRAIL_EVENT_SIZE, "ABI size");
 _Static_assert(sizeof(struct tcptrail_conn_record) == TCPTRAIL_CONN_RECORD_SIZE, "ABI size");
+_Static_assert(sizeof(struct tcptrail_conn_batch) == TCPTRAIL_CONN_BATCH_SIZE, "ABI size");
 #endif
 
 #endif /* TCPTRAIL_EVENTS_H */

@@ -89,6 +89,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto bytes = std::as_bytes(std::span(data, size));
   if (tcptrail::record_kind(bytes) == TCPTRAIL_EV_CONNECTION) {
     check_connection(bytes);
+  } else if (tcptrail::record_kind(bytes) == TCPTRAIL_EV_CONNECTION_BATCH) {
+    tcptrail::DecodeStats stats;
+    const auto records = tcptrail::batched_connections(bytes, stats);
+    fuzz_check(records.size() % TCPTRAIL_CONN_RECORD_SIZE == 0 &&
+               records.size() <= std::size_t{TCPTRAIL_BATCH_MAX} * TCPTRAIL_CONN_RECORD_SIZE);
+    fuzz_check(records.empty() == (stats.rejected == 1));
+    for (std::size_t at = 0; at < records.size(); at += TCPTRAIL_CONN_RECORD_SIZE) {
+      check_connection(records.subspan(at, TCPTRAIL_CONN_RECORD_SIZE));
+    }
   } else {
     check_event(bytes);
   }

@@ -216,6 +216,50 @@ TEST(Decode, RejectsMalformedConnections) {
   EXPECT_EQ(c->path.size, TCPTRAIL_PATH_MAX);
 }
 
+tcptrail_conn_batch sample_batch(std::uint32_t count) {
+  tcptrail_conn_batch batch{};
+  batch.hdr.ts_ns = 5000;
+  batch.hdr.kind = TCPTRAIL_EV_CONNECTION_BATCH;
+  batch.count = count;
+  for (std::uint32_t i = 0; i < TCPTRAIL_BATCH_MAX; ++i) {
+    batch.records[i] = sample_connection();
+    batch.records[i].conn.conn_id = 100 + i;
+  }
+  return batch;
+}
+
+TEST(Decode, BatchCarriesItsCountOfConnectionRecords) {
+  DecodeStats stats;
+  const auto bytes = bytes_of(sample_batch(3));
+  EXPECT_EQ(record_kind(bytes), TCPTRAIL_EV_CONNECTION_BATCH);
+  const std::span<const std::byte> records = batched_connections(bytes, stats);
+  ASSERT_EQ(records.size(), 3u * TCPTRAIL_CONN_RECORD_SIZE);
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto c = decode_connection(
+        records.subspan(i * TCPTRAIL_CONN_RECORD_SIZE, TCPTRAIL_CONN_RECORD_SIZE), stats);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->conn_id, 100 + i);
+    EXPECT_EQ(c->lport, 443);
+  }
+  EXPECT_EQ(stats.decoded, 3u) << "a batch counts its records, not itself";
+  EXPECT_EQ(batched_connections(bytes_of(sample_batch(TCPTRAIL_BATCH_MAX)), stats).size(),
+            std::size_t{TCPTRAIL_BATCH_MAX} * TCPTRAIL_CONN_RECORD_SIZE);
+  EXPECT_EQ(stats.rejected, 0u);
+}
+
+TEST(Decode, RejectsMalformedBatches) {
+  DecodeStats stats;
+  EXPECT_TRUE(batched_connections(bytes_of(sample_batch(0)), stats).empty());
+  EXPECT_TRUE(batched_connections(bytes_of(sample_batch(TCPTRAIL_BATCH_MAX + 1)), stats).empty());
+  tcptrail_conn_batch wrong_kind = sample_batch(2);
+  wrong_kind.hdr.kind = TCPTRAIL_EV_CONNECTION;
+  EXPECT_TRUE(batched_connections(bytes_of(wrong_kind), stats).empty());
+  const auto whole = bytes_of(sample_batch(2));
+  EXPECT_TRUE(batched_connections(std::span(whole).first(whole.size() - 1), stats).empty());
+  EXPECT_TRUE(batched_connections(bytes_of(sample_connection()), stats).empty());
+  EXPECT_EQ(stats.rejected, 5u);
+}
+
 TEST(Decode, LifecycleRoundTripsThroughTheMapEntry) {
   Connection conn;
   conn.conn_id = 3;

@@ -18,12 +18,26 @@ Collector::Collector(CollectorConfig config, RecordSink& sink, FdOwnerLookup& fd
 Collector::~Collector() = default;
 
 void Collector::on_record(std::span<const std::byte> bytes) {
-  if (record_kind(bytes) == TCPTRAIL_EV_CONNECTION) {
-    if (auto conn = decode_connection(bytes, decode_stats_)) {
-      table_.on_connection(*conn);
+  switch (record_kind(bytes)) {
+    case TCPTRAIL_EV_CONNECTION:
+      if (auto conn = decode_connection(bytes, decode_stats_)) {
+        table_.on_connection(*conn);
+      }
+      break;
+    case TCPTRAIL_EV_CONNECTION_BATCH: {
+      const std::span<const std::byte> records = batched_connections(bytes, decode_stats_);
+      for (std::size_t at = 0; at < records.size(); at += TCPTRAIL_CONN_RECORD_SIZE) {
+        if (auto conn =
+                decode_connection(records.subspan(at, TCPTRAIL_CONN_RECORD_SIZE), decode_stats_)) {
+          table_.on_connection(*conn);
+        }
+      }
+      break;
     }
-  } else if (auto event = decode_event(bytes, decode_stats_)) {
-    on_decoded(*event);
+    default:
+      if (auto event = decode_event(bytes, decode_stats_)) {
+        on_decoded(*event);
+      }
   }
 }
 

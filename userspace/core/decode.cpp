@@ -1,5 +1,6 @@
 #include "tcptrail/decode.hpp"
 
+#include <cstddef>
 #include <cstring>
 
 #include "tcptrail/events.h"
@@ -186,6 +187,25 @@ std::optional<Connection> decode_connection(std::span<const std::byte> bytes, De
     conn.error = raw.sk.sk_err;
   }
   return conn;
+}
+
+std::span<const std::byte> batched_connections(std::span<const std::byte> bytes,
+                                               DecodeStats& stats) {
+  tcptrail_header hdr;
+  __u32 count = 0;
+  constexpr std::size_t kCountAt = sizeof(hdr);
+  constexpr std::size_t kRecordsAt = offsetof(tcptrail_conn_batch, records);
+  if (bytes.size() != sizeof(tcptrail_conn_batch)) {
+    ++stats.rejected;
+    return {};
+  }
+  std::memcpy(&hdr, bytes.data(), sizeof(hdr));
+  std::memcpy(&count, bytes.data() + kCountAt, sizeof(count));
+  if (hdr.kind != TCPTRAIL_EV_CONNECTION_BATCH || count == 0 || count > TCPTRAIL_BATCH_MAX) {
+    ++stats.rejected;
+    return {};
+  }
+  return bytes.subspan(kRecordsAt, count * std::size_t{TCPTRAIL_CONN_RECORD_SIZE});
 }
 
 }  // namespace tcptrail

@@ -219,6 +219,7 @@ BpfTracer::BpfTracer(const LoaderConfig& config) {
     }
   }
 
+  cpus_ = config.cpus;
   std::vector<int> fds;
   for (const sys::UniqueFd& ring : ring_fds_) {
     fds.push_back(ring.get());
@@ -231,7 +232,22 @@ BpfTracer::BpfTracer(const LoaderConfig& config) {
 
 BpfTracer::~BpfTracer() = default;
 
+void BpfTracer::flush_staged() {
+  const int fd = bpf_program__fd(skel_->progs.raw_tp__flush_staged);
+  for (const std::uint32_t cpu : cpus_) {
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = cpu);
+    // A CPU gone offline (ENXIO) has nothing staged that it could still send.
+    bpf_prog_test_run_opts(fd, &opts);
+  }
+}
+
 std::size_t BpfTracer::poll(RecordHandler& handler, int timeout_ms) {
+  // Staged records wait for a CPU's next record; a CPU that went quiet is told to send them.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_flush_ >= kStagedFlushInterval) {
+    flush_staged();
+    last_flush_ = now;
+  }
   // Records are submitted without a wakeup until a CPU has queued enough, so a timeout does not
   // mean the ring is empty: read whatever is there either way.
   rings_->wait(timeout_ms);
@@ -239,6 +255,7 @@ std::size_t BpfTracer::poll(RecordHandler& handler, int timeout_ms) {
 }
 
 std::size_t BpfTracer::drain(RecordHandler& handler) {
+  flush_staged();
   return rings_->consume_all(handler);
 }
 

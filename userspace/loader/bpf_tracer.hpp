@@ -4,6 +4,7 @@
 
 #include <linux/types.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -54,10 +55,12 @@ public:
   BpfTracer& operator=(const BpfTracer&) = delete;
 
   // Waits up to timeout_ms for a wakeup, then hands every queued record to the handler.
-  // Returns the count.
+  // Returns the count. Connection records staged in the kernel arrive within
+  // kStagedFlushInterval of the call that follows their CLOSE by that much.
   std::size_t poll(RecordHandler& handler, int timeout_ms);
-  // At the end: hands over every record queued now, without waiting.
+  // At the end: hands over every record queued now, staged ones included, without waiting.
   std::size_t drain(RecordHandler& handler);
+  static constexpr std::chrono::milliseconds kStagedFlushInterval{50};
   // Records the kernel side could not queue (a ring buffer full, a CPU without one) or that it
   // skipped (a program that fired again on a CPU where it was running).
   std::uint64_t lost_events() const;
@@ -86,7 +89,11 @@ private:
   std::unique_ptr<RingSet> rings_;
   std::unique_ptr<KernelConnections> connections_;
   std::vector<MissingFeature> missing_;
+  std::vector<std::uint32_t> cpus_;  // the CPUs with a ring
+  std::chrono::steady_clock::time_point last_flush_{};
   std::uint64_t drops(std::uint32_t index) const;
+  // Makes every CPU send the connection records it staged.
+  void flush_staged();
 };
 
 }  // namespace tcptrail
