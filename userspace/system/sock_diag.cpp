@@ -48,14 +48,18 @@ UniqueFd open_diag_socket_in_netns(std::uint32_t netns_ino) {
   return fd;
 }
 
-void send_request(int fd, const inet_diag_req_v2& req, std::uint16_t flags, std::uint32_t seq) {
+// A request of type nlmsg_type: req is an inet_diag_req_v2 (SOCK_DIAG_BY_FAMILY) or an
+// inet_diag_req (TCPDIAG_GETSOCK).
+template <typename Request>
+void send_request(int fd, std::uint16_t nlmsg_type, const Request& req, std::uint16_t flags,
+                  std::uint32_t seq) {
   struct {
     nlmsghdr nlh;
-    inet_diag_req_v2 req;
+    Request req;
   } request{};
-  static_assert(sizeof(request) == NLMSG_LENGTH(sizeof(inet_diag_req_v2)));
+  static_assert(sizeof(request) == NLMSG_LENGTH(sizeof(Request)));
   request.nlh.nlmsg_len = sizeof(request);
-  request.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  request.nlh.nlmsg_type = nlmsg_type;
   request.nlh.nlmsg_flags = flags;
   request.nlh.nlmsg_seq = seq;
   request.req = req;
@@ -69,20 +73,23 @@ void send_request(int fd, const inet_diag_req_v2& req, std::uint16_t flags, std:
       return;
     }
     if (errno != EINTR) {
-      throw_errno(errno, "sock_diag: sendto(SOCK_DIAG_BY_FAMILY)");
+      throw_errno(errno, "sock_diag: sendto");
     }
   }
 }
 
-void send_dump_request(int fd, std::uint8_t family, std::uint32_t seq, const DumpOptions& options) {
-  inet_diag_req_v2 req{};
-  req.sdiag_family = family;
-  req.sdiag_protocol = IPPROTO_TCP;
+// A dump of both families in one walk. Every dump walks the kernel's whole established hash,
+// which all namespaces share (most of a sweep's cost on a host with many TIME_WAIT sockets);
+// SOCK_DIAG_BY_FAMILY takes one family per walk, while the older TCPDIAG_GETSOCK request dumps
+// with AF_UNSPEC, which matches both (inet_diag_dump_compat, there since 2.6).
+void send_dump_request(int fd, std::uint32_t seq, const DumpOptions& options) {
+  inet_diag_req req{};
+  req.idiag_family = AF_INET;  // not read: the compat dump takes every family
   // The default, every bit, also walks request socks (tcp_diag_dump adds TCPF_NEW_SYN_RECV to
   // TCPF_SYN_RECV) and bound-only sockets (TCPF_BOUND_INACTIVE, Linux 6.8+).
   req.idiag_states = options.states;
   req.idiag_ext = options.tcp_info ? 1U << (INET_DIAG_INFO - 1) : 0;
-  send_request(fd, req, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  send_request(fd, TCPDIAG_GETSOCK, req, NLM_F_REQUEST | NLM_F_DUMP, seq);
 }
 
 struct NetlinkMessage {
@@ -122,10 +129,10 @@ bool parse_datagram(std::span<const std::byte> data, std::uint32_t seq,
         return true;
       case NLMSG_ERROR:
         if (status != 0) {
-          throw_errno(-status, "sock_diag: SOCK_DIAG_BY_FAMILY");
+          throw_errno(-status, "sock_diag: TCPDIAG_GETSOCK");
         }
         break;
-      case SOCK_DIAG_BY_FAMILY:
+      case TCPDIAG_GETSOCK:
         if (SocketEntry entry; decode_inet_diag_msg(payload, entry)) {
           out.push_back(entry);
         }
@@ -177,13 +184,9 @@ std::vector<SocketEntry> dump_with(int fd, const DumpOptions& options) {
   std::vector<std::byte> buffer(kRecvBufferSize);
   std::vector<SocketEntry> entries;
   entries.reserve(256);
-  std::uint32_t seq = 1;
-  // A netlink socket runs one dump at a time (a second request gets EBUSY), hence in turn.
-  for (std::uint8_t family : {std::uint8_t{AF_INET}, std::uint8_t{AF_INET6}}) {
-    send_dump_request(fd, family, seq, options);
-    receive_dump(fd, seq, buffer, entries);
-    ++seq;
-  }
+  constexpr std::uint32_t kSeq = 1;
+  send_dump_request(fd, kSeq, options);
+  receive_dump(fd, kSeq, buffer, entries);
   return entries;
 }
 
@@ -201,7 +204,7 @@ std::optional<SocketEntry> find_one(int fd, const SocketEntry& wanted, std::uint
   std::memcpy(req.id.idiag_dst, wanted.raddr.bytes.data(), sizeof(req.id.idiag_dst));
   req.id.idiag_cookie[0] = static_cast<std::uint32_t>(wanted.cookie);
   req.id.idiag_cookie[1] = static_cast<std::uint32_t>(wanted.cookie >> 32);
-  send_request(fd, req, NLM_F_REQUEST, seq);
+  send_request(fd, SOCK_DIAG_BY_FAMILY, req, NLM_F_REQUEST, seq);
   for (;;) {
     std::span<const std::byte> data = receive_datagram(fd, buffer);
     while (std::optional<NetlinkMessage> message = next_message(data)) {

@@ -66,10 +66,10 @@ struct DumpOptions {
   bool tcp_info = true;  // fill has_info and the TCP_INFO fields of full sockets
 };
 
-// Every TCP socket (IPv4 then IPv6; all states, request and timewait socks included, unless
-// options narrow it) of the calling thread's network namespace. One netlink dump per family;
-// the result is not a consistent snapshot (sockets can move between hash buckets during the
-// walk). Throws std::system_error.
+// Every TCP socket (IPv4 and IPv6, in the kernel's hash order; all states, request and timewait
+// socks included, unless options narrow it) of the calling thread's network namespace. One
+// netlink dump for both families; the result is not a consistent snapshot (sockets can move between
+// hash buckets during the walk). Throws std::system_error.
 std::vector<SocketEntry> dump_tcp_sockets(const DumpOptions& options = {});
 
 // The same for the namespace netns_ino (0: the caller's), read through a netlink socket
@@ -84,7 +84,8 @@ std::vector<SocketEntry> dump_tcp_sockets_in_netns(std::uint32_t netns_ino,
 std::vector<SocketEntry> find_tcp_sockets_in_netns(std::uint32_t netns_ino,
                                                    std::span<const SocketEntry> wanted);
 
-// Decodes one SOCK_DIAG_BY_FAMILY message payload (struct inet_diag_msg and its attributes).
+// Decodes one SOCK_DIAG_BY_FAMILY or TCPDIAG_GETSOCK message payload (struct inet_diag_msg and
+// its attributes).
 // Returns false, leaving out untouched, if it is too short.
 bool decode_inet_diag_msg(std::span<const std::byte> payload, SocketEntry& out);
 
