@@ -28,6 +28,10 @@ const volatile __u8 emit_transitions = 0;  /* a record per state change (--trans
  * for the sockets it seeds. */
 __u64 last_conn_id = 0;
 
+/* Set by the collector once it has made every CPU send its stage (raw_tp__flush_staged):
+ * until then, and on a kernel where it cannot, connection records travel one by one. */
+__u8 stage_connections = 0;
+
 /* One ring buffer per CPU: a reservation takes only its own CPU's ring lock and producer
  * position, whose cache lines then stay on that CPU. With one ring shared by all CPUs they
  * bounced between CPUs on every event (measured on 2 CPUs: ~190 of ~320 ns per reservation
@@ -362,7 +366,7 @@ static __always_inline bool stage_connection(const struct sock *sk, __u64 cookie
 	__u32 slot;
 	bool full;
 
-	if (!cpu || cpu->staging)
+	if (!stage_connections || !cpu || cpu->staging)
 		return false;
 	cpu->staging = 1;
 	staging_barrier();

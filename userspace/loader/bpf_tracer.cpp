@@ -220,6 +220,15 @@ BpfTracer::BpfTracer(const LoaderConfig& config) {
   }
 
   cpus_ = config.cpus;
+  // Records are staged only where every CPU can be made to send its stage.
+  if (const int error = flush_staged(); error == 0) {
+    skel_->bss->stage_connections = 1;
+  } else if (g_verbose) {
+    std::fprintf(stderr,
+                 "tcptrail: cannot run the flush program on every CPU (%s): connection "
+                 "records travel one by one\n",
+                 std::strerror(error));
+  }
   std::vector<int> fds;
   for (const sys::UniqueFd& ring : ring_fds_) {
     fds.push_back(ring.get());
@@ -232,13 +241,17 @@ BpfTracer::BpfTracer(const LoaderConfig& config) {
 
 BpfTracer::~BpfTracer() = default;
 
-void BpfTracer::flush_staged() {
+int BpfTracer::flush_staged() {
   const int fd = bpf_program__fd(skel_->progs.raw_tp__flush_staged);
+  int error = 0;
   for (const std::uint32_t cpu : cpus_) {
     LIBBPF_OPTS(bpf_test_run_opts, opts, .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = cpu);
     // A CPU gone offline (ENXIO) has nothing staged that it could still send.
-    bpf_prog_test_run_opts(fd, &opts);
+    if (bpf_prog_test_run_opts(fd, &opts) != 0 && errno != ENXIO && error == 0) {
+      error = errno;
+    }
   }
+  return error;
 }
 
 std::size_t BpfTracer::poll(RecordHandler& handler, int timeout_ms) {

@@ -92,8 +92,9 @@ private:
   std::vector<std::uint32_t> cpus_;  // the CPUs with a ring
   std::chrono::steady_clock::time_point last_flush_{};
   std::uint64_t drops(std::uint32_t index) const;
-  // Makes every CPU send the connection records it staged.
-  void flush_staged();
+  // Makes every CPU send the connection records it staged; the errno of the first CPU that
+  // could not be told, or 0.
+  int flush_staged();
 };
 
 }  // namespace tcptrail
