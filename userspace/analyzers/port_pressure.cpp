@@ -95,8 +95,11 @@ void PortPressure::on_time_wait(const Connection& conn) {
   }
   const Key key{conn.netns_ino, conn.laddr, conn.raddr, conn.rport};
   Destination& d = destinations_[key];
-  d.entries.push_back(conn.end_ns);
-  evaluate(key, d, conn.end_ns);
+  // Records of different CPUs come up to the kernel's flush interval out of CLOSE order: the
+  // entries stay sorted (a late one goes in near the end), and the destination's time goes on
+  // from its newest.
+  d.entries.insert(std::upper_bound(d.entries.begin(), d.entries.end(), conn.end_ns), conn.end_ns);
+  evaluate(key, d, std::max(d.entries.back(), d.warned_ns));
 }
 
 void PortPressure::forget_namespace(std::uint32_t netns_ino) {
@@ -158,7 +161,7 @@ void PortPressure::evaluate(const Key& key, Destination& d, std::uint64_t now_ns
   if (p.ratio < config_.warn && !soon) {
     return;
   }
-  if (d.warned && now_ns - d.warned_ns < config_.repeat_ns) {
+  if (d.warned && now_ns < d.warned_ns + config_.repeat_ns) {
     return;
   }
   d.warned = true;
