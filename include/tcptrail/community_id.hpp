@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "tcptrail/event.hpp"
 
@@ -15,5 +17,28 @@ namespace tcptrail {
 // addresses are hashed as the IPv4 addresses on the wire. Empty when the families differ.
 std::string community_id(const IpAddress& a, std::uint16_t a_port, const IpAddress& b,
                          std::uint16_t b_port);
+
+// community_id() of recent flows. Every record of a connection carries its Community ID, and
+// both ends of a loopback connection share one: SHA-1 per record was the largest single cost
+// of writing --transitions records. Direct-mapped: a flow whose slot another took is hashed
+// again.
+class CommunityIdCache {
+public:
+  // Valid until the next call.
+  std::string_view get(const IpAddress& a, std::uint16_t a_port, const IpAddress& b,
+                       std::uint16_t b_port);
+
+private:
+  struct Slot {
+    IpAddress low;
+    IpAddress high;
+    std::uint16_t low_port = 0;
+    std::uint16_t high_port = 0;
+    bool used = false;
+    std::string id;
+  };
+  static constexpr std::size_t kSlots = 4096;  // a power of two
+  std::vector<Slot> slots_ = std::vector<Slot>(kSlots);
+};
 
 }  // namespace tcptrail

@@ -54,5 +54,25 @@ TEST(CommunityId, IsEmptyWhenTheFamiliesDiffer) {
   EXPECT_EQ(community_id(testing::ipv4("1.2.3.4"), 1, testing::ipv6("2001:db8::1"), 2), "");
 }
 
+// More flows than slots, each asked for in both directions and again after others took its
+// slot: the cache answers what community_id() does, whatever it held before.
+TEST(CommunityIdCache, AnswersAsCommunityIdAcrossCollisions) {
+  CommunityIdCache cache;
+  const IpAddress lo = testing::ipv4("127.0.0.1");
+  const IpAddress v6 = testing::ipv6("2001:db8::1");
+  for (int round = 0; round < 2; ++round) {
+    for (std::uint16_t port = 30000; port < 40000; ++port) {
+      const IpAddress& peer = port % 3 == 0 ? v6 : lo;
+      const IpAddress& local = port % 3 == 0 ? testing::ipv6("2001:db8::2") : lo;
+      const std::string want = community_id(local, port, peer, 80);
+      ASSERT_EQ(cache.get(local, port, peer, 80), want) << port;
+      ASSERT_EQ(cache.get(peer, 80, local, port), want) << port;
+    }
+  }
+  for (const Vector& v : kVectors) {
+    EXPECT_EQ(cache.get(address(v.daddr), v.dport, address(v.saddr), v.sport), v.id) << v.daddr;
+  }
+}
+
 }  // namespace
 }  // namespace tcptrail

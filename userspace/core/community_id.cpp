@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstring>
+#include <tuple>
 #include <utility>
 
 namespace tcptrail {
@@ -53,6 +54,39 @@ std::string community_id(const IpAddress& a, std::uint16_t a_port, const IpAddre
   std::string id = "1:";
   id.append(encoded.data(), encoded.size());
   return id;
+}
+
+std::string_view CommunityIdCache::get(const IpAddress& a, std::uint16_t a_port, const IpAddress& b,
+                                       std::uint16_t b_port) {
+  // Either direction is the same flow and the same slot.
+  const bool a_first = std::tie(a, a_port) <= std::tie(b, b_port);
+  const IpAddress& low = a_first ? a : b;
+  const IpAddress& high = a_first ? b : a;
+  const std::uint16_t low_port = a_first ? a_port : b_port;
+  const std::uint16_t high_port = a_first ? b_port : a_port;
+  // FNV-1a over what differs between flows on one host: the addresses' last bytes and ports.
+  std::uint32_t hash = 2166136261u;
+  auto mix = [&hash](std::uint32_t byte) { hash = (hash ^ byte) * 16777619u; };
+  for (const IpAddress* address : {&low, &high}) {
+    for (std::size_t i = 0; i < 4; ++i) {
+      mix(address->bytes[(address->family == 4 ? 0 : 12) + i]);
+    }
+  }
+  for (const std::uint16_t port : {low_port, high_port}) {
+    mix(port & 0xffu);
+    mix(port >> 8u);
+  }
+  Slot& slot = slots_[hash & (kSlots - 1)];
+  if (!slot.used || slot.low_port != low_port || slot.high_port != high_port || slot.low != low ||
+      slot.high != high) {
+    slot.low = low;
+    slot.high = high;
+    slot.low_port = low_port;
+    slot.high_port = high_port;
+    slot.used = true;
+    slot.id = community_id(a, a_port, b, b_port);
+  }
+  return slot.id;
 }
 
 }  // namespace tcptrail

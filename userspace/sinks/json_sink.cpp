@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "sinks/format.hpp"
-#include "tcptrail/community_id.hpp"
 #include "tcptrail/errno_name.hpp"
 
 namespace tcptrail {
@@ -345,7 +344,7 @@ void JsonSink::common(const Connection& conn, std::uint64_t ts_ns, std::uint32_t
   string_or_null("pod_uid", cgroup != nullptr ? &cgroup->pod_uid : nullptr);
   string_or_null("unit", cgroup != nullptr ? &cgroup->unit : nullptr);
   writer_.key("community_id")
-      .plain_string(community_id(conn.laddr, conn.lport, conn.raddr, conn.rport));
+      .plain_string(community_ids_.get(conn.laddr, conn.lport, conn.raddr, conn.rport));
 }
 
 void JsonSink::common(const Connection& conn, std::uint64_t ts_ns, const Identity& identity) {

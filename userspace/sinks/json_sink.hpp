@@ -7,6 +7,7 @@
 #include <string>
 
 #include "sinks/json_writer.hpp"
+#include "tcptrail/community_id.hpp"
 #include "tcptrail/records.hpp"
 
 namespace tcptrail {
@@ -58,6 +59,7 @@ private:
   WallClock clock_;
   std::string host_;
   JsonWriter writer_;
+  CommunityIdCache community_ids_;
 };
 
 }  // namespace tcptrail
