@@ -166,9 +166,13 @@ void request_then_reset(int port) {
   close(fd);
 }
 
-// Real nginx, a master and two workers: what the issue found blamed on the master.
-TEST(OwnerTest, NginxWorkersOwnTheKeepAliveSocketsTheirClientsReset) {
+// Real nginx, a master and two workers: what the issue found blamed on the master. With
+// `reuseport`, an SO_REUSEPORT group: one listener per worker, all made by the master.
+class NginxOwnerTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(NginxOwnerTest, WorkersOwnTheKeepAliveSocketsTheirClientsReset) {
   TT_REQUIRE_KERNEL();
+  const std::string listen_options = GetParam() == "reuseport" ? " reuseport" : "";
   TT_SKIP_OR_FAIL_IF(access("/usr/sbin/nginx", X_OK) == 0
                          ? ""
                          : "nginx is not installed (apt-get install nginx-light)");
@@ -181,7 +185,7 @@ TEST(OwnerTest, NginxWorkersOwnTheKeepAliveSocketsTheirClientsReset) {
          << (dir / "nginx.pid").string() << "; error_log " << (dir / "error.log").string() << ";\n"
          << "events { worker_connections 64; }\n"
          << "http { access_log off; client_body_temp_path " << dir.string() << ";\n"
-         << "  server { listen 127.0.0.1:" << port << "; keepalive_timeout 60s;\n"
+         << "  server { listen 127.0.0.1:" << port << listen_options << "; keepalive_timeout 60s;\n"
          << "    location / { return 200 \"ok\\n\"; } } }\n";
   }
   Process nginx(SpawnOptions{{"/usr/sbin/nginx", "-e", (dir / "error.log").string(), "-p",
@@ -218,6 +222,9 @@ TEST(OwnerTest, NginxWorkersOwnTheKeepAliveSocketsTheirClientsReset) {
     EXPECT_EQ(r["owner_source"], "acceptor") << r;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Nginx, NginxOwnerTest, ::testing::Values("one_listener", "reuseport"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace tt
