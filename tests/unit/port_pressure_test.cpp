@@ -39,9 +39,14 @@ protected:
   std::vector<TimeWaitPressure> warnings;
 
   void sweep(std::uint64_t at_ns, const std::vector<SocketSnapshot>& sockets,
-             std::uint32_t size = 200, std::uint8_t tw_reuse = 0, std::string name = "") {
-    NamespacePorts ports{40000, static_cast<std::uint16_t>(40000 + size - 1), size, tw_reuse,
-                         std::move(name)};
+             std::uint32_t size = 200, std::uint8_t tw_reuse = 0, std::string name = "",
+             std::uint32_t tw_reuse_delay_ms = 1000) {
+    NamespacePorts ports{40000,
+                         static_cast<std::uint16_t>(40000 + size - 1),
+                         size,
+                         tw_reuse,
+                         std::move(name),
+                         tw_reuse_delay_ms};
     pressure.on_sweep(digest_sweep(kNetns, sockets, std::move(ports), at_ns, nullptr));
   }
   // A connection to raddr:6379 entering TIME_WAIT at at_ns, as the table reports it.
@@ -134,6 +139,22 @@ TEST_F(PortPressureTest, ReuseOnLoopbackCountsOnlyTheLastSecondOfTimeWait) {
   EXPECT_EQ(warnings.front().raddr, testing::ipv4("10.0.0.2"));
   EXPECT_FALSE(warnings.front().reusable);
   EXPECT_EQ(warnings.front().tw_reuse, 2);
+}
+
+TEST_F(PortPressureTest, ReuseCountsTheTimeWaitOfTheNamespacesReuseDelay) {
+  // tcp_tw_reuse_delay=3000: connect() takes a loopback TIME_WAIT port back only 3 s after it
+  // entered TIME_WAIT. The same 60 per second as above then keeps 180 of 200 ports taken.
+  for (std::uint64_t second = 0; second < 5; ++second) {
+    sweep(second * kSec, {}, 200, 2, "", 3000);
+    for (int i = 0; i < 60; ++i) {
+      enter_time_wait(second * kSec + static_cast<std::uint64_t>(i) * 16 * kMs + 1, "127.0.0.1");
+    }
+  }
+  ASSERT_FALSE(warnings.empty()) << "90% of the range is taken";
+  const TimeWaitPressure& w = warnings.front();
+  EXPECT_TRUE(w.reusable);
+  EXPECT_GE(w.taken, 100u) << "more than the last second's 60";
+  EXPECT_LE(w.taken, 180u);
 }
 
 TEST_F(PortPressureTest, LiveClientConnectionsTakePortsAndServerChildrenDoNot) {
