@@ -41,7 +41,8 @@
 #define TCPTRAIL_F_SND_SHUTDOWN 0x02 /* our FIN was queued (sk_shutdown & SEND_SHUTDOWN) */
 #define TCPTRAIL_F_ORPHAN 0x04       /* no process holds the socket (SOCK_DEAD) */
 #define TCPTRAIL_F_NS_IN_OLD 0x08    /* state records: ns_in_old is known */
-#define TCPTRAIL_F_FIN_ACKED 0x10    /* our FIN was sent and acked: bytes_acked counts it */
+#define TCPTRAIL_F_FIN_ACKED 0x10    /* send side shut down, snd_una at write_seq: our FIN was acked
+                                      * if one was sent (an abort sends none; see decode.cpp) */
 #define TCPTRAIL_F_FIN_RECEIVED 0x20 /* the peer's FIN came (SOCK_DONE): bytes_received counts it */
 
 /* tcptrail_conn.flags: what the lifecycle so far has shown */

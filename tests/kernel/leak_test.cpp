@@ -229,6 +229,21 @@ TEST(LeakTest, FinWait2AgainstAPeerThatNeverCloses) {
   expect_fd_is_socket(owner(leak, p.client.pid()));
   EXPECT_EQ(leak["pid"], p.client.pid()) << leak;
   EXPECT_FALSE(has_owner(leak, p.server.process.pid())) << leak;
+
+  // Still open when tcptrail stops: the stop record lists it, as its leak record named it.
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+  const Json& stop = stopped.records.back();
+  ASSERT_EQ(stop["type"], "stop");
+  EXPECT_GE(stop["open_leak_count"].get<int>(), 1) << stop;
+  const auto open = std::find_if(stop["open_leaks"].begin(), stop["open_leaks"].end(),
+                                 [&](const Json& o) { return o["cookie"] == leak["cookie"]; });
+  ASSERT_NE(open, stop["open_leaks"].end()) << stop;
+  for (const char* field : {"kind", "conn_id", "pid", "comm", "owner_source", "laddr", "lport",
+                            "raddr", "rport", "role", "state", "orphan"}) {
+    EXPECT_EQ((*open)[field], leak[field]) << field << ": " << *open;
+  }
+  EXPECT_GE((*open)["age_ms"].get<double>(), leak["age_ms"].get<double>()) << *open;
 }
 
 // The client closes and goes; the kernel finishes its socket as an orphaned FIN_WAIT2 timewait
@@ -248,6 +263,26 @@ TEST(LeakTest, OrphanedFinWait2ResolvesToTimeWaitWhenThePeerCloses) {
                                     "orphaned fin_wait2 leak", 1, 10s)[0];
   EXPECT_EQ(leak["orphan"], true) << leak;
   EXPECT_EQ(leak["state"], "FIN_WAIT2") << leak;
+  // The timewait socket is the connection tcptrail traced as a full socket: its identity, the
+  // process that closed it, its role, and its age since it entered FIN_WAIT2.
+  const Json full = tracer.wait_for(socket_record("connection", cport, server.port),
+                                    "the full socket's connection record", 1, 5s)[0];
+  EXPECT_EQ(full["close"], "active") << full;
+  EXPECT_EQ(leak["cookie"], full["cookie"]) << leak;
+  EXPECT_EQ(leak["conn_id"], full["conn_id"]) << "not 2^63 | cookie: " << leak;
+  EXPECT_EQ(leak["pid"], client.pid()) << leak;
+  EXPECT_EQ(leak["comm"], "tt_client") << leak;
+  EXPECT_EQ(leak["role"], "client") << leak;
+  EXPECT_EQ(leak["preexisting"], false) << leak;
+  const auto ms_of = [](const Json& ts) {  // "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"
+    const std::string text = ts.get<std::string>();
+    std::tm tm{};
+    strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+    return static_cast<double>(timegm(&tm)) * 1e3 + std::stod(text.substr(19, 10)) * 1e3;
+  };
+  const double entered_ms = ms_of(full["ts"]) - full["states"]["FIN_WAIT2"].get<double>();
+  const double aged_from_ms = ms_of(leak["ts"]) - leak["age_ms"].get<double>();
+  EXPECT_NEAR(aged_from_ms, entered_ms, 5.0) << "aged from FIN_WAIT2's start\n" << leak << full;
 
   server.process.send_signal(SIGTERM);
   ASSERT_TRUE(server.process.wait(5s).has_value());

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -82,6 +83,45 @@ TEST(OwnerTest, PreforkWorkersOwnWhatTheyAccept) {
   }
 }
 
+// A worker whose client left before it answered: the client closes right after connecting,
+// the worker's first system call on the socket is its write, and the reply draws the RST of the
+// client's orphan, so the socket dies with EPIPE and without the worker's close() (php-fpm
+// behind nginx when the client gave up before the script ended). From that write on, its
+// records name the worker.
+TEST(OwnerTest, PreforkWorkerThatWritesFirstOwnsItsEpipeSocket) {
+  TT_REQUIRE_KERNEL();
+  const std::vector<std::string> gaps = kernel_gaps();
+  if (std::find(gaps.begin(), gaps.end(), "first_write_owner") != gaps.end()) {
+    GTEST_SKIP() << "no tcp:tcp_sendmsg_locked on this kernel: a first write names nobody";
+  }
+  Server server = start_server("127.0.0.1", {"--prefork", "1", "--count", "1", "--hold-ms", "300",
+                                             "--reply", "200000", "--close-first", "client"});
+  const int worker = server.process.wait_event("preforked")["worker0"].get<int>();
+  Tracer tracer({"--port", std::to_string(server.port)});
+  Process client = spawn_peer({"client", "--addr", "127.0.0.1", "--port",
+                               std::to_string(server.port), "--close-first", "client", "--orphan"});
+  const int cport = client.wait_event("connected").at("lport").get<int>();
+  expect_clean_exit(client);
+  expect_clean_exit(server.process);  // the worker may die of SIGPIPE; its master exits 0
+  tracer.settle(of_type("connection"), 2);
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+
+  const Json sv =
+      only(stopped.records, socket_record("connection", server.port, cport), "server end");
+  EXPECT_EQ(sv["close"], "reset_received") << sv;
+  EXPECT_EQ(sv["error"], "EPIPE") << "the RST reached it in CLOSE_WAIT: " << sv;
+  EXPECT_EQ(sv["pid"], worker) << "the worker, not the master " << server.process.pid();
+  EXPECT_EQ(sv["comm"], "tt_worker") << sv;
+  EXPECT_EQ(sv["owner_source"], "acceptor") << sv;
+  EXPECT_EQ(sv["rx_bytes"], 0) << sv;
+  EXPECT_EQ(sv["tx_bytes"], 0) << "the client's orphan answered the reply with an RST: " << sv;
+  const Json reset = only(stopped.records, socket_record("reset", server.port, cport), "its RST");
+  EXPECT_EQ(reset["direction"], "received") << reset;
+  EXPECT_EQ(reset["pid"], worker) << reset;
+  EXPECT_EQ(reset["owner_source"], "acceptor") << reset;
+}
+
 // The children of `parent`, from /proc/PID/stat (field 4 is the parent).
 std::set<int> children_of(int parent) {
   std::set<int> children;
@@ -126,9 +166,13 @@ void request_then_reset(int port) {
   close(fd);
 }
 
-// Real nginx, a master and two workers: what the issue found blamed on the master.
-TEST(OwnerTest, NginxWorkersOwnTheKeepAliveSocketsTheirClientsReset) {
+// Real nginx, a master and two workers: what the issue found blamed on the master. With
+// `reuseport`, an SO_REUSEPORT group: one listener per worker, all made by the master.
+class NginxOwnerTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(NginxOwnerTest, WorkersOwnTheKeepAliveSocketsTheirClientsReset) {
   TT_REQUIRE_KERNEL();
+  const std::string listen_options = GetParam() == "reuseport" ? " reuseport" : "";
   TT_SKIP_OR_FAIL_IF(access("/usr/sbin/nginx", X_OK) == 0
                          ? ""
                          : "nginx is not installed (apt-get install nginx-light)");
@@ -141,7 +185,7 @@ TEST(OwnerTest, NginxWorkersOwnTheKeepAliveSocketsTheirClientsReset) {
          << (dir / "nginx.pid").string() << "; error_log " << (dir / "error.log").string() << ";\n"
          << "events { worker_connections 64; }\n"
          << "http { access_log off; client_body_temp_path " << dir.string() << ";\n"
-         << "  server { listen 127.0.0.1:" << port << "; keepalive_timeout 60s;\n"
+         << "  server { listen 127.0.0.1:" << port << listen_options << "; keepalive_timeout 60s;\n"
          << "    location / { return 200 \"ok\\n\"; } } }\n";
   }
   Process nginx(SpawnOptions{{"/usr/sbin/nginx", "-e", (dir / "error.log").string(), "-p",
@@ -178,6 +222,9 @@ TEST(OwnerTest, NginxWorkersOwnTheKeepAliveSocketsTheirClientsReset) {
     EXPECT_EQ(r["owner_source"], "acceptor") << r;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Nginx, NginxOwnerTest, ::testing::Values("one_listener", "reuseport"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace tt

@@ -192,6 +192,35 @@ TEST(Decode, BytesAreTheApplicationsWithoutSynAndFins) {
   EXPECT_EQ(c->tx_bytes, 0u);
 }
 
+// close() with SO_LINGER {1,0} (or with unread data) shuts the sending side down and, with all
+// data acked, leaves snd_una at write_seq: the kernel side flags a FIN as acked, but the socket
+// went from ESTABLISHED or CLOSE_WAIT straight to CLOSE and sent an RST, no FIN.
+TEST(Decode, AbortiveCloseSentNoFinToTakeOut) {
+  DecodeStats stats;
+  tcptrail_conn_record raw = sample_connection();
+  raw.conn.role = TCPTRAIL_ROLE_CLIENT;  // sent 100 bytes; its SYN and the 100 were acked
+  raw.sk.bytes_acked = 101;
+  raw.sk.bytes_received = 200;
+  raw.sk.flags = TCPTRAIL_F_SND_SHUTDOWN | TCPTRAIL_F_RCV_SHUTDOWN | TCPTRAIL_F_FIN_ACKED;
+  for (const std::uint8_t from : {1 /* ESTABLISHED */, 8 /* CLOSE_WAIT */}) {
+    raw.conn.closed_from = from;
+    raw.sk.flags |= from == 8 ? TCPTRAIL_F_FIN_RECEIVED : 0;
+    raw.sk.bytes_received = from == 8 ? 201 : 200;
+    auto c = decode_connection(bytes_of(raw), stats);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->tx_bytes, 100u) << "closed from state " << int{from};
+    EXPECT_EQ(c->rx_bytes, 200u) << "closed from state " << int{from};
+  }
+  // Aborted from FIN_WAIT2, its FIN had been sent and acked: that one is taken out.
+  raw.conn.closed_from = 5;
+  raw.sk.bytes_acked = 102;
+  raw.sk.flags = TCPTRAIL_F_SND_SHUTDOWN | TCPTRAIL_F_FIN_ACKED;
+  raw.sk.bytes_received = 200;
+  auto c = decode_connection(bytes_of(raw), stats);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->tx_bytes, 100u);
+}
+
 TEST(Decode, RejectsMalformedConnections) {
   DecodeStats stats;
   tcptrail_conn_record raw = sample_connection();

@@ -2,12 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "analyzers/leak_detector.hpp"
 #include "event_builder.hpp"
+#include "tcptrail/live_connections.hpp"
 
 namespace tcptrail {
 namespace {
@@ -39,9 +41,14 @@ protected:
   std::vector<TimeWaitPressure> warnings;
 
   void sweep(std::uint64_t at_ns, const std::vector<SocketSnapshot>& sockets,
-             std::uint32_t size = 200, std::uint8_t tw_reuse = 0, std::string name = "") {
-    NamespacePorts ports{40000, static_cast<std::uint16_t>(40000 + size - 1), size, tw_reuse,
-                         std::move(name)};
+             std::uint32_t size = 200, std::uint8_t tw_reuse = 0, std::string name = "",
+             std::uint32_t tw_reuse_delay_ms = 1000) {
+    NamespacePorts ports{40000,
+                         static_cast<std::uint16_t>(40000 + size - 1),
+                         size,
+                         tw_reuse,
+                         std::move(name),
+                         tw_reuse_delay_ms};
     pressure.on_sweep(digest_sweep(kNetns, sockets, std::move(ports), at_ns, nullptr));
   }
   // A connection to raddr:6379 entering TIME_WAIT at at_ns, as the table reports it.
@@ -136,6 +143,22 @@ TEST_F(PortPressureTest, ReuseOnLoopbackCountsOnlyTheLastSecondOfTimeWait) {
   EXPECT_EQ(warnings.front().tw_reuse, 2);
 }
 
+TEST_F(PortPressureTest, ReuseCountsTheTimeWaitOfTheNamespacesReuseDelay) {
+  // tcp_tw_reuse_delay=3000: connect() takes a loopback TIME_WAIT port back only 3 s after it
+  // entered TIME_WAIT. The same 60 per second as above then keeps 180 of 200 ports taken.
+  for (std::uint64_t second = 0; second < 5; ++second) {
+    sweep(second * kSec, {}, 200, 2, "", 3000);
+    for (int i = 0; i < 60; ++i) {
+      enter_time_wait(second * kSec + static_cast<std::uint64_t>(i) * 16 * kMs + 1, "127.0.0.1");
+    }
+  }
+  ASSERT_FALSE(warnings.empty()) << "90% of the range is taken";
+  const TimeWaitPressure& w = warnings.front();
+  EXPECT_TRUE(w.reusable);
+  EXPECT_GE(w.taken, 100u) << "more than the last second's 60";
+  EXPECT_LE(w.taken, 180u);
+}
+
 TEST_F(PortPressureTest, LiveClientConnectionsTakePortsAndServerChildrenDoNot) {
   std::vector<SocketSnapshot> sockets;
   for (int i = 0; i < 120; ++i) {
@@ -157,6 +180,54 @@ TEST_F(PortPressureTest, LiveClientConnectionsTakePortsAndServerChildrenDoNot) {
   EXPECT_EQ(warnings.front().taken, 120u);
   EXPECT_EQ(warnings.front().rport, 3306);
   EXPECT_DOUBLE_EQ(warnings.front().ratio, 0.6);
+}
+
+// Every socket the kernel follows, in the state the sweep found it in.
+class FollowsEverySocket : public LiveConnections {
+public:
+  Seeded seed(Connection& /*conn*/) override { return Seeded::kKnown; }
+  void seed_listener(std::uint32_t /*netns_ino*/, std::uint16_t /*port*/,
+                     const Owner& /*owner*/) override {}
+  std::optional<Connection> find(std::uint64_t sock_cookie) const override {
+    Connection conn;
+    conn.sock_cookie = sock_cookie;
+    conn.conn_id = sock_cookie;
+    return conn;
+  }
+  std::size_t open() const override { return 0; }
+};
+
+TEST(PortPressureDigest, ClientsInLeakStatesAndOrphanedFinWait2TakePortsToo) {
+  // A pool towards 10.0.0.2:3306: 20 established, 50 left in CLOSE_WAIT, 30 shut down in
+  // FIN_WAIT2, and 40 closed whose peer never answered (FIN_WAIT2 timewait sockets).
+  std::vector<SocketSnapshot> sockets;
+  std::uint16_t lport = 40000;
+  auto add = [&](SnapshotKind kind, TcpState state, int count) {
+    for (int i = 0; i < count; ++i) {
+      SocketSnapshot s;
+      s.kind = kind;
+      s.state = state;
+      s.cookie = lport;
+      s.laddr = testing::ipv4("10.0.0.1");
+      s.raddr = testing::ipv4("10.0.0.2");
+      s.lport = lport++;
+      s.rport = 3306;
+      sockets.push_back(s);
+    }
+  };
+  add(SnapshotKind::kFull, TcpState::kEstablished, 20);
+  add(SnapshotKind::kFull, TcpState::kCloseWait, 50);
+  add(SnapshotKind::kFull, TcpState::kFinWait2, 30);
+  add(SnapshotKind::kTimeWait, TcpState::kFinWait2, 40);
+  add(SnapshotKind::kTimeWait, TcpState::kTimeWait, 10);
+  const FollowsEverySocket live;
+  const SweepDigest digest =
+      digest_sweep(kNetns, sockets, NamespacePorts{40000, 40199, 200, 0, "", 1000}, 0, &live);
+  ASSERT_EQ(digest.destinations.size(), 1u);
+  EXPECT_EQ(digest.destinations.front().live, 140u);
+  EXPECT_EQ(digest.destinations.front().time_wait, 10u);
+  EXPECT_EQ(digest.held.size(), 80u) << "still watched as leaks";
+  EXPECT_EQ(digest.minisocks.size(), 40u);
 }
 
 TEST_F(PortPressureTest, RepeatsSlowlyAndNeverWithoutAKnownRange) {

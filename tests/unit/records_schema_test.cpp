@@ -393,7 +393,7 @@ std::string write_every_record() {
                                      "6.1.0-13-amd64",
                                      "--json -p 1234",
                                      900 * kMs,
-                                     {"netns"},
+                                     {"netns", "owners", "first_write_owner", "cgroup"},
                                      "4f0c7c1e-3f5a-4c5e-9d1b-2a6b8c0d1e2f"}});
 
     const Connection client = active_client();

@@ -41,6 +41,15 @@ TEST(SystemPortRange, ParsesTwReuse) {
   }
 }
 
+TEST(SystemPortRange, ParsesTwReuseDelay) {
+  EXPECT_EQ(parse_tw_reuse_delay("1000\n"), 1000U);
+  EXPECT_EQ(parse_tw_reuse_delay("1"), 1U);
+  EXPECT_EQ(parse_tw_reuse_delay("2147483647\n"), 2147483647U);
+  for (const char* text : {"", "\n", "0", "2147483648", "-1", " 1000", "1000 ", "1e3", "x"}) {
+    EXPECT_FALSE(parse_tw_reuse_delay(text)) << '"' << text << '"';
+  }
+}
+
 TEST(SystemPortRange, ReadsTheCurrentNamespace) {
   std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
   std::stringstream text;

@@ -249,6 +249,16 @@ SweepDigest digest_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot
     return c;
   };
   for (const SocketSnapshot& s : sockets) {
+    // A port of the range is taken towards the peer by every client socket that still has it,
+    // whatever its state (a pool's connection left in CLOSE_WAIT too), and by an orphan in a
+    // FIN_WAIT2 timewait socket, which tcp_tw_reuse never takes back (tcp_twsk_unique). A
+    // server's children use its service port, outside the range.
+    const bool holds_port = (s.kind == SnapshotKind::kFull && s.state != TcpState::kListen &&
+                             s.state != TcpState::kClose) ||
+                            (s.kind == SnapshotKind::kTimeWait && s.state == TcpState::kFinWait2);
+    if (holds_port && digest.ports.ephemeral(s.lport)) {
+      ++destination(s).live;
+    }
     if (s.kind == SnapshotKind::kRequest ||
         (s.kind == SnapshotKind::kTimeWait && s.state == TcpState::kFinWait2)) {
       digest.minisocks.push_back(s);
@@ -275,10 +285,6 @@ SweepDigest digest_sweep(std::uint32_t netns_ino, std::span<const SocketSnapshot
         conn->orphan = s.inode == 0;
         digest.held.push_back(*conn);
       }
-    } else if (s.kind == SnapshotKind::kFull && s.state != TcpState::kClose &&
-               digest.ports.ephemeral(s.lport)) {
-      // A server's children use its service port, outside the range: only clients count.
-      ++destination(s).live;
     }
   }
   digest.destinations.reserve(destinations.size());

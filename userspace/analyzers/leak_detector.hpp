@@ -59,7 +59,8 @@ struct NamespacePorts {
   std::uint16_t hi = 0;
   std::uint32_t size = 0;  // ports in [lo, hi]; 0: unknown, no warning
   std::uint8_t tw_reuse = 0;
-  std::string name;  // under /run/netns, "" if none
+  std::string name;                        // under /run/netns, "" if none
+  std::uint32_t tw_reuse_delay_ms = 1000;  // sys::PortSettings::tw_reuse_delay_ms
 
   // Whether connect() may pick this local port; false when the range is unknown.
   [[nodiscard]] bool ephemeral(std::uint16_t port) const {

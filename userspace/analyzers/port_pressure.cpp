@@ -51,6 +51,7 @@ void PortPressure::on_sweep(const SweepDigest& digest) {
   ns.port_range = digest.ports.size;
   ns.tw_reuse = digest.ports.tw_reuse;
   ns.name = digest.ports.name;
+  ns.reuse_delay_ns = std::uint64_t{digest.ports.tw_reuse_delay_ms} * 1'000'000;
   if (!digest.time_wait_counted) {
     return;  // the counts go on from the connections entering TIME_WAIT
   }
@@ -78,7 +79,7 @@ void PortPressure::on_sweep(const SweepDigest& digest) {
   for (auto it = destinations_.begin(); it != destinations_.end();) {
     if (std::get<0>(it->first) != digest.netns_ino || seen.contains(it->first)) {
       ++it;
-    } else if (count_after(it->second.entries, now - std::min(now, kReuseDelayNs)) == 0) {
+    } else if (count_after(it->second.entries, now - std::min(now, ns.reuse_delay_ns)) == 0) {
       it = destinations_.erase(it);  // nothing left towards it
     } else {
       update(it->first, 0, 0);
@@ -108,11 +109,13 @@ void PortPressure::forget_namespace(std::uint32_t netns_ino) {
 }
 
 void PortPressure::evaluate(const Key& key, Destination& d, std::uint64_t now_ns) {
-  const std::uint64_t recent_since = now_ns - std::min(now_ns, kReuseDelayNs);
+  auto ns = namespaces_.find(std::get<0>(key));
+  const std::uint64_t reuse_delay_ns =
+      ns != namespaces_.end() ? ns->second.reuse_delay_ns : Namespace{}.reuse_delay_ns;
+  const std::uint64_t recent_since = now_ns - std::min(now_ns, reuse_delay_ns);
   while (!d.entries.empty() && d.entries.front() <= std::min(recent_since, d.swept_ns)) {
     d.entries.pop_front();
   }
-  auto ns = namespaces_.find(std::get<0>(key));
   if (ns == namespaces_.end() || ns->second.port_range == 0) {
     return;
   }
@@ -142,8 +145,8 @@ void PortPressure::evaluate(const Key& key, Destination& d, std::uint64_t now_ns
   p.live = d.swept_live;
   p.tw_reuse = ns->second.tw_reuse;
   p.reusable = reusable;
-  // Where reuse applies only the TIME_WAIT of the last second keeps ports; its count is steady
-  // at a steady rate, so only live connections make it grow.
+  // Where reuse applies only the TIME_WAIT of the last reuse delay keeps ports; its count is
+  // steady at a steady rate, so only live connections make it grow.
   p.taken = d.swept_live + (reusable ? static_cast<std::uint32_t>(recent) : time_wait);
   p.port_range = ns->second.port_range;
   p.ratio = static_cast<double>(p.taken) / p.port_range;

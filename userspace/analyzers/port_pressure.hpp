@@ -32,10 +32,6 @@ struct PortPressureConfig {
 class PortPressure {
 public:
   static constexpr double kMinPredictedShare = 0.1;
-  // How long a TIME_WAIT port stays unusable where tcp_tw_reuse applies: tcp_twsk_unique wants
-  // the peer's last timestamp more than one second old (whole seconds, so 1 to 2 s); the lower
-  // bound is taken.
-  static constexpr std::uint64_t kReuseDelayNs = 1'000'000'000;
 
   PortPressure(PortPressureConfig config, std::function<void(const TimeWaitPressure&)> report);
 
@@ -52,6 +48,10 @@ private:
     std::uint32_t port_range = 0;  // 0: unknown, no warning
     std::uint8_t tw_reuse = 0;
     std::string name;
+    // How long a TIME_WAIT port stays unusable where tcp_tw_reuse applies (tcp_twsk_unique):
+    // tcp_tw_reuse_delay since it entered TIME_WAIT (6.13), or before that until the peer's
+    // last timestamp is from an earlier second, 1 to 2 s, of which the lower bound is taken.
+    std::uint64_t reuse_delay_ns = 1'000'000'000;
   };
   struct Destination {
     std::uint64_t swept_ns = 0;  // when the last sweep counted it (0: never)
@@ -60,7 +60,7 @@ private:
     double expiry_per_s = 0;  // TIME_WAIT sockets leaving, as the last two sweeps tell
     double live_per_s = 0;
     // When connections entered TIME_WAIT, oldest first: those after swept_ns and those of
-    // the last kReuseDelayNs.
+    // the namespace's last reuse_delay_ns.
     std::deque<std::uint64_t> entries;
     std::uint64_t warned_ns = 0;
     bool warned = false;

@@ -66,8 +66,8 @@ bool follow_fin_wait2(std::uint32_t netns, const std::vector<SocketSnapshot>& fi
 
 NamespacePorts namespace_ports(std::uint32_t netns) {
   const sys::PortSettings settings = sys::read_port_settings(netns);
-  return {settings.range.lo, settings.range.hi, settings.range.size(), settings.tw_reuse,
-          sys::netns_name(netns)};
+  return {settings.range.lo, settings.range.hi,      settings.range.size(),
+          settings.tw_reuse, sys::netns_name(netns), settings.tw_reuse_delay_ms};
 }
 
 std::shared_ptr<const HolderSnapshot>

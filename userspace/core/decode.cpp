@@ -46,9 +46,16 @@ void apply_sock(std::uint8_t family, const tcptrail_sock& s, Connection& conn) {
   conn.cgroup_id = s.cgroup_id;
   // The application's bytes: the sequence space the counters count less our SYN (an active
   // open's is acked before the first byte; a child's snd_una starts past its SYN-ACK) and each
-  // FIN that was acked or received.
+  // FIN that was acked or received. Ours was sent only if the socket left a state that had sent
+  // it: an abortive close() (SO_LINGER {1,0}, unread data) also shuts the sending side down, and
+  // with everything acked snd_una is at write_seq, but it sends an RST from ESTABLISHED or
+  // CLOSE_WAIT, never a FIN.
   const bool syn_counted = conn.role == Role::kClient && (conn.established || conn.preexisting);
-  const std::uint64_t ours = (syn_counted ? 1 : 0) + ((s.flags & TCPTRAIL_F_FIN_ACKED) ? 1 : 0);
+  const bool fin_sent =
+      conn.closed_from == TcpState::kFinWait1 || conn.closed_from == TcpState::kFinWait2 ||
+      conn.closed_from == TcpState::kClosing || conn.closed_from == TcpState::kLastAck;
+  const bool fin_acked = fin_sent && (s.flags & TCPTRAIL_F_FIN_ACKED) != 0;
+  const std::uint64_t ours = (syn_counted ? 1 : 0) + (fin_acked ? 1 : 0);
   conn.peer_fin = (s.flags & TCPTRAIL_F_FIN_RECEIVED) != 0;
   const std::uint64_t theirs = conn.peer_fin ? 1 : 0;
   conn.tx_bytes = s.bytes_acked >= ours ? s.bytes_acked - ours : 0;

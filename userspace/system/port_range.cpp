@@ -1,6 +1,7 @@
 #include "system/port_range.hpp"
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
@@ -17,6 +18,7 @@ namespace {
 
 constexpr const char* kPath = "/proc/sys/net/ipv4/ip_local_port_range";
 constexpr const char* kTwReusePath = "/proc/sys/net/ipv4/tcp_tw_reuse";
+constexpr const char* kTwReuseDelayPath = "/proc/sys/net/ipv4/tcp_tw_reuse_delay";
 
 void skip_space(std::string_view& text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
@@ -53,6 +55,15 @@ PortSettings read_current_settings() {
     throw_errno(EINVAL, "tcp_tw_reuse: cannot parse \"" + text + "\" from " + kTwReusePath);
   }
   settings.tw_reuse = *reuse;
+  if (access(kTwReuseDelayPath, F_OK) == 0) {
+    const std::string delay_text = read_small_file(kTwReuseDelayPath, "tcp_tw_reuse_delay");
+    auto delay = parse_tw_reuse_delay(delay_text);
+    if (!delay) {
+      throw_errno(EINVAL, "tcp_tw_reuse_delay: cannot parse \"" + delay_text + "\" from " +
+                              kTwReuseDelayPath);
+    }
+    settings.tw_reuse_delay_ms = *delay;
+  }
   return settings;
 }
 
@@ -97,6 +108,19 @@ std::optional<std::uint8_t> parse_tw_reuse(std::string_view text) {
     return std::nullopt;
   }
   return static_cast<std::uint8_t>(text[0] - '0');
+}
+
+std::optional<std::uint32_t> parse_tw_reuse_delay(std::string_view text) {
+  if (text.ends_with('\n')) {
+    text.remove_suffix(1);
+  }
+  std::uint32_t ms = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
+  if (ec != std::errc() || text.empty() || ptr != text.data() + text.size() || ms == 0 ||
+      ms > 0x7fff'ffffU) {
+    return std::nullopt;
+  }
+  return ms;
 }
 
 PortSettings read_port_settings(std::uint32_t netns_ino) {

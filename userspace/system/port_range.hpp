@@ -1,6 +1,7 @@
 // The settings that decide how many ports connect() has, per network namespace (both cover
 // IPv6 too): net.ipv4.ip_local_port_range, the ephemeral ports connect() and bind(port 0) pick
-// from, and net.ipv4.tcp_tw_reuse, whether connect() may take a port still in TIME_WAIT.
+// from, net.ipv4.tcp_tw_reuse, whether connect() may take a port still in TIME_WAIT, and
+// net.ipv4.tcp_tw_reuse_delay, how long after entering TIME_WAIT it may.
 #pragma once
 
 #include <cstdint>
@@ -33,9 +34,16 @@ struct PortSettings {
   PortRange range;
   // tcp_tw_reuse: 0 never, 1 for every destination, 2 (the default) for loopback only.
   std::uint8_t tw_reuse = 2;
+  // tcp_tw_reuse_delay (Linux 6.13): ms a socket must have been in TIME_WAIT before connect()
+  // may take its port back. Kernels without it wanted the peer's last timestamp to be from an
+  // earlier second than now, which is at least 1000 ms before for the steady state; 1000 then.
+  std::uint32_t tw_reuse_delay_ms = 1000;
 };
 // tcp_tw_reuse's text: one decimal digit 0, 1 or 2 and an optional newline; nullopt otherwise.
 std::optional<std::uint8_t> parse_tw_reuse(std::string_view text);
+// tcp_tw_reuse_delay's text: a decimal number of ms from 1 to 2^31 - 1 (the kernel's bounds)
+// and an optional newline; nullopt otherwise.
+std::optional<std::uint32_t> parse_tw_reuse_delay(std::string_view text);
 // Both settings of netns_ino, read as read_port_range does (one thread for both).
 PortSettings read_port_settings(std::uint32_t netns_ino = 0);
 
