@@ -77,7 +77,13 @@ struct PeerRow {
 struct RunStats {
   std::uint64_t lost = 0;              // events the kernel side could not queue or deliver
   std::uint64_t lost_connections = 0;  // connection records among them
-  std::uint64_t overflow = 0;          // sockets born while the kernel's table was full: not traced
+  // lost by reason, adding up to it: a CPU's ring full (lost_connections among them), a CPU
+  // without a ring (it came online after the start), a program the kernel skipped (it fired
+  // while already running on that CPU: bpf_trace_run's recursion check).
+  std::uint64_t lost_ring_full = 0;
+  std::uint64_t lost_no_ring = 0;
+  std::uint64_t lost_skipped = 0;
+  std::uint64_t overflow = 0;  // sockets born while the kernel's table was full: not traced
   std::uint64_t sweeps = 0;
   std::uint64_t longest_sweep_interval_ns = 0;  // between the starts of two sweeps
   std::uint64_t longest_sweep_ns = 0;           // one sweep of every namespace

@@ -211,8 +211,11 @@ TEST(MetricsSinkTest, RetransmitsResetsAndOpenLeaks) {
 TEST(MetricsSinkTest, LiveCountersFromStatsAndPortPressure) {
   MetricsSink sink;
   RunStats run;
-  run.lost = 7;
+  run.lost = 10;
   run.lost_connections = 5;
+  run.lost_ring_full = 7;
+  run.lost_no_ring = 1;
+  run.lost_skipped = 2;
   run.overflow = 2;
   run.sweeps = 3;
   run.longest_sweep_ns = 1'500'000;
@@ -225,8 +228,11 @@ TEST(MetricsSinkTest, LiveCountersFromStatsAndPortPressure) {
   const std::string text = sink.render();
   EXPECT_EQ(value(text, "tcptrail_events_total"), 100);
   EXPECT_EQ(value(text, "tcptrail_rejected_events_total"), 1);
-  EXPECT_EQ(value(text, R"(tcptrail_lost_events_total{record="connection"})"), 5);
-  EXPECT_EQ(value(text, R"(tcptrail_lost_events_total{record="other"})"), 2);
+  // Per reason, adding up to the stop record's lost; the connection records among them apart.
+  EXPECT_EQ(value(text, R"(tcptrail_lost_events_total{reason="ring_full"})"), 7);
+  EXPECT_EQ(value(text, R"(tcptrail_lost_events_total{reason="no_ring"})"), 1);
+  EXPECT_EQ(value(text, R"(tcptrail_lost_events_total{reason="program_skipped"})"), 2);
+  EXPECT_EQ(value(text, "tcptrail_lost_connection_records_total"), 5);
   EXPECT_EQ(value(text, "tcptrail_overflow_total"), 2);
   EXPECT_EQ(value(text, "tcptrail_queue_fill_ratio"), 0.25);
   EXPECT_EQ(value(text, "tcptrail_ring_fill_ratio"), 0.125);
@@ -263,6 +269,7 @@ TEST(MetricsSinkTest, EveryFamilyHasHelpAndType) {
                           "tcptrail_events_total",
                           "tcptrail_rejected_events_total",
                           "tcptrail_lost_events_total",
+                          "tcptrail_lost_connection_records_total",
                           "tcptrail_overflow_total",
                           "tcptrail_ring_fill_ratio",
                           "tcptrail_queue_fill_ratio",

@@ -338,9 +338,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
     if (metrics && now - last_stats >= kStatsIntervalNs) {
       RunStats live;
       background.add_stats(live);
-      live.lost = tracer.lost_events();
-      live.lost_connections = tracer.lost_connections();
-      live.overflow = tracer.overflow();
+      tracer.count_lost(live);
       live.longest_ring_pause_ns = longest_ring_pause_ns.load();
       records.write(StatsRecord{now, collector.events(), collector.decode_stats().rejected, live,
                                 queue.waiting_bytes(), queue.max_bytes(), time_wait.total(),
@@ -367,9 +365,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   run.longest_ring_pause_ns = longest_ring_pause_ns.load();
   background.stop();
   background.add_stats(run);
-  run.lost = tracer.lost_events();
-  run.lost_connections = tracer.lost_connections();
-  run.overflow = tracer.overflow();
+  tracer.count_lost(run);
   if (!output_closed) {
     collector.finish(monotonic_ns(), run);
   }

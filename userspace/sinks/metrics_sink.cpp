@@ -276,11 +276,16 @@ std::string MetricsSink::render() const {
   header(out, "tcptrail_rejected_events_total", "counter", "Malformed events the decoder refused.");
   sample(out, "tcptrail_rejected_events_total", "", s.rejected);
   header(out, "tcptrail_lost_events_total", "counter",
-         "Events the kernel side could not deliver: connection records, and all others (a ring "
-         "full, a CPU without a ring, a program skipped on a CPU where it already ran).");
-  sample(out, "tcptrail_lost_events_total", "record=\"connection\"", s.run.lost_connections);
-  sample(out, "tcptrail_lost_events_total", "record=\"other\"",
-         s.run.lost - std::min(s.run.lost, s.run.lost_connections));
+         "Events the kernel side could not deliver, by reason: a CPU's ring buffer full, a CPU "
+         "without a ring (online after the start), a program the kernel skipped because it "
+         "already ran on that CPU.");
+  sample(out, "tcptrail_lost_events_total", "reason=\"ring_full\"", s.run.lost_ring_full);
+  sample(out, "tcptrail_lost_events_total", "reason=\"no_ring\"", s.run.lost_no_ring);
+  sample(out, "tcptrail_lost_events_total", "reason=\"program_skipped\"", s.run.lost_skipped);
+  header(out, "tcptrail_lost_connection_records_total", "counter",
+         "Connection records a full ring buffer could not take: connections that ended "
+         "unreported.");
+  sample(out, "tcptrail_lost_connection_records_total", "", s.run.lost_connections);
   header(out, "tcptrail_overflow_total", "counter",
          "Sockets born while the kernel's connection table was full: not traced.");
   sample(out, "tcptrail_overflow_total", "", s.run.overflow);
