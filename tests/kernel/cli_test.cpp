@@ -206,6 +206,20 @@ TEST(CliTest, EventsLostToFullRingsAreReported) {
       << exposition;
 }
 
+// --host names the host in every record (a DaemonSet gives the node's name: the pod's own host
+// name is the pod's).
+TEST(CliTest, HostNamesTheHostInEveryRecord) {
+  TT_REQUIRE_KERNEL();
+  Tracer tracer({"--host", "node-7.example", "--duration", "1s"});
+  short_connection();
+  const Tracer::Stopped stopped = tracer.wait_exit(15s);
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.status.describe() << " " << stopped.err;
+  ASSERT_GE(stopped.records.size(), 2U);
+  for (const Json& r : stopped.records) {
+    EXPECT_EQ(r["host"], "node-7.example") << r;
+  }
+}
+
 // Records stream while tracing, not only at exit ("flushed at least every 100 ms").
 TEST(CliTest, RecordsStreamWithinASecond) {
   TT_REQUIRE_KERNEL();

@@ -150,7 +150,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   std::ostream& out = output.stream();
 
   const WallClock clock = WallClock::system();
-  const std::string host = sys::host_name();
+  const std::string host = options.host.empty() ? sys::host_name() : options.host;
   const bool leaks_mode = options.command == Command::kLeaks;
   std::unique_ptr<RecordSink> sink;
   LeaksView* leaks_view = nullptr;
