@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <optional>
 #include <ostream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -218,6 +219,39 @@ TEST(CliTest, HostNamesTheHostInEveryRecord) {
   for (const Json& r : stopped.records) {
     EXPECT_EQ(r["host"], "node-7.example") << r;
   }
+}
+
+// The text summary of a real run: lifetime and handshake percentiles per process and per
+// peer.
+TEST(CliTest, TextSummaryGivesPercentilesPerProcessAndPeer) {
+  TT_REQUIRE_KERNEL();
+  Server server = start_server("127.0.0.1", {"--count", "3"});
+  Process tracer({{tcptrail_binary(), "--port", std::to_string(server.port)}, {}, false, {}});
+  const auto deadline = Clock::now() + 10s;
+  while (Clock::now() < deadline && tracer.out().find("TIME") == std::string::npos) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_NE(tracer.out().find("TIME"), std::string::npos) << tracer.err();
+  Process client = spawn_peer(
+      {"client", "--addr", "127.0.0.1", "--port", std::to_string(server.port), "--count", "3"});
+  expect_clean_exit(client);
+  expect_clean_exit(server.process);
+  std::this_thread::sleep_for(500ms);
+  tracer.send_signal(SIGINT);
+  const auto status = tracer.wait(10s);
+  ASSERT_TRUE(status && status->exit_code == 0) << tracer.err();
+  const std::string& out = tracer.out();
+  // Three durations like 45us/2.69ms/2.69ms in each of the two percentile columns.
+  const std::regex header(R"(PROCESS .*LIFETIME p50/p90/p99 +HANDSHAKE p50/p90/p99)");
+  const std::string d = R"([0-9.]+(us|ms|s))";
+  const std::regex client_row(R"(\n[0-9]+ tt_client +3 +0 +0 +0 +0 +)" + d + "/" + d + "/" + d +
+                              " +" + d + "/" + d + "/" + d + "\n");
+  const std::regex service_row(R"(\n127\.0\.0\.1:)" + std::to_string(server.port) +
+                               " +3 +0 +0 +0 +0 +" + d + "/" + d + "/" + d + " +" + d + "/" + d +
+                               "/" + d + "\n");
+  EXPECT_TRUE(std::regex_search(out, header)) << out;
+  EXPECT_TRUE(std::regex_search(out, client_row)) << out;
+  EXPECT_TRUE(std::regex_search(out, service_row)) << out;
 }
 
 // Records stream while tracing, not only at exit ("flushed at least every 100 ms").

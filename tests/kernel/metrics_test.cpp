@@ -233,6 +233,33 @@ TEST(MetricsTest, PrometheusCountsWhatTheRecordsSay) {
   }
   EXPECT_EQ(retransmits, retransmitted);
   const Json& stop = stopped.records.back();
+  // The stop record's percentiles for the service: within the clients' lifetimes and
+  // handshakes, in order.
+  std::vector<double> lifetimes;
+  std::vector<double> handshake_times;
+  for (const Json& r : records) {
+    if (r["role"] == "client" && r["rport"] == server.port) {
+      lifetimes.push_back(r["duration_ms"].get<double>());
+      handshake_times.push_back(r["handshake_ms"].get<double>());
+    }
+  }
+  ASSERT_EQ(lifetimes.size(), std::size_t{kConnections});
+  const auto service = std::find_if(stop["per_peer"].begin(), stop["per_peer"].end(),
+                                    [&](const Json& row) { return row["port"] == server.port; });
+  ASSERT_NE(service, stop["per_peer"].end()) << stop;
+  EXPECT_EQ((*service)["connections"], kConnections);
+  for (const auto& [name, samples] :
+       {std::pair{"lifetime_ms", lifetimes}, std::pair{"handshake_ms", handshake_times}}) {
+    const Json& p = (*service)[name];
+    ASSERT_TRUE(p.is_object()) << name << ": " << *service;
+    // Rounded to the microsecond, as every *_ms is.
+    EXPECT_GE(p["p50"].get<double>() + 0.001, *std::min_element(samples.begin(), samples.end()))
+        << name << ": " << p;
+    EXPECT_LE(p["p50"].get<double>(), p["p90"].get<double>()) << name << ": " << p;
+    EXPECT_LE(p["p90"].get<double>(), p["p99"].get<double>()) << name << ": " << p;
+    EXPECT_LE(p["p99"].get<double>(), *std::max_element(samples.begin(), samples.end()) + 0.001)
+        << name << ": " << p;
+  }
   EXPECT_GT(events, 0);
   EXPECT_LE(events, stop["events"].get<double>()) << "a snapshot a second, then the final count";
   EXPECT_EQ(lost, stop["lost"].get<double>());
