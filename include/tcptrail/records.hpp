@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
@@ -252,6 +253,9 @@ struct StatsRecord {
   // The fullest a CPU's BPF ring buffer was found when drained since the last stats record
   // (0 to 1): records pending over the ring's size.
   double ring_fill;
+  // Per swept network namespace, the share of its local port range taken towards its worst
+  // destination (0 to 1), of the destinations the filters let through.
+  std::map<std::uint32_t, double> port_ratios{};
 };
 using Record = std::variant<StartRecord, ConnectionRecord, StateRecord, RetransmitRecord,
                             ResetRecord, LeakRecord, LeakResolvedRecord, TimeWaitPressureRecord,

@@ -344,6 +344,30 @@ TEST(MetricsSinkTest, LiveCountersFromStatsAndPortPressure) {
   EXPECT_EQ(value(text, R"(tcptrail_local_ports_in_use_ratio{netns="4026531840"})"), 0.75);
 }
 
+// The worst destination of each namespace from every snapshot, so the gauge also falls; a
+// pressure record raises it at once.
+TEST(MetricsSinkTest, PortRatioIsTheWorstDestinationNowUpAndDown) {
+  constexpr std::uint32_t kNetns = 4026531840u;
+  const std::string series = R"(tcptrail_local_ports_in_use_ratio{netns="4026531840"})";
+  MetricsSink sink;
+  const RunStats run;
+  StatsRecord stats{1000 * kMs, 0, 0, run, 0, 64, 0, 0};
+  stats.port_ratios = {{kNetns, 0.3}};
+  sink.write(stats);
+  EXPECT_EQ(value(sink.render(), series), 0.3) << "below any warning";
+  TimeWaitPressure pressure;
+  pressure.netns_ino = kNetns;
+  pressure.ratio = 0.75;
+  sink.write(TimeWaitPressureRecord{pressure});
+  EXPECT_EQ(value(sink.render(), series), 0.75);
+  stats.port_ratios = {{kNetns, 0.1}};
+  sink.write(stats);
+  EXPECT_EQ(value(sink.render(), series), 0.1) << "the TIME_WAIT expired";
+  stats.port_ratios = {};
+  sink.write(stats);
+  EXPECT_EQ(value(sink.render(), series), -1) << "a namespace no longer swept";
+}
+
 TEST(MetricsSinkTest, EveryFamilyHasHelpAndType) {
   const std::string text = MetricsSink().render();
   std::istringstream lines(text);

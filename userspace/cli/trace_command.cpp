@@ -342,7 +342,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
       live.longest_ring_pause_ns = longest_ring_pause_ns.load();
       records.write(StatsRecord{now, collector.events(), collector.decode_stats().rejected, live,
                                 queue.waiting_bytes(), queue.max_bytes(), time_wait.total(),
-                                tracer.take_ring_peak_fill()});
+                                tracer.take_ring_peak_fill(), collector.port_ratios(now)});
       last_stats = now;
     }
     bool stop = durations.run_ns != 0 && now - started >= durations.run_ns;

@@ -237,7 +237,9 @@ void MetricsSink::put(const LeakResolvedRecord& record) {
 
 void MetricsSink::put(const TimeWaitPressureRecord& record) {
   const std::lock_guard lock(mutex_);
-  state_.port_ratio[record.pressure.netns_ino] = record.pressure.ratio;
+  // Up at once; the next snapshot (StatsRecord) says what it is then, also when it fell.
+  double& ratio = state_.port_ratio[record.pressure.netns_ino];
+  ratio = std::max(ratio, record.pressure.ratio);
 }
 
 void MetricsSink::put(const StatsRecord& record) {
@@ -249,6 +251,7 @@ void MetricsSink::put(const StatsRecord& record) {
   state_.queue_bytes = record.queue_bytes;
   state_.time_wait_sockets = record.time_wait_sockets;
   state_.ring_fill = record.ring_fill;
+  state_.port_ratio = record.port_ratios;
 }
 
 void MetricsSink::put(const StopRecord& record) {
@@ -313,8 +316,8 @@ std::string MetricsSink::render() const {
          "TIME_WAIT sockets in the namespaces swept, as of each one's latest sweep.");
   sample(out, "tcptrail_time_wait_sockets", "", s.time_wait_sockets);
   header(out, "tcptrail_local_ports_in_use_ratio", "gauge",
-         "Share of the local port range taken towards the worst destination last reported "
-         "under pressure, per network namespace.");
+         "Share of the local port range taken towards the worst destination, per network "
+         "namespace swept.");
   for (const auto& [netns, ratio] : s.port_ratio) {
     std::string labels = "netns=\"";
     append_number(labels, std::uint64_t{netns});

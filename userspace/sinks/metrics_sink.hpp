@@ -90,7 +90,7 @@ private:
     std::uint64_t retransmits = 0;
     std::array<std::uint64_t, 2> resets{};        // by ResetDirection
     std::map<LeakKey, std::uint64_t> open_leaks;  // gauge: leaks not yet resolved
-    std::map<std::uint32_t, double> port_ratio;   // worst destination reported, per netns
+    std::map<std::uint32_t, double> port_ratio;   // worst destination, per netns
     std::set<std::uint16_t> service_ports;        // the ports given their own label
     // The workloads given their own labels, by the sequence numbers of their connections and
     // leaks.
