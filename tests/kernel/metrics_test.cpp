@@ -196,6 +196,8 @@ TEST(MetricsTest, PrometheusCountsWhatTheRecordsSay) {
   const double retransmits = prometheus.scalar("tcptrail_retransmits_total");
   const double events = prometheus.scalar("tcptrail_events_total");
   const double lost = prometheus.scalar("sum(tcptrail_lost_events_total)");
+  const double sweeps = prometheus.scalar("tcptrail_sweep_duration_seconds_count");
+  const double longest_sweep = prometheus.scalar("tcptrail_longest_sweep_seconds");
 
   const Tracer::Stopped stopped = tracer.stop();
   EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
@@ -263,6 +265,10 @@ TEST(MetricsTest, PrometheusCountsWhatTheRecordsSay) {
   EXPECT_GT(events, 0);
   EXPECT_LE(events, stop["events"].get<double>()) << "a snapshot a second, then the final count";
   EXPECT_EQ(lost, stop["lost"].get<double>());
+  EXPECT_GT(sweeps, 0);
+  EXPECT_LE(sweeps, stop["sweeps"].get<double>());
+  EXPECT_GT(longest_sweep, 0);
+  EXPECT_LE(longest_sweep, stop["longest_sweep_ms"].get<double>() / 1000 + 1e-6);
 }
 
 // Bound before anything is loaded, so no privileges are needed to see it.

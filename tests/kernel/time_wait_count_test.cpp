@@ -150,16 +150,19 @@ TEST(TimeWaitCountTest, MetricsGiveTheWorstDestinationBelowAnyWarning) {
   client.set_read_timeout(5);
   const std::string series = "tcptrail_local_ports_in_use_ratio{netns=\"" + netns + "\"}";
   double ratio = -1;
+  double time_wait = -1;
   const auto deadline = Clock::now() + 10s;
   while (Clock::now() < deadline && ratio != 0.06) {
     std::this_thread::sleep_for(200ms);
     if (const auto response = client.Get("/metrics"); response && response->status == 200) {
       ratio = sample_value(response->body, series);
+      time_wait = sample_value(response->body, "tcptrail_time_wait_sockets");
     }
   }
   const Tracer::Stopped stopped = tracer.stop();
   EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
   EXPECT_EQ(ratio, 0.06) << series;
+  EXPECT_GE(time_wait, 80) << "the namespace's, with the host's and others'";
   EXPECT_TRUE(
       select(stopped.records, [](const Json& r) { return r.value("kind", "") == "time_wait"; })
           .empty())
