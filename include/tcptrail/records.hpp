@@ -261,8 +261,9 @@ using Record = std::variant<StartRecord, ConnectionRecord, StateRecord, Retransm
                             ResetRecord, LeakRecord, LeakResolvedRecord, TimeWaitPressureRecord,
                             InterimRecord, StopRecord, StatsRecord>;
 
-// Every output format implements this. Calls come from one thread (the ring thread), in event
-// order, and must not block it for long: a sink that serves another thread copies what it needs.
+// Every output format implements this. Calls come from one thread (the collector's, never the
+// ring thread), in event order, and must not block it for long: a sink that serves another
+// thread copies what it needs.
 class RecordSink {
 public:
   virtual ~RecordSink() = default;
