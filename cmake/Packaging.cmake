@@ -41,7 +41,7 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # dpkg-shlibdeps names the runtime libraries: libbpf1 (libelf1 and zlib1g come with it),
-# libcpp-httplib0.11, libstdc++6, libgcc-s1, libc6.
+# libcpp-httplib0.11, libnettle8, libstdc++6, libgcc-s1, libc6.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS logrotate)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA

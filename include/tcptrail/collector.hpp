@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 
@@ -68,6 +69,10 @@ public:
   void forget_namespace(std::uint32_t netns_ino);
   // Leaks reported and not yet resolved that pass the filter.
   std::vector<Suspect> suspects(std::uint64_t now_ns) const;
+  // Per swept namespace, the share of the local port range taken towards the worst
+  // destination that passes the filter, as TIME_WAIT pressure records are filtered (none when
+  // the filter names processes, containers or units).
+  std::map<std::uint32_t, double> port_ratios(std::uint64_t now_ns) const;
   // Reports what is still pending and writes the stop record, with what the run loop counted.
   void finish(std::uint64_t now_ns, const RunStats& run);
 
@@ -87,6 +92,7 @@ private:
   void on_leak_resolved(const Connection& conn, const Leak& leak) override;
   void on_time_wait_pressure(const TimeWaitPressure& pressure) override;
   bool leak_matches(const Connection& conn, const Leak& leak) const;
+  bool pressure_matches(const TimeWaitPressure& pressure) const;
   void note_namespace(std::uint32_t netns_ino);
   void on_decoded(const Event& event);
 

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
@@ -77,7 +78,13 @@ struct PeerRow {
 struct RunStats {
   std::uint64_t lost = 0;              // events the kernel side could not queue or deliver
   std::uint64_t lost_connections = 0;  // connection records among them
-  std::uint64_t overflow = 0;          // sockets born while the kernel's table was full: not traced
+  // lost by reason, adding up to it: a CPU's ring full (lost_connections among them), a CPU
+  // without a ring (it came online after the start), a program the kernel skipped (it fired
+  // while already running on that CPU: bpf_trace_run's recursion check).
+  std::uint64_t lost_ring_full = 0;
+  std::uint64_t lost_no_ring = 0;
+  std::uint64_t lost_skipped = 0;
+  std::uint64_t overflow = 0;  // sockets born while the kernel's table was full: not traced
   std::uint64_t sweeps = 0;
   std::uint64_t longest_sweep_interval_ns = 0;  // between the starts of two sweeps
   std::uint64_t longest_sweep_ns = 0;           // one sweep of every namespace
@@ -246,13 +253,17 @@ struct StatsRecord {
   // The fullest a CPU's BPF ring buffer was found when drained since the last stats record
   // (0 to 1): records pending over the ring's size.
   double ring_fill;
+  // Per swept network namespace, the share of its local port range taken towards its worst
+  // destination (0 to 1), of the destinations the filters let through.
+  std::map<std::uint32_t, double> port_ratios{};
 };
 using Record = std::variant<StartRecord, ConnectionRecord, StateRecord, RetransmitRecord,
                             ResetRecord, LeakRecord, LeakResolvedRecord, TimeWaitPressureRecord,
                             InterimRecord, StopRecord, StatsRecord>;
 
-// Every output format implements this. Calls come from one thread (the ring thread), in event
-// order, and must not block it for long: a sink that serves another thread copies what it needs.
+// Every output format implements this. Calls come from one thread (the collector's, never the
+// ring thread), in event order, and must not block it for long: a sink that serves another
+// thread copies what it needs.
 class RecordSink {
 public:
   virtual ~RecordSink() = default;

@@ -2,6 +2,7 @@
 // input and missing privileges (exit status, one line on stderr, nothing on stdout).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <algorithm>
 #include <netinet/in.h>
@@ -12,7 +13,10 @@
 #include <cerrno>
 #include <optional>
 #include <ostream>
+#include <regex>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/environment.hpp"
@@ -138,16 +142,48 @@ void loopback_connections(int count) {
   close(listener);
 }
 
+// The value of the sample whose name and labels are exactly `series` in an exposition; -1 if
+// there is none.
+double sample_value(const std::string& exposition, const std::string& series) {
+  std::istringstream lines(exposition);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with(series + " ")) {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return -1;
+}
+
 // Nothing is lost quietly: with the collector stopped, the 1 MiB rings fill up; what the
-// kernel could not queue is counted, in the stop record and on stderr.
+// kernel could not queue is counted, in the stop record, on stderr and, by reason, in the
+// metrics.
 TEST(CliTest, EventsLostToFullRingsAreReported) {
   TT_REQUIRE_KERNEL();
-  Tracer tracer({"--ring-buffer-mib", "1"});
+  const int metrics_port = free_port();
+  Tracer tracer(
+      {"--ring-buffer-mib", "1", "--metrics", "127.0.0.1:" + std::to_string(metrics_port)});
   tracer.process().send_signal(SIGSTOP);
   // Two connection records of 272 ring bytes per connection (one per end): 4 MiB and more,
   // over at most a few CPUs.
   loopback_connections(8000);
   tracer.process().send_signal(SIGCONT);
+  // The metrics' counts are live: a snapshot a second.
+  httplib::Client client("127.0.0.1", metrics_port);
+  client.set_read_timeout(5);
+  std::string exposition;
+  const auto deadline = Clock::now() + 10s;
+  while (Clock::now() < deadline &&
+         sample_value(exposition, R"(tcptrail_lost_events_total{reason="ring_full"})") <= 0) {
+    std::this_thread::sleep_for(200ms);
+    const auto response = client.Get("/metrics");
+    exposition = response && response->status == 200 ? response->body : std::string();
+  }
+  // The first snapshot may come while the rings are still being drained and losing records; the
+  // next one has the final counts.
+  std::this_thread::sleep_for(1500ms);
+  if (const auto response = client.Get("/metrics"); response && response->status == 200) {
+    exposition = response->body;
+  }
   const Tracer::Stopped stopped = tracer.stop(SIGINT);
   EXPECT_EQ(stopped.status.exit_code, 0) << stopped.status.describe() << " " << stopped.err;
   ASSERT_FALSE(stopped.records.empty());
@@ -158,6 +194,64 @@ TEST(CliTest, EventsLostToFullRingsAreReported) {
   EXPECT_LE(stop["lost_connections"].get<long>(), stop["lost"].get<long>()) << stop;
   EXPECT_GT(stop["events"].get<long>(), 0) << stop;
   EXPECT_NE(stopped.err.find("events lost"), std::string::npos) << stopped.err;
+  const double ring_full =
+      sample_value(exposition, R"(tcptrail_lost_events_total{reason="ring_full"})");
+  EXPECT_GT(ring_full, 0) << exposition;
+  EXPECT_EQ(ring_full +
+                sample_value(exposition, R"(tcptrail_lost_events_total{reason="no_ring"})") +
+                sample_value(exposition, R"(tcptrail_lost_events_total{reason="program_skipped"})"),
+            stop["lost"].get<double>())
+      << exposition;
+  EXPECT_EQ(sample_value(exposition, "tcptrail_lost_connection_records_total"),
+            stop["lost_connections"].get<double>())
+      << exposition;
+}
+
+// --host names the host in every record (a DaemonSet gives the node's name: the pod's own host
+// name is the pod's).
+TEST(CliTest, HostNamesTheHostInEveryRecord) {
+  TT_REQUIRE_KERNEL();
+  Tracer tracer({"--host", "node-7.example", "--duration", "1s"});
+  short_connection();
+  const Tracer::Stopped stopped = tracer.wait_exit(15s);
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.status.describe() << " " << stopped.err;
+  ASSERT_GE(stopped.records.size(), 2U);
+  for (const Json& r : stopped.records) {
+    EXPECT_EQ(r["host"], "node-7.example") << r;
+  }
+}
+
+// The text summary of a real run: lifetime and handshake percentiles per process and per
+// peer.
+TEST(CliTest, TextSummaryGivesPercentilesPerProcessAndPeer) {
+  TT_REQUIRE_KERNEL();
+  Server server = start_server("127.0.0.1", {"--count", "3"});
+  Process tracer({{tcptrail_binary(), "--port", std::to_string(server.port)}, {}, false, {}});
+  const auto deadline = Clock::now() + 10s;
+  while (Clock::now() < deadline && tracer.out().find("TIME") == std::string::npos) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_NE(tracer.out().find("TIME"), std::string::npos) << tracer.err();
+  Process client = spawn_peer(
+      {"client", "--addr", "127.0.0.1", "--port", std::to_string(server.port), "--count", "3"});
+  expect_clean_exit(client);
+  expect_clean_exit(server.process);
+  std::this_thread::sleep_for(500ms);
+  tracer.send_signal(SIGINT);
+  const auto status = tracer.wait(10s);
+  ASSERT_TRUE(status && status->exit_code == 0) << tracer.err();
+  const std::string& out = tracer.out();
+  // Three durations like 45us/2.69ms/2.69ms in each of the two percentile columns.
+  const std::regex header(R"(PROCESS .*LIFETIME p50/p90/p99 +HANDSHAKE p50/p90/p99)");
+  const std::string d = R"([0-9.]+(us|ms|s))";
+  const std::regex client_row(R"(\n[0-9]+ tt_client +3 +0 +0 +0 +0 +)" + d + "/" + d + "/" + d +
+                              " +" + d + "/" + d + "/" + d + "\n");
+  const std::regex service_row(R"(\n127\.0\.0\.1:)" + std::to_string(server.port) +
+                               " +3 +0 +0 +0 +0 +" + d + "/" + d + "/" + d + " +" + d + "/" + d +
+                               "/" + d + "\n");
+  EXPECT_TRUE(std::regex_search(out, header)) << out;
+  EXPECT_TRUE(std::regex_search(out, client_row)) << out;
+  EXPECT_TRUE(std::regex_search(out, service_row)) << out;
 }
 
 // Records stream while tracing, not only at exit ("flushed at least every 100 ms").

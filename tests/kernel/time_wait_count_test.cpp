@@ -1,7 +1,10 @@
 // TIME_WAIT counted per destination by the sweeps, against `ss -tan state time-wait` in the same
-// namespace.
+// namespace, and the metric of the worst destination.
 #include <gtest/gtest.h>
+#include <httplib.h>
+#include <sys/stat.h>
 
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -106,6 +109,64 @@ TEST(TimeWaitCountTest, CountsPerDestinationEqualSs) {
   EXPECT_EQ(w_few["count"], 40) << w_few;
   EXPECT_EQ(w_many["laddr"], net.client_addr()) << w_many;
   EXPECT_EQ(w_many["port_range"], kPortRange) << w_many;
+}
+
+// The value of the sample whose name and labels are exactly `series`; -1 if there is none.
+double sample_value(const std::string& exposition, const std::string& series) {
+  std::istringstream lines(exposition);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with(series + " ")) {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return -1;
+}
+
+// tcptrail_local_ports_in_use_ratio is the share taken towards the namespace's worst
+// destination now, also far below any warning.
+TEST(TimeWaitCountTest, MetricsGiveTheWorstDestinationBelowAnyWarning) {
+  TT_REQUIRE_NETNS();
+  NetnsPair net("twratio");
+  NetnsPair::exec(net.client_ns(),
+                  {"sysctl", "-q", "-w",
+                   "net.ipv4.ip_local_port_range=40000 " + std::to_string(40000 + kPortRange - 1)});
+  NetnsPair::exec(net.client_ns(), {"sysctl", "-q", "-w", "net.ipv4.tcp_rfc1337=1"});
+  const std::vector<std::string> server_args = {"--count", "1000", "--close-first", "client"};
+  Server worst = start_server(net.server_addr(), server_args, net.server_ns());
+  Server other = start_server(net.server_addr(), server_args, net.server_ns());
+  leave_time_wait(net, worst, 60);
+  leave_time_wait(net, other, 20);
+  ASSERT_TRUE(ss_reaches(net, worst.port, 60));
+  ASSERT_TRUE(ss_reaches(net, other.port, 20));
+  // The namespace's inode, as the metric's label names it.
+  struct stat st {};
+  ASSERT_EQ(::stat(("/run/netns/" + net.client_ns()).c_str(), &st), 0);
+  const std::string netns = std::to_string(st.st_ino);
+
+  // 6% of the range: under the default 50%, and under the 10% a fast growth is warned from.
+  const int metrics_port = free_port();
+  Tracer tracer({"--metrics", "127.0.0.1:" + std::to_string(metrics_port)});
+  httplib::Client client("127.0.0.1", metrics_port);
+  client.set_read_timeout(5);
+  const std::string series = "tcptrail_local_ports_in_use_ratio{netns=\"" + netns + "\"}";
+  double ratio = -1;
+  double time_wait = -1;
+  const auto deadline = Clock::now() + 10s;
+  while (Clock::now() < deadline && ratio != 0.06) {
+    std::this_thread::sleep_for(200ms);
+    if (const auto response = client.Get("/metrics"); response && response->status == 200) {
+      ratio = sample_value(response->body, series);
+      time_wait = sample_value(response->body, "tcptrail_time_wait_sockets");
+    }
+  }
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+  EXPECT_EQ(ratio, 0.06) << series;
+  EXPECT_GE(time_wait, 80) << "the namespace's, with the host's and others'";
+  EXPECT_TRUE(
+      select(stopped.records, [](const Json& r) { return r.value("kind", "") == "time_wait"; })
+          .empty())
+      << "no warning";
 }
 
 }  // namespace

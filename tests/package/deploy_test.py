@@ -49,6 +49,12 @@ def main() -> int:
         assert mounts[volume["name"]].get("readOnly") is True, f"{volume['name']} not read-only"
 
     args = container["args"]
+    # A pod's host name is the pod's name: records name the node through the downward API.
+    env = {e["name"]: e for e in container.get("env", [])}
+    field = env.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+    assert field == "spec.nodeName", "NODE_NAME must come from the pod's spec.nodeName"
+    assert "--host" in args and args[args.index("--host") + 1] == "$(NODE_NAME)", \
+        "records must carry the node's name (--host $(NODE_NAME)), not the pod's"
     metrics = args[args.index("--metrics") + 1]
     port = int(metrics.rsplit(":", 1)[1])
     (declared,) = [p for p in container["ports"] if p["name"] == "metrics"]

@@ -40,9 +40,10 @@ deb=$(ls "$work"/dist/*.deb)
 version=$(dpkg-deb -f "$deb" Version)
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "package_test: $(basename "$deb"), Depends: $depends"
-# libelf1 and zlib1g are libbpf1's own dependencies; the binary links only libbpf.
+# libelf1 and zlib1g are libbpf1's own dependencies; the binary links libbpf, cpp-httplib
+# (--metrics) and nettle (community_id).
 depends_names=$(tr ',' '\n' <<<"$depends" | awk '{print $1}')
-for lib in libbpf1 libc6 libstdc++6; do
+for lib in libbpf1 libcpp-httplib0.11 libnettle8 libc6 libstdc++6; do
   grep -qxF "$lib" <<<"$depends_names" || fail "Depends lacks $lib: $depends"
 done
 dpkg-deb -I "$deb" conffiles >"$work/conffiles"

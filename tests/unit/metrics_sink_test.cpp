@@ -204,15 +204,119 @@ TEST(MetricsSinkTest, RetransmitsResetsAndOpenLeaks) {
   EXPECT_EQ(value(text, "tcptrail_retransmits_total"), 4);
   EXPECT_EQ(value(text, R"(tcptrail_resets_total{direction="sent"})"), 1);
   EXPECT_EQ(value(text, R"(tcptrail_resets_total{direction="received"})"), 0);
-  EXPECT_EQ(value(text, R"(tcptrail_leaks{kind="close_wait"})"), 1);
-  EXPECT_EQ(value(text, R"(tcptrail_leaks{kind="fin_wait2"})"), 0);
+  EXPECT_EQ(value(text, R"(tcptrail_leaks{kind="close_wait",port="8080",container="",unit=""})"),
+            1);
+  // Every kind has a series from the start.
+  EXPECT_EQ(value(text, R"(tcptrail_leaks{kind="fin_wait2",port="",container="",unit=""})"), 0);
+  EXPECT_EQ(value(text, R"(tcptrail_leaks{kind="syn_recv",port="",container="",unit=""})"), 0);
+}
+
+// "Which service leaks CLOSE_WAIT": open leaks by service port and workload, taken out of the
+// series they were counted in when resolved, whatever identity the resolving record carries.
+TEST(MetricsSinkTest, OpenLeaksByServicePortAndWorkload) {
+  const std::string id(64, 'b');
+  const CgroupIdentity container{"/kubepods.slice/cri-containerd-" + id + ".scope", id, "",
+                                 "cri-containerd-" + id + ".scope"};
+  const CgroupIdentity service{"/system.slice/php-fpm.service", "", "", "php-fpm.service"};
+  Connection in_container = closed(Role::kServer, CloseKind::kPassive, 8080);
+  in_container.conn_id = 1;
+  Connection in_service = closed(Role::kServer, CloseKind::kPassive, 9000);
+  in_service.conn_id = 2;
+  Connection client = closed(Role::kClient, CloseKind::kActive, 40000);
+  client.conn_id = 3;
+  const Leak close_wait{LeakKind::kCloseWait, 1100 * kMs, 31'000 * kMs, 30'000 * kMs, false, {},
+                        std::nullopt};
+  const Leak fin_wait2{LeakKind::kFinWait2, 1100 * kMs, 61'000 * kMs, 60'000 * kMs, true, {},
+                       std::nullopt};
+  MetricsSink sink;
+  sink.write(LeakRecord{in_container, close_wait, {&container, nullptr}});
+  sink.write(LeakRecord{in_service, close_wait, {&service, nullptr}});
+  sink.write(LeakRecord{client, fin_wait2, {&service, nullptr}});
+  std::string text = sink.render();
+  EXPECT_EQ(
+      value(text,
+            R"(tcptrail_leaks{kind="close_wait",port="8080",container="bbbbbbbbbbbb",unit=""})"),
+      1)
+      << text;
+  EXPECT_EQ(
+      value(text,
+            R"(tcptrail_leaks{kind="close_wait",port="9000",container="",unit="php-fpm.service"})"),
+      1);
+  EXPECT_EQ(
+      value(text,
+            R"(tcptrail_leaks{kind="fin_wait2",port="",container="",unit="php-fpm.service"})"),
+      1)
+      << "a client's leak has no service port";
+  EXPECT_EQ(value(text, R"(tcptrail_leaks{kind="close_wait",port="",container="",unit=""})"), 0);
+  EXPECT_EQ(text.find("40000"), std::string::npos);
+
+  // Resolved without an identity (not resolved in time): out of the series it was counted in.
+  sink.write(LeakResolvedRecord{in_container, close_wait});
+  sink.write(LeakResolvedRecord{client, fin_wait2, {&container, nullptr}});
+  text = sink.render();
+  EXPECT_EQ(
+      value(text,
+            R"(tcptrail_leaks{kind="close_wait",port="8080",container="bbbbbbbbbbbb",unit=""})"),
+      0);
+  EXPECT_EQ(
+      value(text,
+            R"(tcptrail_leaks{kind="fin_wait2",port="",container="",unit="php-fpm.service"})"),
+      0);
+  EXPECT_EQ(
+      value(text,
+            R"(tcptrail_leaks{kind="close_wait",port="9000",container="",unit="php-fpm.service"})"),
+      1);
+  // A leak_resolved of a leak never counted (or counted and resolved already) changes nothing.
+  sink.write(LeakResolvedRecord{in_container, close_wait, {&container, nullptr}});
+  EXPECT_EQ(
+      value(sink.render(),
+            R"(tcptrail_leaks{kind="close_wait",port="8080",container="bbbbbbbbbbbb",unit=""})"),
+      0);
+}
+
+// A workload that gives up its labels takes its open leaks to "other"; when they resolve they
+// leave "other", also once the workload has come back with labels of its own.
+TEST(MetricsSinkTest, OpenLeaksOfAnEvictedWorkloadMoveToOther) {
+  std::vector<CgroupIdentity> units;
+  for (std::size_t i = 0; i <= MetricsSink::kMaxWorkloads + 1; ++i) {
+    const std::string unit = "u" + std::to_string(i) + ".service";
+    units.push_back({"/system.slice/" + unit, "", "", unit});
+  }
+  Connection leaking = closed(Role::kServer, CloseKind::kPassive, 8080);
+  leaking.conn_id = 1;
+  const Leak close_wait{LeakKind::kCloseWait, 1100 * kMs, 31'000 * kMs, 30'000 * kMs, false, {},
+                        std::nullopt};
+  MetricsSink sink;
+  sink.write(LeakRecord{leaking, close_wait, {&units[0], nullptr}});
+  const Connection conn = closed(Role::kClient, CloseKind::kActive, 40000);
+  for (std::size_t i = 1; i <= MetricsSink::kMaxWorkloads; ++i) {
+    sink.write(ConnectionRecord{conn, conn.end_ns, {&units[i], nullptr}});  // u0 goes
+  }
+  std::string text = sink.render();
+  const std::string u0 = R"(tcptrail_leaks{kind="close_wait",port="8080",container="",)"
+                         R"(unit="u0.service"})";
+  const std::string other = R"(tcptrail_leaks{kind="close_wait",port="8080",container="other",)"
+                            R"(unit="other"})";
+  EXPECT_EQ(value(text, u0), -1) << text;
+  EXPECT_EQ(value(text, other), 1);
+  // u0 is back (u1 goes), with a leak of its own; the first leak resolves out of "other".
+  Connection again = closed(Role::kServer, CloseKind::kPassive, 8080);
+  again.conn_id = 2;
+  sink.write(LeakRecord{again, close_wait, {&units[0], nullptr}});
+  sink.write(LeakResolvedRecord{leaking, close_wait, {&units[0], nullptr}});
+  text = sink.render();
+  EXPECT_EQ(value(text, u0), 1) << text;
+  EXPECT_EQ(value(text, other), 0);
 }
 
 TEST(MetricsSinkTest, LiveCountersFromStatsAndPortPressure) {
   MetricsSink sink;
   RunStats run;
-  run.lost = 7;
+  run.lost = 10;
   run.lost_connections = 5;
+  run.lost_ring_full = 7;
+  run.lost_no_ring = 1;
+  run.lost_skipped = 2;
   run.overflow = 2;
   run.sweeps = 3;
   run.longest_sweep_ns = 1'500'000;
@@ -225,8 +329,11 @@ TEST(MetricsSinkTest, LiveCountersFromStatsAndPortPressure) {
   const std::string text = sink.render();
   EXPECT_EQ(value(text, "tcptrail_events_total"), 100);
   EXPECT_EQ(value(text, "tcptrail_rejected_events_total"), 1);
-  EXPECT_EQ(value(text, R"(tcptrail_lost_events_total{record="connection"})"), 5);
-  EXPECT_EQ(value(text, R"(tcptrail_lost_events_total{record="other"})"), 2);
+  // Per reason, adding up to the stop record's lost; the connection records among them apart.
+  EXPECT_EQ(value(text, R"(tcptrail_lost_events_total{reason="ring_full"})"), 7);
+  EXPECT_EQ(value(text, R"(tcptrail_lost_events_total{reason="no_ring"})"), 1);
+  EXPECT_EQ(value(text, R"(tcptrail_lost_events_total{reason="program_skipped"})"), 2);
+  EXPECT_EQ(value(text, "tcptrail_lost_connection_records_total"), 5);
   EXPECT_EQ(value(text, "tcptrail_overflow_total"), 2);
   EXPECT_EQ(value(text, "tcptrail_queue_fill_ratio"), 0.25);
   EXPECT_EQ(value(text, "tcptrail_ring_fill_ratio"), 0.125);
@@ -235,6 +342,30 @@ TEST(MetricsSinkTest, LiveCountersFromStatsAndPortPressure) {
   EXPECT_EQ(value(text, "tcptrail_time_wait_sockets"), 12);
   EXPECT_EQ(value(text, "tcptrail_longest_sweep_seconds"), 0.0015);
   EXPECT_EQ(value(text, R"(tcptrail_local_ports_in_use_ratio{netns="4026531840"})"), 0.75);
+}
+
+// The worst destination of each namespace from every snapshot, so the gauge also falls; a
+// pressure record raises it at once.
+TEST(MetricsSinkTest, PortRatioIsTheWorstDestinationNowUpAndDown) {
+  constexpr std::uint32_t kNetns = 4026531840u;
+  const std::string series = R"(tcptrail_local_ports_in_use_ratio{netns="4026531840"})";
+  MetricsSink sink;
+  const RunStats run;
+  StatsRecord stats{1000 * kMs, 0, 0, run, 0, 64, 0, 0};
+  stats.port_ratios = {{kNetns, 0.3}};
+  sink.write(stats);
+  EXPECT_EQ(value(sink.render(), series), 0.3) << "below any warning";
+  TimeWaitPressure pressure;
+  pressure.netns_ino = kNetns;
+  pressure.ratio = 0.75;
+  sink.write(TimeWaitPressureRecord{pressure});
+  EXPECT_EQ(value(sink.render(), series), 0.75);
+  stats.port_ratios = {{kNetns, 0.1}};
+  sink.write(stats);
+  EXPECT_EQ(value(sink.render(), series), 0.1) << "the TIME_WAIT expired";
+  stats.port_ratios = {};
+  sink.write(stats);
+  EXPECT_EQ(value(sink.render(), series), -1) << "a namespace no longer swept";
 }
 
 TEST(MetricsSinkTest, EveryFamilyHasHelpAndType) {
@@ -263,6 +394,7 @@ TEST(MetricsSinkTest, EveryFamilyHasHelpAndType) {
                           "tcptrail_events_total",
                           "tcptrail_rejected_events_total",
                           "tcptrail_lost_events_total",
+                          "tcptrail_lost_connection_records_total",
                           "tcptrail_overflow_total",
                           "tcptrail_ring_fill_ratio",
                           "tcptrail_queue_fill_ratio",

@@ -76,6 +76,18 @@ TEST(Options, VersionNamesTheProjectVersion) {
   }
 }
 
+// The host name records carry: the machine's unless given (a pod's own is the pod's name).
+TEST(Options, HostNameForRecords) {
+  EXPECT_EQ(parse({}).options.host, "") << "gethostname() then";
+  EXPECT_EQ(parse({"--json", "--host", "node-7.example"}).options.host, "node-7.example");
+  EXPECT_EQ(parse({"leaks", "--json", "--host", "node-7"}).options.host, "node-7");
+  for (const std::string& bad :
+       {std::string(), std::string("-x"), std::string("node\n7"), std::string(254, 'a')}) {
+    EXPECT_THROW(parse({"--host", bad}), CLI::ParseError) << bad;
+  }
+  EXPECT_EQ(parse({"--host", std::string(253, 'a')}).options.host.size(), 253U);
+}
+
 TEST(Options, InterimPeriod) {
   EXPECT_EQ(parse({}).validated.durations.interim_ns, 0u) << "off unless asked for";
   EXPECT_EQ(parse({"--interim", "60s"}).validated.durations.interim_ns, 60'000'000'000u);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -104,6 +105,37 @@ TEST_F(PortPressureTest, SweepWithoutTimeWaitCountsKeepsTheLastCount) {
   enter_time_wait(kSec + 100 * kMs);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_EQ(warnings.front().count, 81u) << "80 counted, 1 entered since";
+}
+
+// The gauge behind tcptrail_local_ports_in_use_ratio: the worst destination of each swept
+// namespace now, warned about or not, and back down once its TIME_WAIT is gone.
+TEST_F(PortPressureTest, WorstRatiosFollowTheWorstDestinationUpAndDown) {
+  const auto all = [](const TimeWaitPressure&) { return true; };
+  EXPECT_TRUE(pressure.worst_ratios(0, all).empty()) << "no namespace swept yet";
+  std::vector<SocketSnapshot> population;
+  for (int i = 0; i < 40; ++i) {
+    population.push_back(time_wait_socket("10.0.0.2", static_cast<std::uint16_t>(40000 + i)));
+  }
+  for (int i = 0; i < 10; ++i) {
+    population.push_back(time_wait_socket("10.0.0.3", static_cast<std::uint16_t>(40100 + i)));
+  }
+  sweep(0, population);
+  EXPECT_TRUE(warnings.empty()) << "a fifth of the range, not growing";
+  using Ratios = std::map<std::uint32_t, double>;
+  EXPECT_EQ(pressure.worst_ratios(kSec, all), (Ratios{{kNetns, 0.2}}));
+  // Only the destinations a filter lets through.
+  EXPECT_EQ(
+      pressure.worst_ratios(
+          kSec, [](const TimeWaitPressure& p) { return p.raddr == testing::ipv4("10.0.0.3"); }),
+      (Ratios{{kNetns, 0.05}}));
+  EXPECT_EQ(pressure.worst_ratios(kSec, [](const TimeWaitPressure&) { return false; }),
+            (Ratios{{kNetns, 0.0}}));
+  // Entries between counted sweeps count at once.
+  enter_time_wait(2 * kSec);
+  EXPECT_EQ(pressure.worst_ratios(2 * kSec, all), (Ratios{{kNetns, 0.205}}));
+  // The next count finds them expired.
+  sweep(61 * kSec, {});
+  EXPECT_EQ(pressure.worst_ratios(62 * kSec, all), (Ratios{{kNetns, 0.0}}));
 }
 
 TEST_F(PortPressureTest, SteadyTimeWaitWellInsideTheRangeIsNotWarned) {

@@ -131,6 +131,13 @@ public:
 
   // Leaks reported and not yet resolved, aged as of now_ns.
   std::vector<Suspect> reported(std::uint64_t now_ns) const;
+  // Per namespace, the share of its local port range taken towards its worst destination
+  // (PortPressure::worst_ratios).
+  std::map<std::uint32_t, double>
+  port_ratios(std::uint64_t now_ns,
+              const std::function<bool(const TimeWaitPressure&)>& wanted) const {
+    return ports_.worst_ratios(now_ns, wanted);
+  }
 
 private:
   struct Watch {

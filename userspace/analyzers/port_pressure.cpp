@@ -108,6 +108,24 @@ void PortPressure::forget_namespace(std::uint32_t netns_ino) {
   std::erase_if(destinations_, [&](const auto& d) { return std::get<0>(d.first) == netns_ino; });
 }
 
+std::map<std::uint32_t, double>
+PortPressure::worst_ratios(std::uint64_t now_ns,
+                           const std::function<bool(const TimeWaitPressure&)>& wanted) const {
+  std::map<std::uint32_t, double> worst;
+  for (const auto& [netns, ns] : namespaces_) {
+    if (ns.port_range != 0) {
+      worst.emplace(netns, 0.0);
+    }
+  }
+  for (const auto& [key, dest] : destinations_) {
+    if (const auto p = measure(key, dest, now_ns); p && wanted(*p)) {
+      double& ratio = worst[p->netns_ino];
+      ratio = std::max(ratio, p->ratio);
+    }
+  }
+  return worst;
+}
+
 void PortPressure::evaluate(const Key& key, Destination& d, std::uint64_t now_ns) {
   auto ns = namespaces_.find(std::get<0>(key));
   const std::uint64_t reuse_delay_ns =
@@ -116,9 +134,31 @@ void PortPressure::evaluate(const Key& key, Destination& d, std::uint64_t now_ns
   while (!d.entries.empty() && d.entries.front() <= std::min(recent_since, d.swept_ns)) {
     d.entries.pop_front();
   }
-  if (ns == namespaces_.end() || ns->second.port_range == 0) {
+  const std::optional<TimeWaitPressure> measured = measure(key, d, now_ns);
+  if (!measured) {
     return;
   }
+  const TimeWaitPressure& p = *measured;
+  const bool soon = p.exhausted_in_ns && *p.exhausted_in_ns <= config_.horizon_ns &&
+                    p.ratio >= kMinPredictedShare;
+  if (p.ratio < config_.warn && !soon) {
+    return;
+  }
+  if (d.warned && now_ns < d.warned_ns + config_.repeat_ns) {
+    return;
+  }
+  d.warned = true;
+  d.warned_ns = now_ns;
+  report_(p);
+}
+
+std::optional<TimeWaitPressure> PortPressure::measure(const Key& key, const Destination& d,
+                                                      std::uint64_t now_ns) const {
+  auto ns = namespaces_.find(std::get<0>(key));
+  if (ns == namespaces_.end() || ns->second.port_range == 0) {
+    return std::nullopt;
+  }
+  const std::uint64_t recent_since = now_ns - std::min(now_ns, ns->second.reuse_delay_ns);
   const auto& [netns_ino, laddr, raddr, rport] = key;
   const bool reusable = time_wait_reusable(ns->second.tw_reuse, laddr, raddr);
   const double since_sweep =
@@ -159,17 +199,7 @@ void PortPressure::evaluate(const Key& key, Destination& d, std::uint64_t now_ns
       p.exhausted_in_ns = static_cast<std::uint64_t>(seconds * kNsPerS);
     }
   }
-  const bool soon = p.exhausted_in_ns && *p.exhausted_in_ns <= config_.horizon_ns &&
-                    p.ratio >= kMinPredictedShare;
-  if (p.ratio < config_.warn && !soon) {
-    return;
-  }
-  if (d.warned && now_ns < d.warned_ns + config_.repeat_ns) {
-    return;
-  }
-  d.warned = true;
-  d.warned_ns = now_ns;
-  report_(p);
+  return p;
 }
 
 }  // namespace tcptrail

@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 
@@ -41,6 +42,12 @@ public:
   // A connection ended by entering TIME_WAIT at conn.end_ns (calls come in that order).
   void on_time_wait(const Connection& conn);
   void forget_namespace(std::uint32_t netns_ino);
+  // As of now_ns, for each namespace whose port range a sweep told: the share of the range
+  // taken towards its worst destination among those `wanted` accepts (0 with none), whether or
+  // not it is high enough to warn about.
+  std::map<std::uint32_t, double>
+  worst_ratios(std::uint64_t now_ns,
+               const std::function<bool(const TimeWaitPressure&)>& wanted) const;
 
 private:
   using Key = std::tuple<std::uint32_t, IpAddress, IpAddress, std::uint16_t>;
@@ -66,6 +73,11 @@ private:
     bool warned = false;
   };
 
+  // What is taken towards the destination as of now_ns; nullopt while its namespace's range is
+  // not known.
+  std::optional<TimeWaitPressure> measure(const Key& key, const Destination& dest,
+                                          std::uint64_t now_ns) const;
+  // Measures, and reports the destination if it is at risk and was not reported lately.
   void evaluate(const Key& key, Destination& dest, std::uint64_t now_ns);
 
   PortPressureConfig config_;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -100,6 +101,20 @@ const CLI::Validator kCommName(
     },
     "COMM");
 
+// A node name as Kubernetes gives it (a DNS subdomain: 253 bytes at most) or any host name;
+// no control character, which would only reach the records escaped.
+const CLI::Validator kHostName(
+    [](std::string& text) {
+      if (text.size() > 253) {
+        return "'" + text.substr(0, 16) + "...' is longer than a host name (253 bytes)";
+      }
+      const bool control = std::any_of(text.begin(), text.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+      });
+      return control ? std::string("a host name has no control characters") : std::string();
+    },
+    "NAME");
+
 const CLI::Validator kContainerId(
     [](std::string& text) {
       return is_container_id_or_prefix(text)
@@ -164,6 +179,11 @@ void add_output_options(CLI::App& app, Options& o) {
                  "octal permissions of the --output file, 0600 to 0666 (default 0600)");
   app.add_option("-d,--duration", o.duration, "stop after this long (500ms, 30s, 2m; N = seconds)")
       ->check(kValue);
+  app.add_option("--host", o.host,
+                 "the host name every --json record carries (default: gethostname(); a "
+                 "Kubernetes pod's is the pod's name, so a DaemonSet passes the node's)")
+      ->check(kValue)
+      ->check(kHostName);
   app.add_option("--metrics", o.metrics,
                  "serve Prometheus metrics at http://ADDR:PORT/metrics (a numeric address: "
                  "127.0.0.1:9465, [::1]:9465)")

@@ -45,6 +45,7 @@ struct Options {
   std::uint32_t ring_buffer_mib = 0;  // per CPU; 0: shared out from a total, see options.cpp
   std::uint64_t max_connections = 1 << 20;
   std::string metrics;  // ADDR:PORT to serve Prometheus metrics on; empty: none
+  std::string host;     // the host name records carry; empty: gethostname()
 };
 
 // Durations after validation, in nanoseconds.

@@ -150,7 +150,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   std::ostream& out = output.stream();
 
   const WallClock clock = WallClock::system();
-  const std::string host = sys::host_name();
+  const std::string host = options.host.empty() ? sys::host_name() : options.host;
   const bool leaks_mode = options.command == Command::kLeaks;
   std::unique_ptr<RecordSink> sink;
   LeaksView* leaks_view = nullptr;
@@ -338,13 +338,11 @@ int run_trace(const Options& options, const Validated& validated, const std::str
     if (metrics && now - last_stats >= kStatsIntervalNs) {
       RunStats live;
       background.add_stats(live);
-      live.lost = tracer.lost_events();
-      live.lost_connections = tracer.lost_connections();
-      live.overflow = tracer.overflow();
+      tracer.count_lost(live);
       live.longest_ring_pause_ns = longest_ring_pause_ns.load();
       records.write(StatsRecord{now, collector.events(), collector.decode_stats().rejected, live,
                                 queue.waiting_bytes(), queue.max_bytes(), time_wait.total(),
-                                tracer.take_ring_peak_fill()});
+                                tracer.take_ring_peak_fill(), collector.port_ratios(now)});
       last_stats = now;
     }
     bool stop = durations.run_ns != 0 && now - started >= durations.run_ns;
@@ -367,9 +365,7 @@ int run_trace(const Options& options, const Validated& validated, const std::str
   run.longest_ring_pause_ns = longest_ring_pause_ns.load();
   background.stop();
   background.add_stats(run);
-  run.lost = tracer.lost_events();
-  run.lost_connections = tracer.lost_connections();
-  run.overflow = tracer.overflow();
+  tracer.count_lost(run);
   if (!output_closed) {
     collector.finish(monotonic_ns(), run);
   }

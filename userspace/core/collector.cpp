@@ -215,15 +215,27 @@ void Collector::on_leak_resolved(const Connection& conn, const Leak& leak) {
   }
 }
 
-void Collector::on_time_wait_pressure(const TimeWaitPressure& pressure) {
+bool Collector::pressure_matches(const TimeWaitPressure& pressure) const {
   Connection probe;
   probe.laddr = pressure.laddr;
   probe.raddr = pressure.raddr;
   probe.rport = pressure.rport;
-  if (config_.filter.pids.empty() && config_.filter.comms.empty() &&
-      config_.filter.matches_tuple(probe)) {
+  return config_.filter.pids.empty() && config_.filter.comms.empty() &&
+         config_.filter.matches_tuple(probe);
+}
+
+void Collector::on_time_wait_pressure(const TimeWaitPressure& pressure) {
+  if (pressure_matches(pressure)) {
     sink_.write(TimeWaitPressureRecord{pressure});
   }
+}
+
+std::map<std::uint32_t, double> Collector::port_ratios(std::uint64_t now_ns) const {
+  if (config_.filter.filters_identity()) {
+    return {};  // a destination's ports belong to no one container or unit
+  }
+  return leaks_.port_ratios(now_ns,
+                            [this](const TimeWaitPressure& p) { return pressure_matches(p); });
 }
 
 void Collector::on_interim(const InterimDump& dump) {

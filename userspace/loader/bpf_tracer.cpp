@@ -284,30 +284,26 @@ std::uint64_t BpfTracer::drops(std::uint32_t index) const {
   return sum;
 }
 
-std::uint64_t BpfTracer::lost_connections() const {
-  return drops(TCPTRAIL_DROP_CONNECTION);
-}
-
-std::uint64_t BpfTracer::overflow() const {
-  return drops(TCPTRAIL_DROP_TABLE_FULL);
-}
-
-std::uint64_t BpfTracer::lost_events() const {
-  std::uint64_t sum =
-      drops(TCPTRAIL_DROP_RINGBUF) + drops(TCPTRAIL_DROP_NO_RING) + drops(TCPTRAIL_DROP_CONNECTION);
+void BpfTracer::count_lost(RunStats& run) const {
   // The kernel skips a program that fires while it already runs on the same CPU (a softirq
   // interrupting it in process context, bpf_trace_run's recursion check): its events are lost
   // too, and counted only here.
+  std::uint64_t skipped = 0;
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, skel_->obj) {
     bpf_prog_info info{};
     __u32 size = sizeof(info);
     const int fd = bpf_program__fd(prog);
     if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &size) == 0) {
-      sum += info.recursion_misses;
+      skipped += info.recursion_misses;
     }
   }
-  return sum;
+  run.lost_connections = drops(TCPTRAIL_DROP_CONNECTION);
+  run.lost_ring_full = drops(TCPTRAIL_DROP_RINGBUF) + run.lost_connections;
+  run.lost_no_ring = drops(TCPTRAIL_DROP_NO_RING);
+  run.lost_skipped = skipped;
+  run.lost = run.lost_ring_full + run.lost_no_ring + run.lost_skipped;
+  run.overflow = drops(TCPTRAIL_DROP_TABLE_FULL);
 }
 
 LiveConnections::Seeded KernelConnections::seed(Connection& conn) {

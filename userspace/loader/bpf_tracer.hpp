@@ -15,6 +15,7 @@
 #include "loader/ring_reader.hpp"
 #include "tcptrail/decode.hpp"
 #include "tcptrail/live_connections.hpp"
+#include "tcptrail/records.hpp"
 
 struct tcptrail_bpf;
 
@@ -61,13 +62,11 @@ public:
   // At the end: hands over every record queued now, staged ones included, without waiting.
   std::size_t drain(RecordHandler& handler);
   static constexpr std::chrono::milliseconds kStagedFlushInterval{50};
-  // Records the kernel side could not queue (a ring buffer full, a CPU without one) or that it
-  // skipped (a program that fired again on a CPU where it was running).
-  std::uint64_t lost_events() const;
-  // Connection records among them.
-  std::uint64_t lost_connections() const;
-  // Sockets born while the kernel's table was full.
-  std::uint64_t overflow() const;
+  // Sets run's lost counts: the records the kernel side could not queue (a ring buffer full, a
+  // CPU without one) or that it skipped (a program that fired again on a CPU where it was
+  // running), by reason and in all, and the connection records among them; and its overflow,
+  // the sockets born while the kernel's table was full.
+  void count_lost(RunStats& run) const;
   // Any thread. The fullest a CPU's ring buffer was found when drained since the last call
   // (0 to 1).
   double take_ring_peak_fill() { return rings_->take_peak_fill(); }

@@ -7,8 +7,8 @@
 namespace tcptrail {
 namespace {
 
-constexpr std::array kLeakKinds = {LeakKind::kCloseWait, LeakKind::kFinWait2, LeakKind::kSynRecv,
-                                   LeakKind::kTimeWait};
+// The kinds of socket leaks (TIME_WAIT is a pressure, not a socket leak).
+constexpr std::array kLeakKinds = {LeakKind::kCloseWait, LeakKind::kFinWait2, LeakKind::kSynRecv};
 
 // A client that never completed its handshake failed to connect, for the reason its close
 // kind names; closing it in SYN_SENT was the application's choice, not a failure.
@@ -51,6 +51,15 @@ void append_label_value(std::string& out, std::string_view value) {
       out.push_back(kHex[byte & 0xf]);
     }
   }
+}
+
+// port="...",container="...",unit="..."
+void append_workload_labels(std::string& out, std::string_view port, std::string_view container,
+                            std::string_view unit) {
+  out.append("port=\"").append(port).append("\",container=\"").append(container);
+  out.append("\",unit=\"");
+  append_label_value(out, unit);
+  out.append("\"");
 }
 
 template <typename T>
@@ -123,31 +132,44 @@ MetricsSink::Workload MetricsSink::workload(const Identity& identity) {
     }
   }
   auto& workloads = state_.workloads;
-  const std::uint64_t seq = ++state_.closed_seq;
+  const std::uint64_t seq = ++state_.activity_seq;
   if (const auto it = workloads.find(w); it != workloads.end()) {
-    it->second = seq;
+    it->second.last_active = seq;
     return w;
   }
   if (workloads.size() == kMaxWorkloads) {
-    // The workload idle longest gives up its labels: its counts join "other", so every sum
-    // over the series still only grows, and its own series go (Prometheus marks them stale).
+    // The workload idle longest gives up its labels: its counts and open leaks join "other",
+    // so every sum over the series stays what it was, and its own series go (Prometheus marks
+    // them stale).
     const auto idle =
-        std::min_element(workloads.begin(), workloads.end(),
-                         [](const auto& a, const auto& b) { return a.second < b.second; });
+        std::min_element(workloads.begin(), workloads.end(), [](const auto& a, const auto& b) {
+          return a.second.last_active < b.second.last_active;
+        });
     const Workload gone = idle->first;
     workloads.erase(idle);
+    const Workload other{"other", "other"};
     for (auto it = state_.closed.begin(); it != state_.closed.end();) {
       if (it->first.workload == gone) {
         ClosedKey folded = it->first;
-        folded.workload = {"other", "other"};
+        folded.workload = other;
         state_.closed[folded] += it->second;
         it = state_.closed.erase(it);
       } else {
         ++it;
       }
     }
+    for (auto it = state_.open_leaks.begin(); it != state_.open_leaks.end();) {
+      if (it->first.workload == gone) {
+        LeakKey folded = it->first;
+        folded.workload = other;
+        state_.open_leaks[folded] += it->second;
+        it = state_.open_leaks.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
-  workloads.emplace(w, seq);
+  workloads.emplace(w, Registration{seq, seq});
   return w;
 }
 
@@ -178,19 +200,46 @@ void MetricsSink::put(const RetransmitRecord& record) {
 }
 
 void MetricsSink::put(const LeakRecord& record) {
+  if (record.leak.kind == LeakKind::kTimeWait) {
+    return;  // a pressure towards a destination, not a socket: local_ports_in_use_ratio
+  }
   const std::lock_guard lock(mutex_);
-  ++state_.open_leaks[static_cast<std::size_t>(record.leak.kind)];
+  LeakKey key{record.leak.kind, service_port(record.conn), workload(record.identity)};
+  const std::uint64_t registered = state_.workloads.at(key.workload).since;
+  ++state_.open_leaks[key];
+  OpenLeak& open = leaks_[{record.conn.conn_id, record.leak.kind}];
+  if (open.count == 0) {
+    open.key = std::move(key);
+    open.registered = registered;
+  }
+  ++open.count;
 }
 
 void MetricsSink::put(const LeakResolvedRecord& record) {
   const std::lock_guard lock(mutex_);
-  std::uint64_t& open = state_.open_leaks[static_cast<std::size_t>(record.leak.kind)];
-  open -= open != 0 ? 1 : 0;
+  const auto it = leaks_.find({record.conn.conn_id, record.leak.kind});
+  if (it == leaks_.end()) {
+    return;
+  }
+  LeakKey key = it->second.key;
+  const auto workload = state_.workloads.find(key.workload);
+  if (workload == state_.workloads.end() || workload->second.since != it->second.registered) {
+    key.workload = {"other", "other"};  // its counts were folded there
+  }
+  if (const auto series = state_.open_leaks.find(key);
+      series != state_.open_leaks.end() && series->second != 0) {
+    --series->second;
+  }
+  if (--it->second.count == 0) {
+    leaks_.erase(it);
+  }
 }
 
 void MetricsSink::put(const TimeWaitPressureRecord& record) {
   const std::lock_guard lock(mutex_);
-  state_.port_ratio[record.pressure.netns_ino] = record.pressure.ratio;
+  // Up at once; the next snapshot (StatsRecord) says what it is then, also when it fell.
+  double& ratio = state_.port_ratio[record.pressure.netns_ino];
+  ratio = std::max(ratio, record.pressure.ratio);
 }
 
 void MetricsSink::put(const StatsRecord& record) {
@@ -202,6 +251,7 @@ void MetricsSink::put(const StatsRecord& record) {
   state_.queue_bytes = record.queue_bytes;
   state_.time_wait_sockets = record.time_wait_sockets;
   state_.ring_fill = record.ring_fill;
+  state_.port_ratio = record.port_ratios;
 }
 
 void MetricsSink::put(const StopRecord& record) {
@@ -226,10 +276,8 @@ std::string MetricsSink::render() const {
   for (const auto& [key, count] : s.closed) {
     std::string labels = "role=\"";
     labels.append(role_name(key.role)).append("\",close=\"").append(close_kind_name(key.close));
-    labels.append("\",port=\"").append(key.port).append("\",container=\"");
-    labels.append(key.workload.container).append("\",unit=\"");
-    append_label_value(labels, key.workload.unit);
-    labels.append("\"");
+    labels.append("\",");
+    append_workload_labels(labels, key.port, key.workload.container, key.workload.unit);
     sample(out, "tcptrail_connections_closed_total", labels, count);
   }
   header(out, "tcptrail_connect_failures_total", "counter",
@@ -252,19 +300,24 @@ std::string MetricsSink::render() const {
   sample(out, "tcptrail_resets_total", "direction=\"received\"",
          s.resets[static_cast<std::size_t>(ResetDirection::kReceived)]);
   header(out, "tcptrail_leaks", "gauge",
-         "Sockets reported as leaking (past their state's threshold) and not yet resolved.");
+         "Sockets reported as leaking (past their state's threshold) and not yet resolved, by "
+         "kind, local service port, and container or systemd unit.");
+  // Every kind has a series, 0 before its first leak, so a sum over one is never empty.
   for (const LeakKind kind : kLeakKinds) {
-    if (kind != LeakKind::kTimeWait) {  // TIME_WAIT is a pressure, not a socket leak
-      sample(out, "tcptrail_leaks", "kind=\"" + std::string(leak_kind_name(kind)) + "\"",
-             s.open_leaks[static_cast<std::size_t>(kind)]);
-    }
+    s.open_leaks.try_emplace(LeakKey{kind, "", {}}, 0);
+  }
+  for (const auto& [key, count] : s.open_leaks) {
+    std::string labels = "kind=\"";
+    labels.append(leak_kind_name(key.kind)).append("\",");
+    append_workload_labels(labels, key.port, key.workload.container, key.workload.unit);
+    sample(out, "tcptrail_leaks", labels, count);
   }
   header(out, "tcptrail_time_wait_sockets", "gauge",
          "TIME_WAIT sockets in the namespaces swept, as of each one's latest sweep.");
   sample(out, "tcptrail_time_wait_sockets", "", s.time_wait_sockets);
   header(out, "tcptrail_local_ports_in_use_ratio", "gauge",
-         "Share of the local port range taken towards the worst destination last reported "
-         "under pressure, per network namespace.");
+         "Share of the local port range taken towards the worst destination, per network "
+         "namespace swept.");
   for (const auto& [netns, ratio] : s.port_ratio) {
     std::string labels = "netns=\"";
     append_number(labels, std::uint64_t{netns});
@@ -276,11 +329,16 @@ std::string MetricsSink::render() const {
   header(out, "tcptrail_rejected_events_total", "counter", "Malformed events the decoder refused.");
   sample(out, "tcptrail_rejected_events_total", "", s.rejected);
   header(out, "tcptrail_lost_events_total", "counter",
-         "Events the kernel side could not deliver: connection records, and all others (a ring "
-         "full, a CPU without a ring, a program skipped on a CPU where it already ran).");
-  sample(out, "tcptrail_lost_events_total", "record=\"connection\"", s.run.lost_connections);
-  sample(out, "tcptrail_lost_events_total", "record=\"other\"",
-         s.run.lost - std::min(s.run.lost, s.run.lost_connections));
+         "Events the kernel side could not deliver, by reason: a CPU's ring buffer full, a CPU "
+         "without a ring (online after the start), a program the kernel skipped because it "
+         "already ran on that CPU.");
+  sample(out, "tcptrail_lost_events_total", "reason=\"ring_full\"", s.run.lost_ring_full);
+  sample(out, "tcptrail_lost_events_total", "reason=\"no_ring\"", s.run.lost_no_ring);
+  sample(out, "tcptrail_lost_events_total", "reason=\"program_skipped\"", s.run.lost_skipped);
+  header(out, "tcptrail_lost_connection_records_total", "counter",
+         "Connection records a full ring buffer could not take: connections that ended "
+         "unreported.");
+  sample(out, "tcptrail_lost_connection_records_total", "", s.run.lost_connections);
   header(out, "tcptrail_overflow_total", "counter",
          "Sockets born while the kernel's connection table was full: not traced.");
   sample(out, "tcptrail_overflow_total", "", s.run.overflow);

@@ -1,9 +1,9 @@
 // Prometheus metrics: counters, gauges and histograms kept from the records, rendered in the
 // text exposition format (version 0.0.4). Labels are bounded: role, close kind, failure cause,
 // reset direction, leak kind, network namespace, the local port of listening services (at
-// most kMaxServicePorts, the rest as "other") and the container or unit of a connection (at
-// most kMaxWorkloads at once, the rest as "other"); never a pid, a client port or a peer
-// address.
+// most kMaxServicePorts, the rest as "other") and the container or unit of a connection or a
+// leak (at most kMaxWorkloads at once, the rest as "other"); never a pid, a client port or a
+// peer address.
 #pragma once
 
 #include <array>
@@ -12,6 +12,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "tcptrail/records.hpp"
 
@@ -60,20 +61,41 @@ private:
     Workload workload;
     auto operator<=>(const ClosedKey&) const = default;
   };
+  // Where an open leak is counted: its kind, service port and workload, as for connections.
+  struct LeakKey {
+    LeakKind kind;
+    std::string port;
+    Workload workload;
+    auto operator<=>(const LeakKey&) const = default;
+  };
+  // A workload with labels of its own: when it was last active (for evicting the one idle
+  // longest) and when it got them (a workload evicted and back again is a new registration).
+  struct Registration {
+    std::uint64_t last_active = 0;
+    std::uint64_t since = 0;
+  };
+  // A leak reported and not yet resolved: the series it is counted in, as of its report. Its
+  // leak_resolved record takes it out of that series (or of "other" if its workload lost its
+  // labels meanwhile), whatever identity that record carries.
+  struct OpenLeak {
+    LeakKey key;
+    std::uint64_t registered = 0;  // Registration::since of its workload
+    std::uint64_t count = 0;       // leak records of it not yet resolved
+  };
   struct State {
     std::map<ClosedKey, std::uint64_t> closed;
     std::map<CloseKind, std::uint64_t> connect_failures;
     Histogram<kDurationBuckets.size()> duration;
     Histogram<kHandshakeBuckets.size()> handshake;
     std::uint64_t retransmits = 0;
-    std::array<std::uint64_t, 2> resets{};       // by ResetDirection
-    std::array<std::uint64_t, 4> open_leaks{};   // by LeakKind
-    std::map<std::uint32_t, double> port_ratio;  // worst destination reported, per netns
-    std::set<std::uint16_t> service_ports;       // the ports given their own label
-    // The workloads given their own labels, each with the sequence number of its latest
-    // connection (for evicting the one idle longest).
-    std::map<Workload, std::uint64_t> workloads;
-    std::uint64_t closed_seq = 0;
+    std::array<std::uint64_t, 2> resets{};        // by ResetDirection
+    std::map<LeakKey, std::uint64_t> open_leaks;  // gauge: leaks not yet resolved
+    std::map<std::uint32_t, double> port_ratio;   // worst destination, per netns
+    std::set<std::uint16_t> service_ports;        // the ports given their own label
+    // The workloads given their own labels, by the sequence numbers of their connections and
+    // leaks.
+    std::map<Workload, Registration> workloads;
+    std::uint64_t activity_seq = 0;
     std::uint64_t events = 0;
     std::uint64_t rejected = 0;
     RunStats run;
@@ -93,10 +115,14 @@ private:
   void put(const StopRecord& record);
   template <typename Other> void put(const Other& /*record*/) {}
   std::string service_port(const Connection& conn);
+  // The workload of a record, given labels of its own (another's folded into "other" if
+  // kMaxWorkloads have them) and marked active.
   Workload workload(const Identity& identity);
 
   mutable std::mutex mutex_;
   State state_;
+  // By conn_id and kind; not in State, which render() copies: it grows with the open leaks.
+  std::map<std::pair<std::uint64_t, LeakKind>, OpenLeak> leaks_;
 };
 
 }  // namespace tcptrail
