@@ -187,7 +187,7 @@ static __always_inline void *ring_reserve(__u64 size, int family, __u8 kind, __u
 static __always_inline void flush_staged(struct cpu_state *cpu)
 {
 	struct tcptrail_conn_batch *b;
-	__u32 count;
+	__u32 count, size;
 
 	if (!cpu || cpu->staging || !cpu->staged)
 		return;
@@ -201,7 +201,14 @@ static __always_inline void flush_staged(struct cpu_state *cpu)
 	if (b) {
 		b->count = count;
 		b->reserved = 0;
-		bpf_probe_read_kernel(b->records, count * sizeof(b->records[0]), cpu->staged_records);
+		/* Bounded again next to the call: older verifiers (6.1) lose the bound of count
+		 * across the spill around ring_reserve, and the compiler would drop a plain
+		 * second check. */
+		size = count * sizeof(b->records[0]);
+		barrier_var(size);
+		if (size > sizeof(b->records))
+			size = sizeof(b->records);
+		bpf_probe_read_kernel(b->records, size, cpu->staged_records);
 		submit(b, cpu);
 	}
 	cpu->staged = 0;
