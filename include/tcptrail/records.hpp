@@ -248,7 +248,8 @@ struct StatsRecord {
   const RunStats& run;
   std::uint64_t queued_bytes;  // records drained from the rings, waiting for the collector
   std::uint64_t queue_bytes;   // what may wait at most
-  // TIME_WAIT sockets in the namespaces swept last, per namespace as of its latest sweep.
+  // TIME_WAIT sockets in the namespaces swept last, per namespace as of its latest sweep that
+  // counted them.
   std::uint64_t time_wait_sockets;
   // The fullest a CPU's BPF ring buffer was found when drained since the last stats record
   // (0 to 1): records pending over the ring's size.

@@ -118,10 +118,14 @@ constexpr std::uint64_t kRenderIntervalNs = 1'000'000'000;
 // Live counters for the metrics (a StatsRecord): the loss counters cost a few syscalls.
 constexpr std::uint64_t kStatsIntervalNs = 1'000'000'000;
 
-// TIME_WAIT sockets per namespace, as of each one's latest sweep.
+// TIME_WAIT sockets per namespace, as of each one's latest sweep that counted them (one in
+// kTimeWaitCountEvery; the others leave TIME_WAIT out, and their zero is no count).
 class TimeWaitCount {
 public:
   void on_sweep(const SweepDigest& digest) {
+    if (!digest.time_wait_counted) {
+      return;
+    }
     std::uint64_t count = 0;
     for (const DestinationCount& destination : digest.destinations) {
       count += destination.time_wait;
