@@ -59,7 +59,7 @@ public:
   }
   HoldingChild(const HoldingChild&) = delete;
   HoldingChild& operator=(const HoldingChild&) = delete;
-  pid_t pid() const { return pid_; }
+  [[nodiscard]] pid_t pid() const { return pid_; }
 
 private:
   pid_t pid_;

@@ -35,9 +35,9 @@ public:
     fd_ = fd;
     partial_line_bytes_ = 0;
   }
-  int error() const { return error_; }  // errno of the first failed write; 0 if none
-  bool timed_out() const { return timed_out_; }
-  std::uint64_t dropped_lines() const { return dropped_lines_; }
+  [[nodiscard]] int error() const { return error_; }  // errno of the first failed write; 0 if none
+  [[nodiscard]] bool timed_out() const { return timed_out_; }
+  [[nodiscard]] std::uint64_t dropped_lines() const { return dropped_lines_; }
 
 protected:
   int_type overflow(int_type c) override;

@@ -36,8 +36,8 @@ public:
       : conns_fd_(conns_fd), listeners_fd_(listeners_fd), last_conn_id_(last_conn_id) {}
   Seeded seed(Connection& conn) override;
   void seed_listener(std::uint32_t netns_ino, std::uint16_t port, const Owner& owner) override;
-  std::optional<Connection> find(std::uint64_t sock_cookie) const override;
-  std::size_t open() const override;
+  [[nodiscard]] std::optional<Connection> find(std::uint64_t sock_cookie) const override;
+  [[nodiscard]] std::size_t open() const override;
 
 private:
   int conns_fd_;
@@ -60,11 +60,11 @@ public:
   std::size_t drain(RecordHandler& handler);
   // Records the kernel side could not queue (a ring buffer full, a CPU without one) or that it
   // skipped (a program that fired again on a CPU where it was running).
-  std::uint64_t lost_events() const;
+  [[nodiscard]] std::uint64_t lost_events() const;
   // Connection records among them.
-  std::uint64_t lost_connections() const;
+  [[nodiscard]] std::uint64_t lost_connections() const;
   // Sockets born while the kernel's table was full.
-  std::uint64_t overflow() const;
+  [[nodiscard]] std::uint64_t overflow() const;
   // Any thread. The fullest a CPU's ring buffer was found when drained since the last call
   // (0 to 1).
   double take_ring_peak_fill() { return rings_->take_peak_fill(); }
@@ -75,7 +75,7 @@ public:
     std::string name;
     std::string why;
   };
-  const std::vector<MissingFeature>& missing_features() const { return missing_; }
+  [[nodiscard]] const std::vector<MissingFeature>& missing_features() const { return missing_; }
 
 private:
   struct SkelDeleter {
@@ -86,7 +86,7 @@ private:
   std::unique_ptr<RingSet> rings_;
   std::unique_ptr<KernelConnections> connections_;
   std::vector<MissingFeature> missing_;
-  std::uint64_t drops(std::uint32_t index) const;
+  [[nodiscard]] std::uint64_t drops(std::uint32_t index) const;
 };
 
 }  // namespace tcptrail

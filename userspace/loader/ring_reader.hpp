@@ -47,7 +47,7 @@ public:
   // Lets the kernel reuse what was popped.
   void publish() { __atomic_store_n(ring_.consumer_pos, consumer_, __ATOMIC_RELEASE); }
   // The share of the ring holding records not yet taken, as of the last snapshot.
-  double fill() const {
+  [[nodiscard]] double fill() const {
     return static_cast<double>(producer_ - consumer_) / static_cast<double>(ring_.data_bytes);
   }
 
@@ -119,7 +119,7 @@ private:
     Mapping(Mapping&& other) noexcept;
     Mapping& operator=(Mapping&&) = delete;
     ~Mapping();
-    std::byte* get() const { return static_cast<std::byte*>(address_); }
+    [[nodiscard]] std::byte* get() const { return static_cast<std::byte*>(address_); }
 
   private:
     void* address_;
