@@ -231,7 +231,7 @@ void BM_CollectorReplay(benchmark::State& state) {
   const bool transitions = state.range(0) != 0;
   NullBuffer buffer;
   std::ostream out(&buffer);
-  for (auto _ : state) {
+  for ([[maybe_unused]] auto _ : state) {
     replay(transitions, out);
   }
   // Items are connections (two ends each), with or without their state records.

@@ -20,7 +20,7 @@ struct Cidr {
   // "10.0.0.0/8", "::1", "fe80::/10", "127.0.0.1"; nullopt if malformed or if bits past the
   // prefix are set ("10.0.0.1/24").
   static std::optional<Cidr> parse(std::string_view text);
-  [[nodiscard]] bool contains(const IpAddress& addr) const;
+  [[nodiscard]] bool contains(const IpAddress& candidate) const;
 };
 
 struct Filter {

@@ -538,7 +538,7 @@ TEST(JsonSink, StopRecord) {
   info.per_peer = {{ipv4(10, 0, 0, 2), 6379, counts}, {ipv4(10, 0, 0, 3), std::nullopt, {}}};
   Connection held = client();
   held.conn_id = 77;
-  held.sock_cookie = 123456789012345ull;
+  held.sock_cookie = 123456789012345uLL;
   held.state = TcpState::kCloseWait;
   Leak held_leak;
   held_leak.kind = LeakKind::kCloseWait;

@@ -135,7 +135,7 @@ public:
     const int lowest_free = ::dup(0);
     ::close(lowest_free);
     rlimit lowered = saved_;
-    lowered.rlim_cur = static_cast<rlim_t>(lowest_free + free_fds);
+    lowered.rlim_cur = static_cast<rlim_t>(lowest_free) + free_fds;
     setrlimit(RLIMIT_NOFILE, &lowered);
   }
   FdLimit(const FdLimit&) = delete;

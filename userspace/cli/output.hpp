@@ -45,7 +45,7 @@ protected:
   int sync() override;
 
 private:
-  static constexpr std::size_t kBufferBytes = 64 * 1024;
+  static constexpr std::size_t kBufferBytes = std::size_t{64} * 1024;
   bool drain();
   bool write_all(const char* data, std::size_t size);
   void drop(const char* data, std::size_t size);
