@@ -61,6 +61,7 @@ struct IpAddress {
   // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as the IPv4 address it carries, which is what
   // the wire and other tools see; any other address as it is.
   [[nodiscard]] IpAddress unmapped() const;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 false positive (llvm-project#53961)
   auto operator<=>(const IpAddress&) const = default;
 };
 

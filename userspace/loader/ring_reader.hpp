@@ -45,6 +45,7 @@ public:
   // Moves past the record peek() returned.
   void pop() { consumer_ += record_step_; }
   // Lets the kernel reuse what was popped.
+  // NOLINTNEXTLINE(readability-make-member-function-const): writes the ring's consumer position
   void publish() { __atomic_store_n(ring_.consumer_pos, consumer_, __ATOMIC_RELEASE); }
   // The share of the ring holding records not yet taken, as of the last snapshot.
   [[nodiscard]] double fill() const {

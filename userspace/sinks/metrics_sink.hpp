@@ -49,6 +49,7 @@ private:
   struct Workload {
     std::string container;
     std::string unit;
+    // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 false positive (llvm-project#53961)
     auto operator<=>(const Workload&) const = default;
   };
   // Where a connection is counted: its role, how it closed, its service port ("" for clients,
@@ -58,6 +59,7 @@ private:
     CloseKind close;
     std::string port;
     Workload workload;
+    // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 false positive (llvm-project#53961)
     auto operator<=>(const ClosedKey&) const = default;
   };
   struct State {
