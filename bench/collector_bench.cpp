@@ -41,7 +41,7 @@ constexpr std::uint32_t kNetns = 4026531840u;
 // Counts and discards what is written: the sink's cost without the file system's.
 class NullBuffer : public std::streambuf {
 public:
-  std::uint64_t bytes() const { return bytes_; }
+  [[nodiscard]] std::uint64_t bytes() const { return bytes_; }
 
 protected:
   std::streamsize xsputn(const char* /*text*/, std::streamsize n) override {
@@ -63,10 +63,10 @@ public:
   Seeded seed(Connection& /*conn*/) override { return Seeded::kFull; }
   void seed_listener(std::uint32_t /*netns_ino*/, std::uint16_t /*port*/,
                      const Owner& /*owner*/) override {}
-  std::optional<Connection> find(std::uint64_t /*sock_cookie*/) const override {
+  [[nodiscard]] std::optional<Connection> find(std::uint64_t /*sock_cookie*/) const override {
     return std::nullopt;
   }
-  std::size_t open() const override { return 0; }
+  [[nodiscard]] std::size_t open() const override { return 0; }
 };
 
 class NoFdOwners : public FdOwnerLookup {
@@ -231,7 +231,7 @@ void BM_CollectorReplay(benchmark::State& state) {
   const bool transitions = state.range(0) != 0;
   NullBuffer buffer;
   std::ostream out(&buffer);
-  for (auto _ : state) {
+  for ([[maybe_unused]] auto _ : state) {
     replay(transitions, out);
   }
   // Items are connections (two ends each), with or without their state records.

@@ -109,9 +109,9 @@ struct Connection {
   bool first_state_timed : 1 = false;
   bool peer_fin : 1 = false;  // the peer's FIN came
 
-  bool ended() const { return end_ns != 0; }
+  [[nodiscard]] bool ended() const { return end_ns != 0; }
   // Lifetime so far (or in all, once ended), from birth; nullopt when preexisting.
-  std::optional<std::uint64_t> duration_ns(std::uint64_t now_ns) const;
+  [[nodiscard]] std::optional<std::uint64_t> duration_ns(std::uint64_t now_ns) const;
 };
 
 }  // namespace tcptrail

@@ -72,9 +72,9 @@ public:
   static constexpr std::uint64_t kUntrackedIdBit = std::uint64_t{1} << 63;
 
   // Connections open now (in the kernel's table).
-  std::size_t live() const { return live_.open(); }
-  const TableStats& stats() const { return stats_; }
-  LiveConnections& connections() const { return live_; }
+  [[nodiscard]] std::size_t live() const { return live_.open(); }
+  [[nodiscard]] const TableStats& stats() const { return stats_; }
+  [[nodiscard]] LiveConnections& connections() const { return live_; }
 
 private:
   void finish(Connection& conn);

@@ -11,8 +11,8 @@ class TraceError : public std::runtime_error {
 public:
   TraceError(const std::string& what, int err, std::string hint = {})
       : std::runtime_error(what), errno_(err), hint_(std::move(hint)) {}
-  int error_number() const { return errno_; }
-  const std::string& hint() const { return hint_; }
+  [[nodiscard]] int error_number() const { return errno_; }
+  [[nodiscard]] const std::string& hint() const { return hint_; }
 
 private:
   int errno_;

@@ -57,10 +57,11 @@ struct IpAddress {
   std::uint8_t family = 4;               // 4 or 6
   std::array<std::uint8_t, 16> bytes{};  // network order; IPv4 in the first 4 bytes
 
-  std::string to_string() const;
+  [[nodiscard]] std::string to_string() const;
   // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as the IPv4 address it carries, which is what
   // the wire and other tools see; any other address as it is.
-  IpAddress unmapped() const;
+  [[nodiscard]] IpAddress unmapped() const;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 false positive (llvm-project#53961)
   auto operator<=>(const IpAddress&) const = default;
 };
 
@@ -69,8 +70,8 @@ struct Owner {
   std::array<char, 16> comm{};  // not NUL-terminated when 16 bytes long
   OwnerSource source = OwnerSource::kUnknown;
 
-  std::string_view comm_view() const;
-  bool known() const { return pid != 0; }
+  [[nodiscard]] std::string_view comm_view() const;
+  [[nodiscard]] bool known() const { return pid != 0; }
 };
 
 // A kernel event on a live socket (retransmit, reset, error, and with --transitions each state

@@ -20,7 +20,7 @@ struct Cidr {
   // "10.0.0.0/8", "::1", "fe80::/10", "127.0.0.1"; nullopt if malformed or if bits past the
   // prefix are set ("10.0.0.1/24").
   static std::optional<Cidr> parse(std::string_view text);
-  bool contains(const IpAddress& addr) const;
+  [[nodiscard]] bool contains(const IpAddress& candidate) const;
 };
 
 struct Filter {
@@ -35,14 +35,14 @@ struct Filter {
   std::vector<std::string> containers;  // container ids or 12-digit prefixes of them
   std::vector<std::string> units;       // systemd unit names
 
-  bool matches(const Connection& conn) const;
-  bool matches_owner(std::uint32_t pid, std::string_view comm) const;
+  [[nodiscard]] bool matches(const Connection& conn) const;
+  [[nodiscard]] bool matches_owner(std::uint32_t pid, std::string_view comm) const;
   // Family, ports, addresses and cgroups: what the socket is, not who owns it.
-  bool matches_tuple(const Connection& conn) const;
+  [[nodiscard]] bool matches_tuple(const Connection& conn) const;
   // Containers and units, by what the socket's cgroup resolved to; null (not known) matches
   // only when neither is asked for.
   bool matches_identity(const CgroupIdentity* cgroup) const;
-  bool filters_identity() const { return !containers.empty() || !units.empty(); }
+  [[nodiscard]] bool filters_identity() const { return !containers.empty() || !units.empty(); }
 };
 
 }  // namespace tcptrail

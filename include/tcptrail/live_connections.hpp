@@ -21,9 +21,9 @@ public:
   // A listening socket found at start: its children inherit this owner.
   virtual void seed_listener(std::uint32_t netns_ino, std::uint16_t port, const Owner& owner) = 0;
   // The lifecycle of a live socket (only what the kernel folds: no tuple, no counters).
-  virtual std::optional<Connection> find(std::uint64_t sock_cookie) const = 0;
+  [[nodiscard]] virtual std::optional<Connection> find(std::uint64_t sock_cookie) const = 0;
   // Connections not yet closed.
-  virtual std::size_t open() const = 0;
+  [[nodiscard]] virtual std::size_t open() const = 0;
 };
 
 }  // namespace tcptrail

@@ -18,7 +18,7 @@ namespace tcptrail {
 // Maps CLOCK_MONOTONIC to CLOCK_REALTIME by a fixed offset taken once at start.
 struct WallClock {
   std::int64_t offset_ns = 0;  // realtime - monotonic
-  std::int64_t to_unix_ns(std::uint64_t monotonic_ns) const {
+  [[nodiscard]] std::int64_t to_unix_ns(std::uint64_t monotonic_ns) const {
     return static_cast<std::int64_t>(monotonic_ns) + offset_ns;
   }
   static WallClock system();
@@ -195,7 +195,7 @@ struct RetransmitRecord {
   Identity identity{};
   std::uint32_t count = 1;
   std::uint64_t last_ts_ns = 0;
-  std::uint64_t last_ns() const { return count > 1 ? last_ts_ns : ts_ns; }
+  [[nodiscard]] std::uint64_t last_ns() const { return count > 1 ? last_ts_ns : ts_ns; }
 };
 struct ResetRecord {
   const Connection& conn;

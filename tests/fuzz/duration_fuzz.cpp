@@ -19,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!ns) {
     return 0;
   }
-  fuzz_check(*ns >= 1 && *ns <= 1'000'000'000'000'000'000ULL);
+  fuzz_check(*ns >= 1 && *ns <= 1'000'000'000'000'000'000uLL);
   if (*ns >= 1000) {
     const auto back = parse_duration(std::to_string(*ns / 1000) + "us");
     const std::uint64_t slack = 1000 + (*ns >> 51);

@@ -104,7 +104,7 @@ TEST(CapabilitiesTest, AttachedTracerKeepsOnlyWhatItUses) {
     }
   }
   const unsigned long long kept =
-      1ULL << CAP_SYS_ADMIN | 1ULL << CAP_SYS_PTRACE | 1ULL << CAP_DAC_READ_SEARCH;
+      1uLL << CAP_SYS_ADMIN | 1uLL << CAP_SYS_PTRACE | 1uLL << CAP_DAC_READ_SEARCH;
   EXPECT_EQ(std::stoull(effective, nullptr, 16), kept) << effective;
   EXPECT_EQ(std::stoull(bounding, nullptr, 16), kept) << bounding;
   EXPECT_EQ(no_new_privs, "1");

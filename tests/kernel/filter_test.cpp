@@ -19,7 +19,7 @@ struct End {
   std::string comm;
   int lport = 0;
   int rport = 0;
-  bool matches(const Json& r) const {
+  [[nodiscard]] bool matches(const Json& r) const {
     return r.value("lport", -1) == lport && r.value("rport", -1) == rport;
   }
 };

@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <ranges>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -56,10 +55,12 @@ public:
   Cgroups(const Cgroups&) = delete;
   Cgroups& operator=(const Cgroups&) = delete;
   ~Cgroups() {
-    for (const auto& dir : std::views::reverse(made_)) {
+    // Iterators, not std::views::reverse: clang 14, which clang-tidy parses with, cannot compile
+    // libstdc++ 12's range views.
+    for (auto dir = made_.rbegin(); dir != made_.rend(); ++dir) {
       std::error_code ec;
-      std::filesystem::remove(dir, ec);
-      EXPECT_FALSE(ec) << "rmdir " << dir << ": " << ec.message();
+      std::filesystem::remove(*dir, ec);
+      EXPECT_FALSE(ec) << "rmdir " << *dir << ": " << ec.message();
     }
   }
   // Makes mount/top/relative (and its parents); returns the path relative to the mount.

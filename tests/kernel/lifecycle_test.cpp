@@ -278,7 +278,7 @@ TEST(LifecycleChurnTest, ConnectionsSplitAcrossCpusKeepTheirOrder) {
   tracer.settle(of_type("connection"), 2 * kCount);
   const Tracer::Stopped stopped = tracer.stop();
   EXPECT_EQ(stopped.status.exit_code, 0);
-  for (std::size_t i = 0; i < kCount; ++i) {
+  for (int i = 0; i < static_cast<int>(kCount); ++i) {
     SCOPED_TRACE("connection " + std::to_string(i));
     const int cport = tcp_info(client, i)["lport"].get<int>();
     const Json cl = only(stopped.records, socket_record("connection", cport, port), "client end");

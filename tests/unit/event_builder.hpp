@@ -51,7 +51,8 @@ public:
     base_.netns_ino = 4026531840u;
   }
 
-  Event state(double at_ms, TcpState from, TcpState to, std::uint8_t flags = 0) const {
+  [[nodiscard]] Event state(double at_ms, TcpState from, TcpState to,
+                            std::uint8_t flags = 0) const {
     Event e = base_;
     e.kind = EventKind::kState;
     e.ts_ns = static_cast<std::uint64_t>(at_ms * kMs);
@@ -61,7 +62,8 @@ public:
     return e;
   }
 
-  Event other(double at_ms, EventKind kind, TcpState in, std::uint32_t detail = 0) const {
+  [[nodiscard]] Event other(double at_ms, EventKind kind, TcpState in,
+                            std::uint32_t detail = 0) const {
     Event e = state(at_ms, in, in);
     e.kind = kind;
     e.detail = detail;

@@ -538,7 +538,7 @@ TEST(JsonSink, StopRecord) {
   info.per_peer = {{ipv4(10, 0, 0, 2), 6379, counts}, {ipv4(10, 0, 0, 3), std::nullopt, {}}};
   Connection held = client();
   held.conn_id = 77;
-  held.sock_cookie = 123456789012345ull;
+  held.sock_cookie = 123456789012345uLL;
   held.state = TcpState::kCloseWait;
   Leak held_leak;
   held_leak.kind = LeakKind::kCloseWait;
@@ -613,9 +613,10 @@ TEST(JsonSink, StopRecord) {
   EXPECT_EQ(line["per_process"][0]["comm"], "curl");
   EXPECT_EQ(line["per_process"][0]["retransmits"], 2);
   EXPECT_EQ(line["per_process"][0]["failed_connects"], 3);
-  EXPECT_EQ(line["per_process"][0]["closes"], json::parse(R"({"active": 7, "no_port": 3})"));
+  EXPECT_EQ(line["per_process"][0]["closes"],
+            ordered_json::parse(R"({"active": 7, "no_port": 3})"));
   EXPECT_EQ(line["per_process"][0]["lifetime_ms"],
-            json::parse(R"({"p50": 1.5, "p90": 250.0, "p99": 3000.0})"));
+            ordered_json::parse(R"({"p50": 1.5, "p90": 250.0, "p99": 3000.0})"));
   EXPECT_TRUE(line["per_process"][0]["handshake_ms"].is_null()) << "no handshake timed";
   EXPECT_TRUE(line["per_process"][1]["pid"].is_null()) << "no owner";
   EXPECT_TRUE(line["per_process"][1]["comm"].is_null());

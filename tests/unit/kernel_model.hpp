@@ -141,7 +141,7 @@ public:
   void seed_listener(std::uint32_t netns_ino, std::uint16_t port, const Owner& owner) override {
     listeners_.try_emplace(key(netns_ino, port), owner);
   }
-  std::optional<Connection> find(std::uint64_t sock_cookie) const override {
+  [[nodiscard]] std::optional<Connection> find(std::uint64_t sock_cookie) const override {
     auto it = conns_.find(sock_cookie);
     Connection conn;
     conn.sock_cookie = sock_cookie;
@@ -150,20 +150,20 @@ public:
     }
     return conn;
   }
-  std::size_t open() const override {
+  [[nodiscard]] std::size_t open() const override {
     std::size_t count = 0;
     for (const auto& [cookie, c] : conns_) {
       count += (c.flags & TCPTRAIL_C_CLOSED) ? 0 : 1;
     }
     return count;
   }
-  std::uint64_t overflow() const { return overflow_; }
+  [[nodiscard]] std::uint64_t overflow() const { return overflow_; }
 
 private:
   static std::uint64_t key(std::uint32_t netns_ino, std::uint16_t port) {
     return (std::uint64_t{netns_ino} << 16) | port;
   }
-  Owner listener(std::uint32_t netns_ino, std::uint16_t port) const {
+  [[nodiscard]] Owner listener(std::uint32_t netns_ino, std::uint16_t port) const {
     auto it = listeners_.find(key(netns_ino, port));
     if (it == listeners_.end()) {
       return {};

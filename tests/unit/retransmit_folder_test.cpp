@@ -36,7 +36,7 @@ protected:
 };
 
 TEST_F(RetransmitFolderTest, IdenticalRetransmitsWithinASecondAreOneRecord) {
-  for (int i = 0; i < 5; ++i) {
+  for (std::uint64_t i = 0; i < 5; ++i) {
     folder.add(conn(1), TcpState::kEstablished, 1, 10 * kSec + i * 200 * kMs);
   }
   folder.tick(10 * kSec + 999 * kMs);

@@ -38,8 +38,8 @@ public:
   void commit(std::uint64_t at) { set_header(at, 16); }
   void discard(std::uint64_t at) { set_header(at, 16 | BPF_RINGBUF_DISCARD_BIT); }
   void append(double ts_ms, std::uint64_t id) { commit(reserve(ts_ms, id)); }
-  std::uint64_t consumer_pos() const { return consumer_pos_; }
-  std::uint64_t producer_pos() const { return producer_pos_; }
+  [[nodiscard]] std::uint64_t consumer_pos() const { return consumer_pos_; }
+  [[nodiscard]] std::uint64_t producer_pos() const { return producer_pos_; }
   // Moves both positions, as if this much had been written and read before.
   void skip(std::uint64_t bytes) { consumer_pos_ = producer_pos_ = producer_pos_ + bytes; }
 

@@ -59,7 +59,7 @@ public:
   }
   HoldingChild(const HoldingChild&) = delete;
   HoldingChild& operator=(const HoldingChild&) = delete;
-  pid_t pid() const { return pid_; }
+  [[nodiscard]] pid_t pid() const { return pid_; }
 
 private:
   pid_t pid_;
@@ -135,7 +135,7 @@ public:
     const int lowest_free = ::dup(0);
     ::close(lowest_free);
     rlimit lowered = saved_;
-    lowered.rlim_cur = static_cast<rlim_t>(lowest_free + free_fds);
+    lowered.rlim_cur = static_cast<rlim_t>(lowest_free) + free_fds;
     setrlimit(RLIMIT_NOFILE, &lowered);
   }
   FdLimit(const FdLimit&) = delete;

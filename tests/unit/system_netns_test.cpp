@@ -73,10 +73,10 @@ public:
     ::waitpid(sleeper_, nullptr, 0);
     sleeper_ = -1;
   }
-  bool ok() const { return created_ && ino_ != 0 && sleeper_ > 0; }
-  const std::string& name() const { return name_; }
-  std::uint32_t ino() const { return ino_; }
-  pid_t sleeper() const { return sleeper_; }
+  [[nodiscard]] bool ok() const { return created_ && ino_ != 0 && sleeper_ > 0; }
+  [[nodiscard]] const std::string& name() const { return name_; }
+  [[nodiscard]] std::uint32_t ino() const { return ino_; }
+  [[nodiscard]] pid_t sleeper() const { return sleeper_; }
 
 private:
   std::string name_;

@@ -417,7 +417,7 @@ std::vector<std::byte> synthetic_message(std::uint8_t state, bool with_shutdown,
   std::vector<std::byte> bytes(sizeof(msg));
   std::memcpy(bytes.data(), &msg, sizeof(msg));
   auto put_attr = [&bytes](std::uint16_t type, std::size_t len) {
-    const std::uint16_t nla_len = static_cast<std::uint16_t>(4 + len);
+    const auto nla_len = static_cast<std::uint16_t>(4 + len);
     std::size_t at = bytes.size();
     bytes.resize(at + ((nla_len + 3U) & ~3U));
     std::memcpy(bytes.data() + at, &nla_len, 2);
@@ -444,7 +444,7 @@ TEST(SystemSockDiag, DecodesSyntheticMessages) {
   EXPECT_EQ(entry.laddr.bytes[3], 1);
   EXPECT_EQ(entry.raddr.bytes[3], 2);
   EXPECT_EQ(entry.laddr.bytes[4], 0);
-  EXPECT_EQ(entry.cookie, 0x5566778811223344ULL);
+  EXPECT_EQ(entry.cookie, 0x5566778811223344uLL);
   EXPECT_EQ(entry.expires_ms, 1234U);
 
   ASSERT_TRUE(decode_inet_diag_msg(synthetic_message(3, false, 0), entry));

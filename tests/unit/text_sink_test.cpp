@@ -75,7 +75,7 @@ Connection refused() {
   Connection conn = client();
   conn.conn_id = 44;
   conn.owner.pid = 999'999;
-  set_comm(conn.owner, std::string("evil\x1b[2J\\\xff", 11));
+  set_comm(conn.owner, "evil\x1b[2J\\\xff");
   conn.rport = 9;
   conn.first_ns = 3000 * kMs;
   conn.end_ns = 3000 * kMs + 180;
@@ -101,7 +101,7 @@ Connection preexisting() {
            {TcpState::kEstablished, TcpState::kFinWait1, TcpState::kFinWait2, TcpState::kClose});
   conn.first_ns = 10 * kMs;
   conn.end_ns = 4000 * kMs;
-  conn.tx_bytes = 10 * 1024 * 1024;
+  conn.tx_bytes = std::uint64_t{10} * 1024 * 1024;
   conn.rx_bytes = 999;
   return conn;
 }
@@ -111,7 +111,7 @@ Connection long_path() {
   conn.conn_id = 46;
   set_comm(conn.owner, "0123456789abcdefghij");
   conn.first_ns = 0;
-  conn.end_ns = 2 * 3600 * 1000 * kMs + 5 * 60 * 1000 * kMs;
+  conn.end_ns = std::uint64_t{2} * 3600 * 1000 * kMs + std::uint64_t{5} * 60 * 1000 * kMs;
   for (int i = 0; i < 12; ++i) {
     conn.path.push(TcpState::kEstablished);
   }
@@ -342,8 +342,8 @@ TEST(TextFormat, HumanBytes) {
   EXPECT_EQ(human_bytes(1536), "1.5K");
   EXPECT_EQ(human_bytes(10 * 1024 - 52), "9.9K");
   EXPECT_EQ(human_bytes(10 * 1024 - 51), "10K");
-  EXPECT_EQ(human_bytes(150 * 1024), "150K");
-  EXPECT_EQ(human_bytes(1023 * 1024), "1023K");
+  EXPECT_EQ(human_bytes(std::uint64_t{150} * 1024), "150K");
+  EXPECT_EQ(human_bytes(std::uint64_t{1023} * 1024), "1023K");
   EXPECT_EQ(human_bytes(1024 * 1024 - 1), "1.0M");
   EXPECT_EQ(human_bytes(3'355'443), "3.2M");
   EXPECT_EQ(human_bytes(std::uint64_t{5} << 30), "5.0G");

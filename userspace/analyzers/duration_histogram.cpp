@@ -23,7 +23,7 @@ std::uint64_t midpoint_of(std::size_t bucket) {
   if (bucket < 4) {
     return bucket;
   }
-  const unsigned shift = static_cast<unsigned>((bucket - 4) / 4);
+  const auto shift = static_cast<unsigned>((bucket - 4) / 4);
   const std::uint64_t quarter = (bucket - 4) % 4;
   const std::uint64_t lower = (4 + quarter) << shift;
   const std::uint64_t upper = (5 + quarter) << shift;

@@ -17,12 +17,12 @@ class DurationHistogram {
 public:
   void add(std::uint64_t us);
   // Nearest-rank p50, p90 and p99; nullopt before the first sample.
-  std::optional<Percentiles> percentiles() const;
+  [[nodiscard]] std::optional<Percentiles> percentiles() const;
 
   static constexpr std::size_t kBuckets = 156;
 
 private:
-  std::uint64_t quantile(std::uint64_t rank) const;
+  [[nodiscard]] std::uint64_t quantile(std::uint64_t rank) const;
 
   std::array<std::uint32_t, kBuckets> counts_{};
   std::uint64_t samples_ = 0;

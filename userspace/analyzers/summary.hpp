@@ -24,8 +24,8 @@ public:
   void count_leak(const Connection& conn);
 
   // The busiest rows first, at most `limit` of each.
-  std::vector<ProcessRow> per_process(std::size_t limit) const;
-  std::vector<PeerRow> per_peer(std::size_t limit) const;
+  [[nodiscard]] std::vector<ProcessRow> per_process(std::size_t limit) const;
+  [[nodiscard]] std::vector<PeerRow> per_peer(std::size_t limit) const;
 
 private:
   // Counted per connection, so keyed by value: rows are made only when asked for. Each key is
@@ -54,7 +54,7 @@ private:
       DurationHistogram handshake;
     };
     Entry& operator[](const Key& key);
-    const std::vector<Entry>& entries() const { return entries_; }
+    [[nodiscard]] const std::vector<Entry>& entries() const { return entries_; }
 
   private:
     static std::uint64_t hash(const Key& key);

@@ -8,6 +8,7 @@
 #include "cli/trace_command.hpp"
 #include "tcptrail/error.hpp"
 
+// NOLINTNEXTLINE(bugprone-exception-escape): outside the try blocks, only a CLI11 setup bug throws
 int main(int argc, char** argv) {
   std::ios::sync_with_stdio(false);
   tcptrail::Options options;

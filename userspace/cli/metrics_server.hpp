@@ -36,7 +36,7 @@ public:
   // the privileges are dropped, so that thread holds none.
   void serve();
   // The port bound (the one asked for, or the kernel's choice for port 0).
-  std::uint16_t port() const { return port_; }
+  [[nodiscard]] std::uint16_t port() const { return port_; }
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;

@@ -35,9 +35,9 @@ public:
     fd_ = fd;
     partial_line_bytes_ = 0;
   }
-  int error() const { return error_; }  // errno of the first failed write; 0 if none
-  bool timed_out() const { return timed_out_; }
-  std::uint64_t dropped_lines() const { return dropped_lines_; }
+  [[nodiscard]] int error() const { return error_; }  // errno of the first failed write; 0 if none
+  [[nodiscard]] bool timed_out() const { return timed_out_; }
+  [[nodiscard]] std::uint64_t dropped_lines() const { return dropped_lines_; }
 
 protected:
   int_type overflow(int_type c) override;
@@ -45,7 +45,7 @@ protected:
   int sync() override;
 
 private:
-  static constexpr std::size_t kBufferBytes = 64 * 1024;
+  static constexpr std::size_t kBufferBytes = std::size_t{64} * 1024;
   bool drain();
   bool write_all(const char* data, std::size_t size);
   void drop(const char* data, std::size_t size);

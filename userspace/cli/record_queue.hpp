@@ -31,7 +31,7 @@ public:
   bool full();
   // Any thread. Bytes handed over and not yet consumed.
   std::size_t waiting_bytes();
-  std::size_t max_bytes() const { return max_bytes_; }
+  [[nodiscard]] std::size_t max_bytes() const { return max_bytes_; }
   // Ring thread, last: nothing more will come.
   void close();
 

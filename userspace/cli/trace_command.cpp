@@ -133,7 +133,7 @@ public:
     per_netns_[digest.netns_ino] = count;
   }
   void forget(std::uint32_t netns_ino) { per_netns_.erase(netns_ino); }
-  std::uint64_t total() const {
+  [[nodiscard]] std::uint64_t total() const {
     std::uint64_t sum = 0;
     for (const auto& [netns, count] : per_netns_) {
       sum += count;

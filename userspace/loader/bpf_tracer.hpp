@@ -38,8 +38,8 @@ public:
       : conns_fd_(conns_fd), listeners_fd_(listeners_fd), last_conn_id_(last_conn_id) {}
   Seeded seed(Connection& conn) override;
   void seed_listener(std::uint32_t netns_ino, std::uint16_t port, const Owner& owner) override;
-  std::optional<Connection> find(std::uint64_t sock_cookie) const override;
-  std::size_t open() const override;
+  [[nodiscard]] std::optional<Connection> find(std::uint64_t sock_cookie) const override;
+  [[nodiscard]] std::size_t open() const override;
 
 private:
   int conns_fd_;
@@ -77,7 +77,7 @@ public:
     std::string name;
     std::string why;
   };
-  const std::vector<MissingFeature>& missing_features() const { return missing_; }
+  [[nodiscard]] const std::vector<MissingFeature>& missing_features() const { return missing_; }
 
 private:
   struct SkelDeleter {
@@ -90,7 +90,7 @@ private:
   std::vector<MissingFeature> missing_;
   std::vector<std::uint32_t> cpus_;  // the CPUs with a ring
   std::chrono::steady_clock::time_point last_flush_{};
-  std::uint64_t drops(std::uint32_t index) const;
+  [[nodiscard]] std::uint64_t drops(std::uint32_t index) const;
   // Makes every CPU send the connection records it staged; the errno of the first CPU that
   // could not be told, or 0.
   int flush_staged();

@@ -45,9 +45,10 @@ public:
   // Moves past the record peek() returned.
   void pop() { consumer_ += record_step_; }
   // Lets the kernel reuse what was popped.
+  // NOLINTNEXTLINE(readability-make-member-function-const): writes the ring's consumer position
   void publish() { __atomic_store_n(ring_.consumer_pos, consumer_, __ATOMIC_RELEASE); }
   // The share of the ring holding records not yet taken, as of the last snapshot.
-  double fill() const {
+  [[nodiscard]] double fill() const {
     return static_cast<double>(producer_ - consumer_) / static_cast<double>(ring_.data_bytes);
   }
 
@@ -119,7 +120,7 @@ private:
     Mapping(Mapping&& other) noexcept;
     Mapping& operator=(Mapping&&) = delete;
     ~Mapping();
-    std::byte* get() const { return static_cast<std::byte*>(address_); }
+    [[nodiscard]] std::byte* get() const { return static_cast<std::byte*>(address_); }
 
   private:
     void* address_;

@@ -28,7 +28,7 @@ constexpr char kPairs[] =
     "8081828384858687888990919293949596979899";
 
 void write_pair(unsigned value, char* out) {
-  std::memcpy(out, kPairs + 2 * value, 2);
+  std::memcpy(out, kPairs + std::size_t{2} * value, 2);
 }
 
 std::string fixed(std::uint64_t value, int decimals, std::string_view unit) {
@@ -65,7 +65,7 @@ std::size_t format_address(const IpAddress& address, char* out) {
     return 0;
   }
   const std::size_t length = std::min(std::strlen(text), kAddressTextMax);
-  std::memcpy(out, text, length);
+  std::copy_n(text, length, out);
   return length;
 }
 

@@ -32,8 +32,8 @@ public:
   // Passes on the held records whose answers have arrived (the caller installed them), and
   // those held too long.
   void release();
-  std::size_t held() const { return held_.size(); }
-  std::uint64_t late() const { return late_; }
+  [[nodiscard]] std::size_t held() const { return held_.size(); }
+  [[nodiscard]] std::uint64_t late() const { return late_; }
 
 private:
   // What a record's identity is looked up by; 0 where there is nothing to look up.

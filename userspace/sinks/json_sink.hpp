@@ -16,7 +16,7 @@ namespace tcptrail {
 // stream on flush(), when the buffer passes kFlushBytes, and on destruction.
 class JsonSink : public RecordSink {
 public:
-  static constexpr std::size_t kFlushBytes = 64 * 1024;
+  static constexpr std::size_t kFlushBytes = std::size_t{64} * 1024;
 
   // host: the machine's name, written in every record.
   JsonSink(std::ostream& out, WallClock clock, std::string host);

@@ -29,7 +29,7 @@ public:
       }
     }
   }
-  std::string_view name() const { return name_; }
+  [[nodiscard]] std::string_view name() const { return name_; }
 
 private:
   std::string_view name_;
@@ -98,9 +98,9 @@ public:
   // Ends the current top-level value with a newline (NDJSON); the next one starts fresh.
   void end_line();
 
-  std::string_view text() const { return {buffer_.data(), size_}; }
-  std::size_t size() const { return size_; }
-  std::size_t capacity() const { return buffer_.size(); }
+  [[nodiscard]] std::string_view text() const { return {buffer_.data(), size_}; }
+  [[nodiscard]] std::size_t size() const { return size_; }
+  [[nodiscard]] std::size_t capacity() const { return buffer_.size(); }
   // Drops the text but keeps the capacity.
   void clear() {
     size_ = 0;

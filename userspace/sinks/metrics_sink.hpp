@@ -50,6 +50,7 @@ private:
   struct Workload {
     std::string container;
     std::string unit;
+    // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 false positive (llvm-project#53961)
     auto operator<=>(const Workload&) const = default;
   };
   // Where a connection is counted: its role, how it closed, its service port ("" for clients,
@@ -59,6 +60,7 @@ private:
     CloseKind close;
     std::string port;
     Workload workload;
+    // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 false positive (llvm-project#53961)
     auto operator<=>(const ClosedKey&) const = default;
   };
   // Where an open leak is counted: its kind, service port and workload, as for connections.

@@ -20,7 +20,7 @@ struct TextOptions {
 // names that are not printable ASCII are shown as \xNN, so no output byte can drive a terminal.
 class TextSink : public RecordSink {
 public:
-  static constexpr std::size_t kFlushBytes = 64 * 1024;
+  static constexpr std::size_t kFlushBytes = std::size_t{64} * 1024;
 
   TextSink(std::ostream& out, WallClock clock, TextOptions options = {});
   ~TextSink() override;

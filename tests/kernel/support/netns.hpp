@@ -18,10 +18,10 @@ public:
   NetnsPair& operator=(const NetnsPair&) = delete;
   ~NetnsPair();
 
-  const std::string& client_ns() const { return client_ns_; }
-  const std::string& server_ns() const { return server_ns_; }
-  const std::string& client_addr() const { return client_addr_; }
-  const std::string& server_addr() const { return server_addr_; }
+  [[nodiscard]] const std::string& client_ns() const { return client_ns_; }
+  [[nodiscard]] const std::string& server_ns() const { return server_ns_; }
+  [[nodiscard]] const std::string& client_addr() const { return client_addr_; }
+  [[nodiscard]] const std::string& server_addr() const { return server_addr_; }
 
   // Runs a command (e.g. iptables, sysctl) inside one of the namespaces; throws if it fails.
   static void exec(const std::string& ns, const std::vector<std::string>& argv);

@@ -39,7 +39,7 @@ public:
   ClosedPort(const ClosedPort&) = delete;
   ClosedPort& operator=(const ClosedPort&) = delete;
   ~ClosedPort();
-  int port() const { return port_; }
+  [[nodiscard]] int port() const { return port_; }
 
 private:
   int fd_ = -1;

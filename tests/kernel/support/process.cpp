@@ -189,6 +189,7 @@ void Process::send_signal(int signo) {
   }
 }
 
+// NOLINTNEXTLINE(readability-make-member-function-const): writes to the child's stdin
 void Process::write_stdin(const std::string& text) {
   if (stdin_fd_ < 0 ||
       write(stdin_fd_, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {

@@ -27,7 +27,7 @@ struct SpawnOptions {
 struct ExitStatus {
   std::optional<int> exit_code;
   std::optional<int> signal;
-  std::string describe() const;
+  [[nodiscard]] std::string describe() const;
 };
 
 class Process {
@@ -41,7 +41,7 @@ public:
   // SIGKILLs the process if it still runs, and reaps it.
   ~Process();
 
-  pid_t pid() const { return pid_; }
+  [[nodiscard]] pid_t pid() const { return pid_; }
   bool running();
   void send_signal(int signo);
   void write_stdin(const std::string& text);
@@ -62,7 +62,7 @@ public:
   // Shorthand: the first line whose "event" is `event`.
   nlohmann::json wait_event(const std::string& event, Clock::duration timeout = 10s);
 
-  std::string command_line() const;
+  [[nodiscard]] std::string command_line() const;
 
 private:
   void pump();

@@ -27,8 +27,8 @@ public:
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   ~TempDir();
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] std::string file(const std::string& name) const { return path_ + "/" + name; }
 
 private:
   std::string path_;
@@ -67,7 +67,7 @@ public:
   Stopped wait_exit(Clock::duration timeout);
 
   Process& process() { return process_; }
-  const std::string& output_path() const { return output_; }
+  [[nodiscard]] const std::string& output_path() const { return output_; }
 
 private:
   Stopped finish(const std::optional<ExitStatus>& status);
