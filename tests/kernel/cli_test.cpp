@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "support/environment.hpp"
+#include "support/exposition.hpp"
 #include "support/peer.hpp"
 #include "support/tracer.hpp"
 
@@ -140,18 +141,6 @@ void loopback_connections(int count) {
     close(server);
   }
   close(listener);
-}
-
-// The value of the sample whose name and labels are exactly `series` in an exposition; -1 if
-// there is none.
-double sample_value(const std::string& exposition, const std::string& series) {
-  std::istringstream lines(exposition);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.starts_with(series + " ")) {
-      return std::stod(line.substr(series.size() + 1));
-    }
-  }
-  return -1;
 }
 
 // Nothing is lost quietly: with the collector stopped, the 1 MiB rings fill up; what the

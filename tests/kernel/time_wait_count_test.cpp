@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "support/environment.hpp"
+#include "support/exposition.hpp"
 #include "support/netns.hpp"
 #include "support/peer.hpp"
 #include "support/tracer.hpp"
@@ -110,17 +111,6 @@ TEST(TimeWaitCountTest, CountsPerDestinationEqualSs) {
   EXPECT_EQ(w_few["count"], 40) << w_few;
   EXPECT_EQ(w_many["laddr"], net.client_addr()) << w_many;
   EXPECT_EQ(w_many["port_range"], kPortRange) << w_many;
-}
-
-// The value of the sample whose name and labels are exactly `series`; -1 if there is none.
-double sample_value(const std::string& exposition, const std::string& series) {
-  std::istringstream lines(exposition);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.starts_with(series + " ")) {
-      return std::stod(line.substr(series.size() + 1));
-    }
-  }
-  return -1;
 }
 
 // tcptrail_local_ports_in_use_ratio is the share taken towards the namespace's worst
