@@ -149,7 +149,7 @@ TEST(MetricsTest, PrometheusCountsWhatTheRecordsSay) {
   // them (a scrape a second).
   const std::string port_label = "port=\"" + std::to_string(server.port) + "\"";
   const std::string leak_query =
-      "tcptrail_leaks{kind=\"close_wait\",port=\"" + std::to_string(leaking.port) + "\"}";
+      R"(tcptrail_leaks{kind="close_wait",port=")" + std::to_string(leaking.port) + R"("})";
   auto until = [&](const std::string& query, double wanted) {
     const auto deadline = Clock::now() + 20s;
     while (Clock::now() < deadline && prometheus.scalar(query) != wanted) {

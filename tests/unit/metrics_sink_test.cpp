@@ -287,7 +287,7 @@ TEST(MetricsSinkTest, OpenLeaksOfAnEvictedWorkloadMoveToOther) {
   const Leak close_wait{LeakKind::kCloseWait, 1100 * kMs, 31'000 * kMs, 30'000 * kMs, false, {},
                         std::nullopt};
   MetricsSink sink;
-  sink.write(LeakRecord{leaking, close_wait, {&units[0], nullptr}});
+  sink.write(LeakRecord{leaking, close_wait, {units.data(), nullptr}});
   const Connection conn = closed(Role::kClient, CloseKind::kActive, 40000);
   for (std::size_t i = 1; i <= MetricsSink::kMaxWorkloads; ++i) {
     sink.write(ConnectionRecord{conn, conn.end_ns, {&units[i], nullptr}});  // u0 goes
@@ -302,8 +302,8 @@ TEST(MetricsSinkTest, OpenLeaksOfAnEvictedWorkloadMoveToOther) {
   // u0 is back (u1 goes), with a leak of its own; the first leak resolves out of "other".
   Connection again = closed(Role::kServer, CloseKind::kPassive, 8080);
   again.conn_id = 2;
-  sink.write(LeakRecord{again, close_wait, {&units[0], nullptr}});
-  sink.write(LeakResolvedRecord{leaking, close_wait, {&units[0], nullptr}});
+  sink.write(LeakRecord{again, close_wait, {units.data(), nullptr}});
+  sink.write(LeakResolvedRecord{leaking, close_wait, {units.data(), nullptr}});
   text = sink.render();
   EXPECT_EQ(value(text, u0), 1) << text;
   EXPECT_EQ(value(text, other), 0);

@@ -220,13 +220,13 @@ public:
   Seeded seed(Connection& /*conn*/) override { return Seeded::kKnown; }
   void seed_listener(std::uint32_t /*netns_ino*/, std::uint16_t /*port*/,
                      const Owner& /*owner*/) override {}
-  std::optional<Connection> find(std::uint64_t sock_cookie) const override {
+  [[nodiscard]] std::optional<Connection> find(std::uint64_t sock_cookie) const override {
     Connection conn;
     conn.sock_cookie = sock_cookie;
     conn.conn_id = sock_cookie;
     return conn;
   }
-  std::size_t open() const override { return 0; }
+  [[nodiscard]] std::size_t open() const override { return 0; }
 };
 
 TEST(PortPressureDigest, ClientsInLeakStatesAndOrphanedFinWait2TakePortsToo) {

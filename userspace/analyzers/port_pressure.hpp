@@ -75,8 +75,8 @@ private:
 
   // What is taken towards the destination as of now_ns; nullopt while its namespace's range is
   // not known.
-  std::optional<TimeWaitPressure> measure(const Key& key, const Destination& dest,
-                                          std::uint64_t now_ns) const;
+  [[nodiscard]] std::optional<TimeWaitPressure> measure(const Key& key, const Destination& dest,
+                                                        std::uint64_t now_ns) const;
   // Measures, and reports the destination if it is at risk and was not reported lately.
   void evaluate(const Key& key, Destination& dest, std::uint64_t now_ns);
 

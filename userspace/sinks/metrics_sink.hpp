@@ -68,6 +68,7 @@ private:
     LeakKind kind;
     std::string port;
     Workload workload;
+    // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 sees a 0 in the defaulted <=>.
     auto operator<=>(const LeakKey&) const = default;
   };
   // A workload with labels of its own: when it was last active (for evicting the one idle
