@@ -115,8 +115,10 @@ tidy() {
   local log=$BUILD_DIR/clang-tidy.log out=$BUILD_DIR/clang-tidy status=0 start=$SECONDS
   rm -rf "$out" && mkdir -p "$out"
   local files file db
-  mapfile -t files < <(find userspace tests bench -name '*.cpp' -printf '%s %p\n' |
-    sort -k1,1nr -k2 | cut -d' ' -f2)
+  # Not tests/layering/probe.cpp: the layering tests compile it once per probe with the header
+  # in a macro, and most probes are meant not to compile.
+  mapfile -t files < <(find userspace tests bench -name '*.cpp' -not -path 'tests/layering/*' \
+    -printf '%s %p\n' | sort -k1,1nr -k2 | cut -d' ' -f2)
   # shellcheck disable=SC2016  # $0 $1 $2 are sh -c's arguments
   for file in "${files[@]}"; do
     db=$BUILD_DIR
