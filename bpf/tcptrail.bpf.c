@@ -116,7 +116,6 @@ static __always_inline struct cpu_state *this_cpu_state(void)
 	return bpf_map_lookup_elem(&cpu_states, &zero);
 }
 
-
 static __always_inline bool family_wanted(int family)
 {
 	return family && (!target_family || target_family == family);
@@ -150,6 +149,15 @@ static __always_inline void count_drops(__u32 index, __u32 n)
 		*count += n;
 }
 
+static __always_inline void set_header(struct tcptrail_header *hdr, __u64 ts_ns, __u8 kind,
+				       int family)
+{
+	hdr->ts_ns = ts_ns;
+	hdr->kind = kind;
+	hdr->family = family;
+	__builtin_memset(hdr->reserved, 0, sizeof(hdr->reserved));
+}
+
 /* A compiler barrier: a nested program must see `staging` set before staged changes. */
 #define staging_barrier() asm volatile("" ::: "memory")
 
@@ -175,10 +183,7 @@ static __always_inline void *ring_reserve(__u64 size, int family, __u8 kind, __u
 	}
 	/* Stamped after the reservation: the collector's merge relies on a ring seen empty at
 	 * time t never receiving a record stamped before t. */
-	hdr->ts_ns = bpf_ktime_get_ns();
-	hdr->kind = kind;
-	hdr->family = family;
-	__builtin_memset(hdr->reserved, 0, sizeof(hdr->reserved));
+	set_header(hdr, bpf_ktime_get_ns(), kind, family);
 	return hdr;
 }
 
@@ -385,10 +390,7 @@ static __always_inline bool stage_connection(const struct sock *sk, __u64 cookie
 		return false;
 	}
 	r = &cpu->staged_records[slot];
-	r->hdr.ts_ns = now;
-	r->hdr.kind = TCPTRAIL_EV_CONNECTION;
-	r->hdr.family = family;
-	__builtin_memset(r->hdr.reserved, 0, sizeof(r->hdr.reserved));
+	set_header(&r->hdr, now, TCPTRAIL_EV_CONNECTION, family);
 	fill_conn_record(r, sk, cookie, c, family);
 	cpu->staged = slot + 1;
 	full = slot + 1 == TCPTRAIL_BATCH_MAX;
