@@ -69,6 +69,24 @@ struct {
 	__type(value, struct tcptrail_listener);
 } listeners SEC(".maps");
 
+/* The records of server children the kernel closed (a reset, an error) while a process held
+ * them before reading or writing them: a pre-fork worker that accepted one and had not got to
+ * it, or one still in the accept queue. Each waits here for its holder's close()
+ * (tcp_destroy_sock, in that system call), which names the owner; the collector sends what
+ * waits longer than a second, and all at exit, as they are. Taken out by whoever deletes the
+ * entry, so each goes once. When full, a record goes at once, naming the listener's owner. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct tcptrail_conn_record);
+} held SEC(".maps");
+
+/* An entry's initial value (bpf_map_update_elem() takes a whole value; one on the stack would
+ * not fit beside the rest). */
+const volatile struct tcptrail_conn_record empty_record = {};
+
 /* Network namespaces already announced to the collector (which sweeps them). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -401,6 +419,65 @@ static __always_inline bool stage_connection(const struct sock *sk, __u64 cookie
 	return true;
 }
 
+/* A server child no process has read or written yet (its owner is still the listener's), closed
+ * while a process holds it. Not one closed in SYN_RECV: the kernel closes and destroys those in
+ * softirq (inet_child_forget() when the accept queue is gone). */
+static __always_inline bool unclaimed_and_held(const struct sock *sk, const struct tcptrail_conn *c)
+{
+	return c->owner_source == TCPTRAIL_OWNER_LISTENER && c->closed_from != TCP_SYN_RECV &&
+	       !(sk->__sk_common.skc_flags & (1UL << SOCK_DEAD));
+}
+
+/* Keeps the record of a socket closed as unclaimed_and_held() says in `held` until its holder
+ * closes it (release_held). False when the map is full. */
+static __always_inline bool hold_record(const struct sock *sk, __u64 cookie,
+					struct tcptrail_conn *c, int family, __u64 now)
+{
+	struct tcptrail_conn_record *r;
+
+	if (bpf_map_update_elem(&held, &cookie, (const void *)&empty_record, BPF_NOEXIST))
+		return false;
+	r = bpf_map_lookup_elem(&held, &cookie);
+	if (!r)
+		return false;
+	c->record_held = 1;
+	set_header(&r->hdr, now, TCPTRAIL_EV_CONNECTION, family);
+	fill_conn_record(r, sk, cookie, c, family);
+	return true;
+}
+
+#define PF_KTHREAD 0x00200000
+
+/* Sends a held record, named after the task whose close() destroys the socket: it held the
+ * socket (unclaimed_and_held() means no softirq destroys it). Not a kernel thread's, which
+ * only drops a file's last reference for someone (delayed_fput()). */
+static __always_inline void release_held(__u64 cookie, struct cpu_state *cpu)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct tcptrail_conn_record *r, *out;
+
+	r = bpf_map_lookup_elem(&held, &cookie);
+	if (!r)
+		return; /* the collector sent it */
+	flush_staged(cpu);
+	/* Lost here it is not lost: the collector finds it in `held`. */
+	out = ring_reserve(sizeof(*out), r->hdr.family, TCPTRAIL_EV_CONNECTION, 0, 0);
+	if (!out)
+		return;
+	out->sk = r->sk;
+	out->conn = r->conn;
+	if (!(task->flags & PF_KTHREAD)) {
+		out->conn.owner_pid = task->tgid;
+		out->conn.owner_source = TCPTRAIL_OWNER_SYSCALL;
+		__builtin_memcpy(out->conn.owner_comm, task->comm, sizeof(out->conn.owner_comm));
+	}
+	if (bpf_map_delete_elem(&held, &cookie)) {
+		bpf_ringbuf_discard(out, BPF_RB_NO_WAKEUP); /* the collector took it meanwhile */
+		return;
+	}
+	submit(out, cpu);
+}
+
 static __always_inline bool closed_in_order(const struct tcptrail_conn *c)
 {
 	return c->closed_from == TCP_FIN_WAIT1 || c->closed_from == TCP_FIN_WAIT2 ||
@@ -488,8 +565,13 @@ int BPF_PROG(tp_btf__inet_sock_set_state, const struct sock *sk, const int oldst
 	}
 	if (newstate == TCP_CLOSE) {
 		/* With --transitions a state record follows at once and would send the batch. */
-		if (tcptrail_close_awaits_reset(c))
+		if (tcptrail_close_awaits_reset(c)) {
+			/* An abortive close() or a disconnect, in the holder's system call. */
+			if (unclaimed_and_held(sk, c))
+				set_owner_current(c);
 			c->flags |= TCPTRAIL_C_AWAITS_RESET;
+		} else if (unclaimed_and_held(sk, c) && hold_record(sk, cookie, c, family, now))
+			;
 		else if (emit_transitions || !closed_in_order(c) ||
 			 !stage_connection(sk, cookie, c, family, cpu, now))
 			emit_connection(sk, cookie, c, family, cpu);
@@ -531,7 +613,8 @@ int BPF_PROG(tp_btf__tcp_destroy_sock, const struct sock *sk)
 	} else if ((c->flags & TCPTRAIL_C_AWAITS_RESET) && family) {
 		c->flags &= ~TCPTRAIL_C_AWAITS_RESET;
 		emit_connection(sk, cookie, c, family, this_cpu_state());
-	}
+	} else if (c->record_held)
+		release_held(cookie, this_cpu_state());
 	bpf_map_delete_elem(&conns, &cookie);
 	return 0;
 }

@@ -93,6 +93,7 @@ typedef struct {
 } atomic64_t;
 
 struct task_struct {
+	unsigned int flags;
 	pid_t tgid;
 	char comm[16];
 };

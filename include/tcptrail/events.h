@@ -9,7 +9,7 @@
 #include <linux/types.h>
 #endif
 
-#define TCPTRAIL_ABI_VERSION 3
+#define TCPTRAIL_ABI_VERSION 4
 #define TCPTRAIL_COMM_LEN 16
 
 /* Record kinds: the byte after the timestamp of every ring record. */
@@ -82,7 +82,8 @@ struct tcptrail_conn {
 	__u8 path_len;        /* states in path, | TCPTRAIL_PATH_TRUNCATED */
 	__u8 path[TCPTRAIL_PATH_MAX]; /* the states it went through, in order */
 	char owner_comm[TCPTRAIL_COMM_LEN]; /* not NUL-terminated if 16 bytes */
-	__u8 reserved[6];
+	__u8 record_held;     /* closed; its record waits in the `held` map for the holder's close() */
+	__u8 reserved[5];
 };
 
 /* Every ring record starts with this: the collector merges the rings by ts_ns. */

@@ -122,6 +122,108 @@ TEST(OwnerTest, PreforkWorkerThatWritesFirstOwnsItsEpipeSocket) {
   EXPECT_EQ(reset["owner_source"], "acceptor") << reset;
 }
 
+// A pre-fork server whose one worker drops its connection untouched `hold_ms` after accepting
+// it, and the master's pid.
+Server start_untouching_server(int hold_ms) {
+  return start_server("127.0.0.1", {"--prefork", "1", "--count", "1", "--hold-ms",
+                                    std::to_string(hold_ms), "--close-untouched"});
+}
+
+// A client that resets its connection at once (SO_LINGER 0); returns its port.
+int connect_and_reset(int port) {
+  Process client = spawn_peer({"client", "--addr", "127.0.0.1", "--port", std::to_string(port),
+                               "--close-first", "client", "--linger0"});
+  const int cport = client.wait_event("connected").at("lport").get<int>();
+  expect_clean_exit(client);
+  return cport;
+}
+
+// A worker that had not got to its socket when the client reset it: the kernel closes it in
+// softirq, where nothing tells who holds it, so its record waits for the worker's close(),
+// which names the worker (as nginx's closes a socket it finds reset).
+TEST(OwnerTest, PreforkWorkerIsNamedByItsCloseOfASocketResetBeforeItsTurn) {
+  TT_REQUIRE_KERNEL();
+  Server server = start_untouching_server(400);
+  const int worker = server.process.wait_event("preforked")["worker0"].get<int>();
+  Tracer tracer({"--port", std::to_string(server.port)});
+  const int cport = connect_and_reset(server.port);
+  expect_clean_exit(server.process);
+  tracer.settle(of_type("connection"), 2);
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+
+  const Json sv =
+      only(stopped.records, socket_record("connection", server.port, cport), "server end");
+  EXPECT_EQ(sv["close"], "reset_received") << sv;
+  EXPECT_EQ(sv["pid"], worker) << "the worker whose close() released it, not the master "
+                               << server.process.pid();
+  EXPECT_EQ(sv["comm"], "tt_worker") << sv;
+  EXPECT_EQ(sv["owner_source"], "syscall") << sv;
+}
+
+// A worker that drops a connection whose request it never read: close() with data unread aborts
+// it, in the worker's system call, which names the worker.
+TEST(OwnerTest, PreforkWorkerIsNamedByItsAbortOfAnUnreadSocket) {
+  TT_REQUIRE_KERNEL();
+  Server server = start_untouching_server(300);
+  const int worker = server.process.wait_event("preforked")["worker0"].get<int>();
+  Tracer tracer({"--port", std::to_string(server.port)});
+  Process client = spawn_peer({"client", "--addr", "127.0.0.1", "--port",
+                               std::to_string(server.port), "--send", "10", "--expect", "20"});
+  const int cport = client.wait_event("connected").at("lport").get<int>();
+  EXPECT_TRUE(client.wait(10s).has_value());
+  expect_clean_exit(server.process);
+  tracer.settle(of_type("connection"), 2);
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+
+  const Json sv =
+      only(stopped.records, socket_record("connection", server.port, cport), "server end");
+  EXPECT_EQ(sv["close"], "reset_sent") << sv;
+  EXPECT_EQ(sv["pid"], worker) << "the worker that aborted it, not the master "
+                               << server.process.pid();
+  EXPECT_EQ(sv["comm"], "tt_worker") << sv;
+  EXPECT_EQ(sv["owner_source"], "syscall") << sv;
+}
+
+// A record waiting for its holder's close() is not kept from the log for long: after a second it
+// goes naming the listener's owner, marked so, and the close() that comes later adds nothing.
+TEST(OwnerTest, RecordOfAnUntouchedSocketGoesAfterASecondAndOnce) {
+  TT_REQUIRE_KERNEL();
+  Server server = start_untouching_server(4000);
+  server.process.wait_event("preforked");
+  const int master = server.process.pid();
+  Tracer tracer({"--port", std::to_string(server.port)});
+  const int cport = connect_and_reset(server.port);
+  const Json sv = tracer.wait_for(socket_record("connection", server.port, cport),
+                                  "the server end's record while its worker holds it", 1, 2500ms)
+                      .front();
+  EXPECT_EQ(sv["close"], "reset_received") << sv;
+  EXPECT_EQ(sv["pid"], master) << sv;
+  EXPECT_EQ(sv["owner_source"], "listener") << sv;
+  expect_clean_exit(server.process);
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+  only(stopped.records, socket_record("connection", server.port, cport), "server end");
+}
+
+// Nor is it lost when tracing ends first.
+TEST(OwnerTest, RecordOfAnUntouchedSocketGoesAtExit) {
+  TT_REQUIRE_KERNEL();
+  Server server = start_untouching_server(3000);
+  server.process.wait_event("preforked");
+  Tracer tracer({"--port", std::to_string(server.port)});
+  const int cport = connect_and_reset(server.port);
+  tracer.settle(socket_record("connection", cport, server.port));
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+  const Json sv =
+      only(stopped.records, socket_record("connection", server.port, cport), "server end");
+  EXPECT_EQ(sv["close"], "reset_received") << sv;
+  EXPECT_EQ(sv["pid"], server.process.pid()) << sv;
+  EXPECT_EQ(sv["owner_source"], "listener") << sv;
+}
+
 // The children of `parent`, from /proc/PID/stat (field 4 is the parent).
 std::set<int> children_of(int parent) {
   std::set<int> children;

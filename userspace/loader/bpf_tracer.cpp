@@ -9,7 +9,10 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tcptrail/error.hpp"
@@ -264,12 +267,46 @@ std::size_t BpfTracer::poll(RecordHandler& handler, int timeout_ms) {
   // Records are submitted without a wakeup until a CPU has queued enough, so a timeout does not
   // mean the ring is empty: read whatever is there either way.
   rings_->wait(timeout_ms);
-  return rings_->consume(handler);
+  std::size_t count = rings_->consume(handler);
+  if (now - last_held_release_ >= kHeldRecordWait) {
+    count += release_held(handler, kHeldRecordWait);
+    last_held_release_ = now;
+  }
+  return count;
 }
 
 std::size_t BpfTracer::drain(RecordHandler& handler) {
   flush_staged();
-  return rings_->consume_all(handler);
+  const std::size_t count = rings_->consume_all(handler);
+  return count + release_held(handler, std::chrono::nanoseconds{0});
+}
+
+std::size_t BpfTracer::release_held(RecordHandler& handler, std::chrono::nanoseconds wait) {
+  const int fd = bpf_map__fd(skel_->maps.held);
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);  // bpf_ktime_get_ns()'s clock
+  const auto now_ns = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u +
+                      static_cast<std::uint64_t>(now.tv_nsec);
+  std::vector<std::pair<__u64, tcptrail_conn_record>> due;
+  __u64 key = 0;
+  __u64 next = 0;
+  tcptrail_conn_record record;
+  for (const __u64* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
+    key = next;
+    // A record the kernel is still filling has no kind or end yet.
+    if (bpf_map_lookup_elem(fd, &key, &record) == 0 && record.hdr.kind == TCPTRAIL_EV_CONNECTION &&
+        record.conn.end_ns != 0 && now_ns - record.conn.end_ns >= std::uint64_t(wait.count())) {
+      due.emplace_back(key, record);
+    }
+  }
+  std::size_t count = 0;
+  for (const auto& [cookie, held] : due) {
+    if (bpf_map_delete_elem(fd, &cookie) == 0) {
+      handler.on_record(std::as_bytes(std::span(&held, 1)));
+      ++count;
+    }
+  }
+  return count;
 }
 
 std::uint64_t BpfTracer::drops(std::uint32_t index) const {

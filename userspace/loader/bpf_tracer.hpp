@@ -59,9 +59,13 @@ public:
   // Returns the count. Connection records staged in the kernel arrive within
   // kStagedFlushInterval of the call that follows their CLOSE by that much.
   std::size_t poll(RecordHandler& handler, int timeout_ms);
-  // At the end: hands over every record queued now, staged ones included, without waiting.
+  // At the end: hands over every record queued now, staged and held ones included, without
+  // waiting.
   std::size_t drain(RecordHandler& handler);
   static constexpr std::chrono::milliseconds kStagedFlushInterval{50};
+  // A record held in the kernel for its holder's close() (the `held` map) goes as it is once it
+  // has waited this long: a worker that has not got to a reset socket in a second may never.
+  static constexpr std::chrono::seconds kHeldRecordWait{1};
   // Sets run's lost counts: the records the kernel side could not queue (a ring buffer full, a
   // CPU without one) or that it skipped (a program that fired again on a CPU where it was
   // running), by reason and in all, and the connection records among them; and its overflow,
@@ -90,10 +94,14 @@ private:
   std::vector<MissingFeature> missing_;
   std::vector<std::uint32_t> cpus_;  // the CPUs with a ring
   std::chrono::steady_clock::time_point last_flush_{};
+  std::chrono::steady_clock::time_point last_held_release_{};
   [[nodiscard]] std::uint64_t drops(std::uint32_t index) const;
   // Makes every CPU send the connection records it staged; the errno of the first CPU that
   // could not be told, or 0.
   int flush_staged();
+  // Hands the handler the records in `held` that have waited at least `wait`; each goes once,
+  // taken by whichever of this and the kernel deletes it first.
+  std::size_t release_held(RecordHandler& handler, std::chrono::nanoseconds wait);
 };
 
 }  // namespace tcptrail

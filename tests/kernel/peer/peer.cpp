@@ -6,7 +6,9 @@
 //                             [--reply BYTES] [--close-first server|client] [--close-delay-ms MS]
 //                             [--linger0] [--no-read] [--hold-ms MS] [--name COMM]
 //                             [--fork | --prefork N] [--worker-name COMM] [--no-wait]
-//                             [--close-listener]
+//                             [--close-listener] [--close-untouched]
+//     --close-untouched: once --hold-ms is over, close() without reading or writing (a worker
+//       that drops a connection it has not got to; with data unread that is an abort)
 //     --close-listener: close the listener once the last of --count connections is accepted
 //       (a server that stopped listening, as in a reload, while its connections live on)
 //     --no-read: never read; once --expect bytes are queued, print "holding" and wait forever
@@ -75,6 +77,7 @@ struct Args {
   int hold_ms = 0;         // wait this long once established, before any data
   bool linger0 = false;
   bool no_read = false;
+  bool close_untouched = false;
   bool nonblocking = false;
   int connect_timeout_ms = 0;
   bool wait_stdin = false;
@@ -139,6 +142,8 @@ Args parse(int argc, char** argv) {
       a.linger0 = true;
     } else if (flag == "--no-read") {
       a.no_read = true;
+    } else if (flag == "--close-untouched") {
+      a.close_untouched = true;
     } else if (flag == "--nonblocking") {
       a.nonblocking = true;
     } else if (flag == "--connect-timeout-ms") {
@@ -377,6 +382,11 @@ void converse(const Args& a, int fd, const char* role, int index) {
   const Endpoint remote = remote_of(fd);
   const bool is_server = std::string_view(role) == "server";
   sleep_ms(a.hold_ms);
+  if (a.close_untouched) {
+    Line("closing").str("role", role).str("how", "untouched").num("lport", local.port).emit();
+    close(fd);
+    return;
+  }
   // The client talks first; the server answers once it has read what it expects.
   if (!is_server && !write_all(fd, a.send, role)) {
     print_info(role, fd, local, remote, index);
