@@ -19,7 +19,8 @@ usage: bench/run.sh [options]
                       are available; untraced is always run). empty: a tp_btf program on
                       inet_sock_set_state that does nothing, the floor any tracer pays;
                       tcptrail-transitions: with --transitions; tcptrail-metrics: with
-                      --metrics, scraped every second; tcptrail-interim: with --interim 1s
+                      --metrics, scraped every second, and --interim 1s (a fleet agent's
+                      configuration, issue 13); tcptrail-interim: with --interim 1s
   --tcptrail PATH     tcptrail binary (default BUILD_DIR/tcptrail)
   --storm PATH        storm binary (default BUILD_DIR/bench/tcptrail_storm)
   --attach-wait S     seconds to let tcplife/tcpstates attach before the storm (default 1.5)
@@ -312,7 +313,8 @@ run_one() {
       record=$dir/record
       ;;
     tcptrail-metrics)
-      tracer_cmd=("$tcptrail_bin" trace --json --output "$out" --metrics "127.0.0.1:$metrics_port")
+      tracer_cmd=("$tcptrail_bin" trace --json --interim 1s --output "$out"
+        --metrics "127.0.0.1:$metrics_port")
       record=$dir/record
       ;;
     tcptrail-interim)

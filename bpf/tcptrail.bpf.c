@@ -71,21 +71,21 @@ struct {
 
 /* The records of server children the kernel closed (a reset, an error) while a process held
  * them before reading or writing them: a pre-fork worker that accepted one and had not got to
- * it, or one still in the accept queue. Each waits here for its holder's close()
- * (tcp_destroy_sock, in that system call), which names the owner; the collector sends what
- * waits longer than a second, and all at exit, as they are. Taken out by whoever deletes the
- * entry, so each goes once. When full, a record goes at once, naming the listener's owner. */
+ * it, or one still in the accept queue. Each waits here, with the reset that closed it, for its
+ * holder's close() (tcp_destroy_sock, in that system call), which names the owner; the
+ * collector sends what waits longer than a second, and all at exit, as they are. Taken out by
+ * whoever deletes the entry, so each goes once. When full, records go at once, naming the
+ * listener's owner. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 4096);
 	__type(key, __u64);
-	__type(value, struct tcptrail_conn_record);
+	__type(value, struct tcptrail_held);
 } held SEC(".maps");
 
-/* An entry's initial value (bpf_map_update_elem() takes a whole value; one on the stack would
- * not fit beside the rest). */
-const volatile struct tcptrail_conn_record empty_record = {};
+/* An entry's initial value (bpf_map_update_elem() takes a whole value, too big for the stack). */
+const volatile struct tcptrail_held empty_held = {};
 
 /* Network namespaces already announced to the collector (which sweeps them). */
 struct {
@@ -419,62 +419,107 @@ static __always_inline bool stage_connection(const struct sock *sk, __u64 cookie
 	return true;
 }
 
-/* A server child no process has read or written yet (its owner is still the listener's), closed
- * while a process holds it. Not one closed in SYN_RECV: the kernel closes and destroys those in
- * softirq (inet_child_forget() when the accept queue is gone). */
-static __always_inline bool unclaimed_and_held(const struct sock *sk, const struct tcptrail_conn *c)
+/* A server child no process has read or written yet (its owner is still the listener's), reset
+ * or closed in `state` while a process holds it. Not one in SYN_RECV: the kernel closes and
+ * destroys those in softirq (inet_child_forget() when the accept queue is gone). */
+static __always_inline bool unclaimed_and_held(const struct sock *sk, const struct tcptrail_conn *c,
+					       __u8 state)
 {
-	return c->owner_source == TCPTRAIL_OWNER_LISTENER && c->closed_from != TCP_SYN_RECV &&
+	return c->owner_source == TCPTRAIL_OWNER_LISTENER && state != TCP_SYN_RECV &&
 	       !(sk->__sk_common.skc_flags & (1UL << SOCK_DEAD));
 }
 
+/* The socket's entry in `held`, made if need be; NULL when the map is full. */
+static __always_inline struct tcptrail_held *held_entry(__u64 cookie, struct tcptrail_conn *c)
+{
+	struct tcptrail_held *h;
+
+	if (!c->record_held &&
+	    bpf_map_update_elem(&held, &cookie, (const void *)&empty_held, BPF_NOEXIST))
+		return NULL;
+	h = bpf_map_lookup_elem(&held, &cookie);
+	if (h)
+		c->record_held = 1;
+	return h;
+}
+
 /* Keeps the record of a socket closed as unclaimed_and_held() says in `held` until its holder
- * closes it (release_held). False when the map is full. */
+ * closes it (release_held). False when it must go now. */
 static __always_inline bool hold_record(const struct sock *sk, __u64 cookie,
 					struct tcptrail_conn *c, int family, __u64 now)
 {
-	struct tcptrail_conn_record *r;
+	struct tcptrail_held *h = held_entry(cookie, c);
 
-	if (bpf_map_update_elem(&held, &cookie, (const void *)&empty_record, BPF_NOEXIST))
+	if (!h || h->record.hdr.kind)
 		return false;
-	r = bpf_map_lookup_elem(&held, &cookie);
-	if (!r)
-		return false;
-	c->record_held = 1;
-	set_header(&r->hdr, now, TCPTRAIL_EV_CONNECTION, family);
-	fill_conn_record(r, sk, cookie, c, family);
+	fill_conn_record(&h->record, sk, cookie, c, family);
+	/* Stamped last: the collector takes a part whose header has a kind as complete. */
+	staging_barrier();
+	set_header(&h->record.hdr, now, TCPTRAIL_EV_CONNECTION, family);
 	return true;
 }
 
 #define PF_KTHREAD 0x00200000
 
-/* Sends a held record, named after the task whose close() destroys the socket: it held the
- * socket (unclaimed_and_held() means no softirq destroys it). Not a kernel thread's, which
- * only drops a file's last reference for someone (delayed_fput()). */
-static __always_inline void release_held(__u64 cookie, struct cpu_state *cpu)
+/* The owner of a record sent at release_held(). */
+static __always_inline void set_closer(__u32 *pid, __u8 *source, char *comm,
+				       struct task_struct *task)
+{
+	*pid = task->tgid;
+	*source = TCPTRAIL_OWNER_SYSCALL;
+	__builtin_memcpy(comm, task->comm, TCPTRAIL_COMM_LEN);
+}
+
+/* Sends what `held` keeps for the socket, named after the task whose close() destroys it: it
+ * held the socket (unclaimed_and_held() means no softirq destroys it). Not a kernel thread's,
+ * which only drops a file's last reference for someone (delayed_fput()). */
+static __always_inline void release_held(__u64 cookie, __u64 now, struct cpu_state *cpu)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct tcptrail_conn_record *r, *out;
+	bool named = !(task->flags & PF_KTHREAD);
+	struct tcptrail_event *reset = NULL;
+	struct tcptrail_conn_record *out;
+	struct tcptrail_held *h;
+	__u64 waited;
 
-	r = bpf_map_lookup_elem(&held, &cookie);
-	if (!r)
-		return; /* the collector sent it */
+	h = bpf_map_lookup_elem(&held, &cookie);
+	if (!h || !h->record.hdr.kind)
+		return; /* the collector sent it (or left the reset alone, then it does) */
 	flush_staged(cpu);
-	/* Lost here it is not lost: the collector finds it in `held`. */
-	out = ring_reserve(sizeof(*out), r->hdr.family, TCPTRAIL_EV_CONNECTION, 0, 0);
-	if (!out)
+	/* Lost here they are not lost: the collector finds them in `held`. */
+	if (h->reset.hdr.kind) {
+		reset = ring_reserve(sizeof(*reset), h->reset.hdr.family, h->reset.hdr.kind, 0, 0);
+		if (!reset)
+			return;
+	}
+	out = ring_reserve(sizeof(*out), h->record.hdr.family, TCPTRAIL_EV_CONNECTION, 0, 0);
+	if (!out) {
+		if (reset)
+			bpf_ringbuf_discard(reset, BPF_RB_NO_WAKEUP);
 		return;
-	out->sk = r->sk;
-	out->conn = r->conn;
-	if (!(task->flags & PF_KTHREAD)) {
-		out->conn.owner_pid = task->tgid;
-		out->conn.owner_source = TCPTRAIL_OWNER_SYSCALL;
-		__builtin_memcpy(out->conn.owner_comm, task->comm, sizeof(out->conn.owner_comm));
+	}
+	out->sk = h->record.sk;
+	out->conn = h->record.conn;
+	if (named)
+		set_closer(&out->conn.owner_pid, &out->conn.owner_source, out->conn.owner_comm,
+			   task);
+	if (reset) {
+		__builtin_memcpy((void *)reset + sizeof(reset->hdr), (void *)&h->reset + sizeof(h->reset.hdr),
+				 sizeof(*reset) - sizeof(reset->hdr));
+		waited = now - h->reset.hdr.ts_ns;
+		reset->detail = waited <= 0xffffffff ? waited : 0;
+		if (named)
+			set_closer(&reset->owner_pid, &reset->owner_source, reset->owner_comm, task);
 	}
 	if (bpf_map_delete_elem(&held, &cookie)) {
-		bpf_ringbuf_discard(out, BPF_RB_NO_WAKEUP); /* the collector took it meanwhile */
+		/* The collector took them meanwhile. */
+		if (reset)
+			bpf_ringbuf_discard(reset, BPF_RB_NO_WAKEUP);
+		bpf_ringbuf_discard(out, BPF_RB_NO_WAKEUP);
 		return;
 	}
+	if (reset)
+		submit(reset, cpu);
 	submit(out, cpu);
 }
 
@@ -567,10 +612,11 @@ int BPF_PROG(tp_btf__inet_sock_set_state, const struct sock *sk, const int oldst
 		/* With --transitions a state record follows at once and would send the batch. */
 		if (tcptrail_close_awaits_reset(c)) {
 			/* An abortive close() or a disconnect, in the holder's system call. */
-			if (unclaimed_and_held(sk, c))
+			if (unclaimed_and_held(sk, c, oldstate))
 				set_owner_current(c);
 			c->flags |= TCPTRAIL_C_AWAITS_RESET;
-		} else if (unclaimed_and_held(sk, c) && hold_record(sk, cookie, c, family, now))
+		} else if ((c->record_held || unclaimed_and_held(sk, c, oldstate)) &&
+			   hold_record(sk, cookie, c, family, now))
 			;
 		else if (emit_transitions || !closed_in_order(c) ||
 			 !stage_connection(sk, cookie, c, family, cpu, now))
@@ -614,7 +660,7 @@ int BPF_PROG(tp_btf__tcp_destroy_sock, const struct sock *sk)
 		c->flags &= ~TCPTRAIL_C_AWAITS_RESET;
 		emit_connection(sk, cookie, c, family, this_cpu_state());
 	} else if (c->record_held)
-		release_held(cookie, this_cpu_state());
+		release_held(cookie, bpf_ktime_get_ns(), this_cpu_state());
 	bpf_map_delete_elem(&conns, &cookie);
 	return 0;
 }
@@ -655,6 +701,27 @@ int BPF_PROG(tp_btf__tcp_sendmsg_locked, const struct sock *sk)
 	return claim_owner(sk);
 }
 
+/* Keeps a reset received by a socket as unclaimed_and_held() says in `held`, where its record
+ * will follow (see hold_record). False when it must go now. */
+static __always_inline bool hold_reset(const struct sock *sk, __u64 cookie,
+				       struct tcptrail_conn *c, int family, __u8 state)
+{
+	struct tcptrail_held *h = held_entry(cookie, c);
+	struct tcptrail_event *e;
+
+	if (!h || h->reset.hdr.kind || h->record.hdr.kind)
+		return false;
+	e = &h->reset;
+	__builtin_memset(&e->sk, 0, sizeof(*e) - sizeof(e->hdr));
+	e->old_state = state;
+	e->new_state = state;
+	fill_sock(&e->sk, family, sk, cookie);
+	copy_lifecycle(e, c);
+	staging_barrier(); /* stamped last, as in hold_record() */
+	set_header(&e->hdr, bpf_ktime_get_ns(), TCPTRAIL_EV_RESET_RECEIVED, family);
+	return true;
+}
+
 /* Events on an existing full socket: retransmits, resets, errors. */
 static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, __u32 detail)
 {
@@ -692,8 +759,12 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, __u
 			c->flags &= ~TCPTRAIL_C_AWAITS_RESET;
 			emit_connection(sk, cookie, c, family, cpu);
 		}
-	} else if (kind == TCPTRAIL_EV_RESET_RECEIVED)
+	} else if (kind == TCPTRAIL_EV_RESET_RECEIVED) {
 		c->flags |= TCPTRAIL_C_RESET_RECEIVED;
+		/* It closes the socket next: its record and this wait for the holder together. */
+		if (unclaimed_and_held(sk, c, state) && hold_reset(sk, cookie, c, family, state))
+			return 0;
+	}
 	else if (kind == TCPTRAIL_EV_ERROR && detail && !(c->flags & TCPTRAIL_C_CLOSED))
 		c->error = detail;
 

@@ -82,7 +82,7 @@ struct tcptrail_conn {
 	__u8 path_len;        /* states in path, | TCPTRAIL_PATH_TRUNCATED */
 	__u8 path[TCPTRAIL_PATH_MAX]; /* the states it went through, in order */
 	char owner_comm[TCPTRAIL_COMM_LEN]; /* not NUL-terminated if 16 bytes */
-	__u8 record_held;     /* closed; its record waits in the `held` map for the holder's close() */
+	__u8 record_held;     /* its reset or record waits in the `held` map for the holder's close() */
 	__u8 reserved[5];
 };
 
@@ -122,7 +122,8 @@ struct tcptrail_event {
 	__u32 owner_pid;
 	__u32 detail;         /* kind-specific: segments (retransmits), errno (errors); for a
 	                       * server child's first state change, ns since it was created in
-	                       * SYN_RECV (0: not known) */
+	                       * SYN_RECV (0: not known); for a reset received that waited in
+	                       * `held`, ns it waited (ts_ns is when it was sent) */
 	__u8 old_state;       /* TCP_* state before the change (state at the event for other kinds) */
 	__u8 new_state;       /* TCP_* state after the change (equal to old_state for other kinds) */
 	__u8 owner_source;    /* TCPTRAIL_OWNER_* */
@@ -155,6 +156,14 @@ struct tcptrail_conn_batch {
 };
 
 #define TCPTRAIL_CONN_BATCH_SIZE (24 + TCPTRAIL_BATCH_MAX * TCPTRAIL_CONN_RECORD_SIZE)
+
+/* The value of the `held` map, keyed by socket cookie (see tcptrail.bpf.c): the record of a
+ * connection that waits for its holder's close(), and before it the reset that closed it. A part
+ * whose hdr.kind is 0 is not there (yet). */
+struct tcptrail_held {
+	struct tcptrail_event reset;
+	struct tcptrail_conn_record record;
+};
 
 /* The value of the `listeners` map, keyed by (netns inode << 16) | port: who listens there.
  * The collector seeds the listeners that existed before tracing. */

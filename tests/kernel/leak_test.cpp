@@ -274,12 +274,6 @@ TEST(LeakTest, OrphanedFinWait2ResolvesToTimeWaitWhenThePeerCloses) {
   EXPECT_EQ(leak["comm"], "tt_client") << leak;
   EXPECT_EQ(leak["role"], "client") << leak;
   EXPECT_EQ(leak["preexisting"], false) << leak;
-  const auto ms_of = [](const Json& ts) {  // "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"
-    const std::string text = ts.get<std::string>();
-    std::tm tm{};
-    strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-    return static_cast<double>(timegm(&tm)) * 1e3 + std::stod(text.substr(19, 10)) * 1e3;
-  };
   const double entered_ms = ms_of(full["ts"]) - full["states"]["FIN_WAIT2"].get<double>();
   const double aged_from_ms = ms_of(leak["ts"]) - leak["age_ms"].get<double>();
   EXPECT_NEAR(aged_from_ms, entered_ms, 5.0) << "aged from FIN_WAIT2's start\n" << leak << full;

@@ -159,6 +159,13 @@ TEST(OwnerTest, PreforkWorkerIsNamedByItsCloseOfASocketResetBeforeItsTurn) {
                                << server.process.pid();
   EXPECT_EQ(sv["comm"], "tt_worker") << sv;
   EXPECT_EQ(sv["owner_source"], "syscall") << sv;
+  // Its reset waited with it, and keeps the time it came, ~400 ms before the worker's close().
+  const Json reset = only(stopped.records, socket_record("reset", server.port, cport), "its RST");
+  EXPECT_EQ(reset["direction"], "received") << reset;
+  EXPECT_EQ(reset["pid"], worker) << reset;
+  EXPECT_EQ(reset["owner_source"], "syscall") << reset;
+  EXPECT_NEAR(ms_of(reset["ts"]), ms_of(sv["ts"]), 50.0) << reset << sv;
+  EXPECT_LT(ms_of(sv["ts"]) - ms_of(sv["start"]), 200.0) << "reset before the worker's turn: " << sv;
 }
 
 // A worker that drops a connection whose request it never read: close() with data unread aborts
@@ -205,6 +212,9 @@ TEST(OwnerTest, RecordOfAnUntouchedSocketGoesAfterASecondAndOnce) {
   const Tracer::Stopped stopped = tracer.stop();
   EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
   only(stopped.records, socket_record("connection", server.port, cport), "server end");
+  const Json reset = only(stopped.records, socket_record("reset", server.port, cport), "its RST");
+  EXPECT_EQ(reset["pid"], master) << reset;
+  EXPECT_EQ(reset["owner_source"], "listener") << reset;
 }
 
 // Nor is it lost when tracing ends first.
@@ -222,6 +232,8 @@ TEST(OwnerTest, RecordOfAnUntouchedSocketGoesAtExit) {
   EXPECT_EQ(sv["close"], "reset_received") << sv;
   EXPECT_EQ(sv["pid"], server.process.pid()) << sv;
   EXPECT_EQ(sv["owner_source"], "listener") << sv;
+  const Json reset = only(stopped.records, socket_record("reset", server.port, cport), "its RST");
+  EXPECT_EQ(reset["owner_source"], "listener") << reset;
 }
 
 // The children of `parent`, from /proc/PID/stat (field 4 is the parent).

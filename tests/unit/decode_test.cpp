@@ -103,6 +103,26 @@ TEST(Decode, DecodesEveryEventField) {
   EXPECT_EQ(stats.decoded, 1u);
 }
 
+TEST(Decode, AResetThatWaitedForItsHolderKeepsItsOwnTime) {
+  DecodeStats stats;
+  tcptrail_event raw = sample();
+  raw.hdr.kind = TCPTRAIL_EV_RESET_RECEIVED;
+  raw.hdr.ts_ns = 5000;
+  raw.detail = 4000;  // sent when the holder's close() came, 4000 ns after it was received
+  auto e = decode_event(bytes_of(raw), stats);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->ts_ns, 1000u);
+  raw.detail = 6000;  // more than the stamp: not a wait
+  e = decode_event(bytes_of(raw), stats);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->ts_ns, 5000u);
+  raw.hdr.kind = TCPTRAIL_EV_RETRANSMIT;  // detail counts segments there
+  raw.detail = 2;
+  e = decode_event(bytes_of(raw), stats);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->ts_ns, 5000u);
+}
+
 TEST(Decode, RejectsWrongSizeKindFamilyRoleAndOwnerSource) {
   DecodeStats stats;
   auto good = bytes_of(sample());

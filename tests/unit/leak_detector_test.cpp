@@ -307,6 +307,38 @@ TEST_F(LeakDetectorTest, OrphanedFinWait2MinisockIsTheConnectionItWas) {
   EXPECT_TRUE(leak.orphan);
 }
 
+// The record of the connection may come after a sweep has shown its minisock: the leak is
+// still that connection's.
+TEST_F(LeakDetectorTest, OrphanedFinWait2MinisockSweptBeforeItsRecordIsTheConnectionItWas) {
+  Connection closed = server_conn(6, 0);
+  closed.conn_id = 41;
+  closed.netns_ino = kNetns;
+  closed.role = Role::kClient;
+  closed.owner = testing::owner(70, "nginx");
+  closed.closed_from = TcpState::kFinWait2;
+  closed.state = TcpState::kClose;
+  closed.end_ns = 3 * kSec;
+  closed.state_ns[*timed_state_index(TcpState::kFinWait2)] = 2 * kSec;  // entered at 1 s
+  closed.time_wait = true;
+  SocketSnapshot minisock;
+  minisock.kind = SnapshotKind::kTimeWait;
+  minisock.state = TcpState::kFinWait2;
+  minisock.cookie = 6;
+  minisock.laddr = closed.laddr;
+  minisock.raddr = closed.raddr;
+  minisock.lport = closed.lport;
+  minisock.rport = closed.rport;
+  sweep({minisock}, 3 * kSec);
+  detector.on_closed(closed, 3 * kSec);
+  sweep({minisock}, 61 * kSec);
+  ASSERT_EQ(observer.leaks.size(), 1u);
+  const auto& [conn, leak] = observer.leaks[0];
+  EXPECT_EQ(conn.conn_id, 41u) << "the connection's id, not one made from the cookie";
+  EXPECT_EQ(conn.owner.pid, 70u) << "the process that closed it";
+  EXPECT_EQ(conn.role, Role::kClient);
+  EXPECT_EQ(leak.age_ns, 60 * kSec) << "from when it entered FIN_WAIT2, not from first sight";
+}
+
 TEST_F(LeakDetectorTest, AFullFinWait2LeakGoesOnAsItsMinisock) {
   sweep({hold(server_conn(7, 0), TcpState::kFinWait2, 0)}, kSec);
   detector.tick(60 * kSec);

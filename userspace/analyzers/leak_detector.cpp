@@ -142,6 +142,15 @@ void LeakDetector::on_closed(const Connection& conn, std::uint64_t ts_ns) {
       requests_.insert_or_assign(conn.sock_cookie, std::move(moved));
       return;
     }
+    // A sweep may show the minisock before the record arrives (records wait up to 50 ms in the
+    // kernel, and the table's close grace): it is then this connection from now on.
+    if (auto seen = requests_.find(conn.sock_cookie);
+        seen != requests_.end() && seen->second.kind == LeakKind::kFinWait2 &&
+        (seen->second.conn->conn_id & ConnectionTable::kUntrackedIdBit) != 0) {
+      *seen->second.conn = carried;
+      seen->second.since_ns = carried.state_since_ns;
+      return;
+    }
     // Until a sweep shows the minisock; a few sweeps at most, so few are ever remembered.
     constexpr std::uint64_t kHandedForNs = 10'000'000'000;
     constexpr std::size_t kMaxHanded = 1 << 16;

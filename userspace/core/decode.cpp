@@ -93,7 +93,10 @@ std::optional<Event> decode_event(std::span<const std::byte> bytes, DecodeStats&
   // Every member named, so the event is built in place without zeroing it first.
   return Event{
       .kind = static_cast<EventKind>(raw.hdr.kind),
-      .ts_ns = raw.hdr.ts_ns,
+      // A reset that waited in the kernel for its holder's close() was sent at the close.
+      .ts_ns = raw.hdr.kind == TCPTRAIL_EV_RESET_RECEIVED && raw.detail <= raw.hdr.ts_ns
+                   ? raw.hdr.ts_ns - raw.detail
+                   : raw.hdr.ts_ns,
       .sock_cookie = raw.sk.sock_cookie,
       .conn_id = raw.conn_id,
       .ns_in_old = raw.ns_in_old,

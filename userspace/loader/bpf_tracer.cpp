@@ -287,22 +287,35 @@ std::size_t BpfTracer::release_held(RecordHandler& handler, std::chrono::nanosec
   clock_gettime(CLOCK_MONOTONIC, &now);  // bpf_ktime_get_ns()'s clock
   const auto now_ns = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u +
                       static_cast<std::uint64_t>(now.tv_nsec);
-  std::vector<std::pair<__u64, tcptrail_conn_record>> due;
+  const bool at_end = wait.count() == 0;
+  std::vector<std::pair<__u64, tcptrail_held>> due;
   __u64 key = 0;
   __u64 next = 0;
-  tcptrail_conn_record record;
+  tcptrail_held held;
   for (const __u64* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
     key = next;
-    // A record the kernel is still filling has no kind or end yet.
-    if (bpf_map_lookup_elem(fd, &key, &record) == 0 && record.hdr.kind == TCPTRAIL_EV_CONNECTION &&
-        record.conn.end_ns != 0 && now_ns - record.conn.end_ns >= std::uint64_t(wait.count())) {
-      due.emplace_back(key, record);
+    if (bpf_map_lookup_elem(fd, &key, &held) != 0) {
+      continue;
+    }
+    // The kernel stamps a part's header last; a reset alone waits for its record, but not
+    // beyond the end.
+    const bool has_record = held.record.hdr.kind == TCPTRAIL_EV_CONNECTION;
+    const std::uint64_t since = has_record ? held.record.hdr.ts_ns : held.reset.hdr.ts_ns;
+    if ((has_record || at_end) && since != 0 && now_ns - since >= std::uint64_t(wait.count())) {
+      due.emplace_back(key, held);
     }
   }
   std::size_t count = 0;
-  for (const auto& [cookie, held] : due) {
-    if (bpf_map_delete_elem(fd, &cookie) == 0) {
-      handler.on_record(std::as_bytes(std::span(&held, 1)));
+  for (const auto& [cookie, parts] : due) {
+    if (bpf_map_delete_elem(fd, &cookie) != 0) {
+      continue;  // the kernel sent them meanwhile
+    }
+    if (parts.reset.hdr.kind == TCPTRAIL_EV_RESET_RECEIVED) {
+      handler.on_record(std::as_bytes(std::span(&parts.reset, 1)));
+      ++count;
+    }
+    if (parts.record.hdr.kind == TCPTRAIL_EV_CONNECTION) {
+      handler.on_record(std::as_bytes(std::span(&parts.record, 1)));
       ++count;
     }
   }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -172,6 +173,13 @@ std::vector<Json> select(const std::vector<Json>& records, const Predicate& matc
 
 Predicate of_type(const std::string& type) {
   return [type](const Json& r) { return r.value("type", "") == type; };
+}
+
+double ms_of(const Json& ts) {
+  const std::string text = ts.get<std::string>();
+  std::tm tm{};
+  strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  return static_cast<double>(timegm(&tm)) * 1e3 + std::stod(text.substr(19, 10)) * 1e3;
 }
 
 Predicate socket_record(const std::string& type, int lport, int rport) {

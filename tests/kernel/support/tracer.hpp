@@ -85,6 +85,8 @@ std::vector<Json> select(const std::vector<Json>& records, const Predicate& matc
 Predicate of_type(const std::string& type);
 // Records of `type` about the socket with local port `lport` and remote port `rport`.
 Predicate socket_record(const std::string& type, int lport, int rport);
+// A record's "ts" ("YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ") in milliseconds since the epoch.
+double ms_of(const Json& ts);
 // Exactly one record satisfies `match`; returns it, else throws with the candidates.
 Json only(const std::vector<Json>& records, const Predicate& match, const std::string& what);
 
