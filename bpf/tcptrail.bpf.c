@@ -470,56 +470,78 @@ static __always_inline void set_closer(__u32 *pid, __u8 *source, char *comm,
 	__builtin_memcpy(comm, task->comm, TCPTRAIL_COMM_LEN);
 }
 
-/* Sends what `held` keeps for the socket, named after the task whose close() destroys it: it
- * held the socket (unclaimed_and_held() means no softirq destroys it). Not a kernel thread's,
- * which only drops a file's last reference for someone (delayed_fput()). */
-static __always_inline void release_held(__u64 cookie, __u64 now, struct cpu_state *cpu)
+/* The held record, as the holder's close() sends it. */
+static __always_inline void fill_released_record(struct tcptrail_conn_record *out,
+						 const struct tcptrail_held *h,
+						 struct task_struct *task, bool named)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	bool named = !(task->flags & PF_KTHREAD);
-	struct tcptrail_event *reset = NULL;
-	struct tcptrail_conn_record *out;
-	struct tcptrail_held *h;
-	__u64 waited;
-
-	h = bpf_map_lookup_elem(&held, &cookie);
-	if (!h || !h->record.hdr.kind)
-		return; /* the collector sent it (or left the reset alone, then it does) */
-	flush_staged(cpu);
-	/* Lost here they are not lost: the collector finds them in `held`. */
-	if (h->reset.hdr.kind) {
-		reset = ring_reserve(sizeof(*reset), h->reset.hdr.family, h->reset.hdr.kind, 0, 0);
-		if (!reset)
-			return;
-	}
-	out = ring_reserve(sizeof(*out), h->record.hdr.family, TCPTRAIL_EV_CONNECTION, 0, 0);
-	if (!out) {
-		if (reset)
-			bpf_ringbuf_discard(reset, BPF_RB_NO_WAKEUP);
-		return;
-	}
 	out->sk = h->record.sk;
 	out->conn = h->record.conn;
 	if (named)
 		set_closer(&out->conn.owner_pid, &out->conn.owner_source, out->conn.owner_comm,
 			   task);
-	if (reset) {
-		__builtin_memcpy((void *)reset + sizeof(reset->hdr), (void *)&h->reset + sizeof(h->reset.hdr),
-				 sizeof(*reset) - sizeof(reset->hdr));
-		waited = now - h->reset.hdr.ts_ns;
-		reset->detail = waited <= 0xffffffff ? waited : 0;
-		if (named)
-			set_closer(&reset->owner_pid, &reset->owner_source, reset->owner_comm, task);
+}
+
+/* The held reset, as the holder's close() sends it. */
+static __always_inline void fill_released_reset(struct tcptrail_event *out,
+						const struct tcptrail_held *h,
+						struct task_struct *task, bool named, __u64 now)
+{
+	__u64 waited = now - h->reset.hdr.ts_ns;
+
+	__builtin_memcpy((void *)out + sizeof(out->hdr), (const void *)&h->reset + sizeof(h->reset.hdr),
+			 sizeof(*out) - sizeof(out->hdr));
+	out->detail = waited <= 0xffffffff ? waited : 0;
+	if (named)
+		set_closer(&out->owner_pid, &out->owner_source, out->owner_comm, task);
+}
+
+/* Sends what `held` keeps for the socket, named after the task whose close() destroys it: it
+ * held the socket (unclaimed_and_held() means no softirq destroys it). Not a kernel thread's,
+ * which only drops a file's last reference for someone (delayed_fput()). What cannot be
+ * reserved here is not lost: the collector finds it in `held`. The two cases are written apart:
+ * older verifiers (6.1) do not know a reservation checked once is not NULL, and would follow a
+ * second check of it into a path that leaks it. */
+static __always_inline void release_held(__u64 cookie, __u64 now, struct cpu_state *cpu)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	bool named = !(task->flags & PF_KTHREAD);
+	struct tcptrail_conn_record *out;
+	struct tcptrail_event *reset;
+	struct tcptrail_held *h;
+
+	h = bpf_map_lookup_elem(&held, &cookie);
+	if (!h || !h->record.hdr.kind)
+		return; /* the collector sent it (or left the reset alone, then it does) */
+	flush_staged(cpu);
+	if (!h->reset.hdr.kind) {
+		out = ring_reserve(sizeof(*out), h->record.hdr.family, TCPTRAIL_EV_CONNECTION, 0, 0);
+		if (!out)
+			return;
+		fill_released_record(out, h, task, named);
+		if (bpf_map_delete_elem(&held, &cookie)) {
+			bpf_ringbuf_discard(out, BPF_RB_NO_WAKEUP); /* the collector took it */
+			return;
+		}
+		submit(out, cpu);
+		return;
 	}
+	reset = ring_reserve(sizeof(*reset), h->reset.hdr.family, TCPTRAIL_EV_RESET_RECEIVED, 0, 0);
+	if (!reset)
+		return;
+	out = ring_reserve(sizeof(*out), h->record.hdr.family, TCPTRAIL_EV_CONNECTION, 0, 0);
+	if (!out) {
+		bpf_ringbuf_discard(reset, BPF_RB_NO_WAKEUP);
+		return;
+	}
+	fill_released_reset(reset, h, task, named, now);
+	fill_released_record(out, h, task, named);
 	if (bpf_map_delete_elem(&held, &cookie)) {
-		/* The collector took them meanwhile. */
-		if (reset)
-			bpf_ringbuf_discard(reset, BPF_RB_NO_WAKEUP);
+		bpf_ringbuf_discard(reset, BPF_RB_NO_WAKEUP);
 		bpf_ringbuf_discard(out, BPF_RB_NO_WAKEUP);
 		return;
 	}
-	if (reset)
-		submit(reset, cpu);
+	submit(reset, cpu);
 	submit(out, cpu);
 }
 

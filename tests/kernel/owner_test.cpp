@@ -138,6 +138,23 @@ int connect_and_reset(int port) {
   return cport;
 }
 
+// Once the server and both ends' records are done, the tracer's records.
+Tracer::Stopped stop_after_server(Server& server, Tracer& tracer) {
+  expect_clean_exit(server.process);
+  tracer.settle(of_type("connection"), 2);
+  Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+  return stopped;
+}
+
+// `record` names the worker, by the close() that ended its socket.
+void expect_closed_by_worker(const Json& record, int worker, int master) {
+  EXPECT_EQ(record["pid"], worker) << "the worker whose close() ended it, not the master "
+                                   << master << ": " << record;
+  EXPECT_EQ(record["comm"], "tt_worker") << record;
+  EXPECT_EQ(record["owner_source"], "syscall") << record;
+}
+
 // A worker that had not got to its socket when the client reset it: the kernel closes it in
 // softirq, where nothing tells who holds it, so its record waits for the worker's close(),
 // which names the worker (as nginx's closes a socket it finds reset).
@@ -147,23 +164,16 @@ TEST(OwnerTest, PreforkWorkerIsNamedByItsCloseOfASocketResetBeforeItsTurn) {
   const int worker = server.process.wait_event("preforked")["worker0"].get<int>();
   Tracer tracer({"--port", std::to_string(server.port)});
   const int cport = connect_and_reset(server.port);
-  expect_clean_exit(server.process);
-  tracer.settle(of_type("connection"), 2);
-  const Tracer::Stopped stopped = tracer.stop();
-  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+  const Tracer::Stopped stopped = stop_after_server(server, tracer);
 
   const Json sv =
       only(stopped.records, socket_record("connection", server.port, cport), "server end");
   EXPECT_EQ(sv["close"], "reset_received") << sv;
-  EXPECT_EQ(sv["pid"], worker) << "the worker whose close() released it, not the master "
-                               << server.process.pid();
-  EXPECT_EQ(sv["comm"], "tt_worker") << sv;
-  EXPECT_EQ(sv["owner_source"], "syscall") << sv;
+  expect_closed_by_worker(sv, worker, server.process.pid());
   // Its reset waited with it, and keeps the time it came, ~400 ms before the worker's close().
   const Json reset = only(stopped.records, socket_record("reset", server.port, cport), "its RST");
   EXPECT_EQ(reset["direction"], "received") << reset;
-  EXPECT_EQ(reset["pid"], worker) << reset;
-  EXPECT_EQ(reset["owner_source"], "syscall") << reset;
+  expect_closed_by_worker(reset, worker, server.process.pid());
   EXPECT_NEAR(ms_of(reset["ts"]), ms_of(sv["ts"]), 50.0) << reset << sv;
   EXPECT_LT(ms_of(sv["ts"]) - ms_of(sv["start"]), 200.0) << "reset before the worker's turn: " << sv;
 }
@@ -179,18 +189,12 @@ TEST(OwnerTest, PreforkWorkerIsNamedByItsAbortOfAnUnreadSocket) {
                                std::to_string(server.port), "--send", "10", "--expect", "20"});
   const int cport = client.wait_event("connected").at("lport").get<int>();
   EXPECT_TRUE(client.wait(10s).has_value());
-  expect_clean_exit(server.process);
-  tracer.settle(of_type("connection"), 2);
-  const Tracer::Stopped stopped = tracer.stop();
-  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+  const Tracer::Stopped stopped = stop_after_server(server, tracer);
 
   const Json sv =
       only(stopped.records, socket_record("connection", server.port, cport), "server end");
   EXPECT_EQ(sv["close"], "reset_sent") << sv;
-  EXPECT_EQ(sv["pid"], worker) << "the worker that aborted it, not the master "
-                               << server.process.pid();
-  EXPECT_EQ(sv["comm"], "tt_worker") << sv;
-  EXPECT_EQ(sv["owner_source"], "syscall") << sv;
+  expect_closed_by_worker(sv, worker, server.process.pid());
 }
 
 // A record waiting for its holder's close() is not kept from the log for long: after a second it

@@ -274,69 +274,64 @@ TEST_F(LeakDetectorTest, PreexistingCloseWaitAgesFromFirstSight) {
 
 // The kernel hands an orphan in FIN_WAIT2 whose peer never sent its FIN to a timewait socket
 // with the same cookie: the sweeps then see a minisock, which is still that connection.
-TEST_F(LeakDetectorTest, OrphanedFinWait2MinisockIsTheConnectionItWas) {
+// A client's connection (conn_id 41, cookie 6, redis-server's) in `netns_ino` that closed at 3 s from FIN_WAIT2,
+// entered at 1 s, as an orphan whose peer never sent its FIN.
+Connection orphaned_in_fin_wait2(std::uint32_t netns_ino) {
   Connection closed = server_conn(6, 0);
   closed.conn_id = 41;
-  closed.netns_ino = kNetns;
+  closed.netns_ino = netns_ino;
   closed.role = Role::kClient;
   closed.owner = testing::owner(70, "redis-server");
   closed.closed_from = TcpState::kFinWait2;
   closed.state = TcpState::kClose;
   closed.end_ns = 3 * kSec;
-  closed.state_ns[*timed_state_index(TcpState::kFinWait2)] = 2 * kSec;  // entered at 1 s
+  closed.state_ns[*timed_state_index(TcpState::kFinWait2)] = 2 * kSec;
   closed.time_wait = true;
-  detector.on_closed(closed, 3 * kSec);
+  return closed;
+}
+
+// The FIN_WAIT2 timewait socket tcp_time_wait() hands `closed` to, as a sweep shows it.
+SocketSnapshot minisock_of(const Connection& closed) {
   SocketSnapshot minisock;
   minisock.kind = SnapshotKind::kTimeWait;
   minisock.state = TcpState::kFinWait2;
-  minisock.cookie = 6;
+  minisock.cookie = closed.sock_cookie;
   minisock.laddr = closed.laddr;
   minisock.raddr = closed.raddr;
   minisock.lport = closed.lport;
   minisock.rport = closed.rport;
-  sweep({minisock}, 4 * kSec);
-  EXPECT_TRUE(observer.leaks.empty());
-  sweep({minisock}, 61 * kSec);
+  return minisock;
+}
+
+// The leak `observer` reported is `closed`'s, aged from when it entered FIN_WAIT2.
+void expect_leak_of(const RecordingLeaks& observer, const Connection& closed) {
   ASSERT_EQ(observer.leaks.size(), 1u);
   const auto& [conn, leak] = observer.leaks[0];
-  EXPECT_EQ(conn.conn_id, 41u) << "the connection's id, not one made from the cookie";
-  EXPECT_EQ(conn.owner.pid, 70u) << "the process that closed it";
+  EXPECT_EQ(conn.conn_id, closed.conn_id) << "the connection's id, not one made from the cookie";
+  EXPECT_EQ(conn.owner.pid, closed.owner.pid) << "the process that closed it";
   EXPECT_EQ(conn.role, Role::kClient);
   EXPECT_EQ(leak.kind, LeakKind::kFinWait2);
   EXPECT_EQ(leak.age_ns, 60 * kSec) << "from when it entered FIN_WAIT2, not from first sight";
   EXPECT_TRUE(leak.orphan);
 }
 
+TEST_F(LeakDetectorTest, OrphanedFinWait2MinisockIsTheConnectionItWas) {
+  const Connection closed = orphaned_in_fin_wait2(kNetns);
+  detector.on_closed(closed, 3 * kSec);
+  sweep({minisock_of(closed)}, 4 * kSec);
+  EXPECT_TRUE(observer.leaks.empty());
+  sweep({minisock_of(closed)}, 61 * kSec);
+  expect_leak_of(observer, closed);
+}
+
 // The record of the connection may come after a sweep has shown its minisock: the leak is
 // still that connection's.
 TEST_F(LeakDetectorTest, OrphanedFinWait2MinisockSweptBeforeItsRecordIsTheConnectionItWas) {
-  Connection closed = server_conn(6, 0);
-  closed.conn_id = 41;
-  closed.netns_ino = kNetns;
-  closed.role = Role::kClient;
-  closed.owner = testing::owner(70, "nginx");
-  closed.closed_from = TcpState::kFinWait2;
-  closed.state = TcpState::kClose;
-  closed.end_ns = 3 * kSec;
-  closed.state_ns[*timed_state_index(TcpState::kFinWait2)] = 2 * kSec;  // entered at 1 s
-  closed.time_wait = true;
-  SocketSnapshot minisock;
-  minisock.kind = SnapshotKind::kTimeWait;
-  minisock.state = TcpState::kFinWait2;
-  minisock.cookie = 6;
-  minisock.laddr = closed.laddr;
-  minisock.raddr = closed.raddr;
-  minisock.lport = closed.lport;
-  minisock.rport = closed.rport;
-  sweep({minisock}, 3 * kSec);
+  const Connection closed = orphaned_in_fin_wait2(kNetns);
+  sweep({minisock_of(closed)}, 3 * kSec);
   detector.on_closed(closed, 3 * kSec);
-  sweep({minisock}, 61 * kSec);
-  ASSERT_EQ(observer.leaks.size(), 1u);
-  const auto& [conn, leak] = observer.leaks[0];
-  EXPECT_EQ(conn.conn_id, 41u) << "the connection's id, not one made from the cookie";
-  EXPECT_EQ(conn.owner.pid, 70u) << "the process that closed it";
-  EXPECT_EQ(conn.role, Role::kClient);
-  EXPECT_EQ(leak.age_ns, 60 * kSec) << "from when it entered FIN_WAIT2, not from first sight";
+  sweep({minisock_of(closed)}, 61 * kSec);
+  expect_leak_of(observer, closed);
 }
 
 TEST_F(LeakDetectorTest, AFullFinWait2LeakGoesOnAsItsMinisock) {
