@@ -149,8 +149,8 @@ Tracer::Stopped stop_after_server(Server& server, Tracer& tracer) {
 
 // `record` names the worker, by the close() that ended its socket.
 void expect_closed_by_worker(const Json& record, int worker, int master) {
-  EXPECT_EQ(record["pid"], worker) << "the worker whose close() ended it, not the master "
-                                   << master << ": " << record;
+  EXPECT_EQ(record["pid"], worker)
+      << "the worker whose close() ended it, not the master " << master << ": " << record;
   EXPECT_EQ(record["comm"], "tt_worker") << record;
   EXPECT_EQ(record["owner_source"], "syscall") << record;
 }
@@ -175,7 +175,8 @@ TEST(OwnerTest, PreforkWorkerIsNamedByItsCloseOfASocketResetBeforeItsTurn) {
   EXPECT_EQ(reset["direction"], "received") << reset;
   expect_closed_by_worker(reset, worker, server.process.pid());
   EXPECT_NEAR(ms_of(reset["ts"]), ms_of(sv["ts"]), 50.0) << reset << sv;
-  EXPECT_LT(ms_of(sv["ts"]) - ms_of(sv["start"]), 200.0) << "reset before the worker's turn: " << sv;
+  EXPECT_LT(ms_of(sv["ts"]) - ms_of(sv["start"]), 200.0)
+      << "reset before the worker's turn: " << sv;
 }
 
 // A worker that drops a connection whose request it never read: close() with data unread aborts
@@ -206,8 +207,9 @@ TEST(OwnerTest, RecordOfAnUntouchedSocketGoesAfterASecondAndOnce) {
   const int master = server.process.pid();
   Tracer tracer({"--port", std::to_string(server.port)});
   const int cport = connect_and_reset(server.port);
-  const Json sv = tracer.wait_for(socket_record("connection", server.port, cport),
-                                  "the server end's record while its worker holds it", 1, 2500ms)
+  const Json sv = tracer
+                      .wait_for(socket_record("connection", server.port, cport),
+                                "the server end's record while its worker holds it", 1, 2500ms)
                       .front();
   EXPECT_EQ(sv["close"], "reset_received") << sv;
   EXPECT_EQ(sv["pid"], master) << sv;

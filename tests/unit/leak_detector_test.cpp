@@ -272,10 +272,8 @@ TEST_F(LeakDetectorTest, PreexistingCloseWaitAgesFromFirstSight) {
   EXPECT_TRUE(observer.leaks[0].first.preexisting);
 }
 
-// The kernel hands an orphan in FIN_WAIT2 whose peer never sent its FIN to a timewait socket
-// with the same cookie: the sweeps then see a minisock, which is still that connection.
-// A client's connection (conn_id 41, cookie 6, redis-server's) in `netns_ino` that closed at 3 s from FIN_WAIT2,
-// entered at 1 s, as an orphan whose peer never sent its FIN.
+// A client's connection (conn_id 41, cookie 6, redis-server's) in `netns_ino` that closed at 3 s
+// from FIN_WAIT2, entered at 1 s, as an orphan whose peer never sent its FIN.
 Connection orphaned_in_fin_wait2(std::uint32_t netns_ino) {
   Connection closed = server_conn(6, 0);
   closed.conn_id = 41;
@@ -315,6 +313,8 @@ void expect_leak_of(const RecordingLeaks& observer, const Connection& closed) {
   EXPECT_TRUE(leak.orphan);
 }
 
+// The kernel hands an orphan in FIN_WAIT2 whose peer never sent its FIN to a timewait socket
+// with the same cookie: the sweeps then see a minisock, which is still that connection.
 TEST_F(LeakDetectorTest, OrphanedFinWait2MinisockIsTheConnectionItWas) {
   const Connection closed = orphaned_in_fin_wait2(kNetns);
   detector.on_closed(closed, 3 * kSec);
