@@ -242,6 +242,30 @@ TEST(OwnerTest, RecordOfAnUntouchedSocketGoesAtExit) {
   EXPECT_EQ(reset["owner_source"], "listener") << reset;
 }
 
+// More records waiting than the collector looks at in one pass (256): all go, each once.
+TEST(OwnerTest, ManyRecordsOfUntouchedSocketsAllGoOnce) {
+  TT_REQUIRE_KERNEL();
+  constexpr std::size_t kSockets = 270;
+  Server server = start_server("127.0.0.1", {"--fork", "--count", std::to_string(kSockets),
+                                             "--hold-ms", "9000", "--close-untouched"});
+  Tracer tracer({"--port", std::to_string(server.port)});
+  Process client =
+      spawn_peer({"client", "--addr", "127.0.0.1", "--port", std::to_string(server.port), "--count",
+                  std::to_string(kSockets), "--close-first", "client", "--linger0"});
+  expect_clean_exit(client);
+  const Predicate served = [port = server.port](const Json& r) {
+    return r["type"] == "connection" && r["role"] == "server" && r["lport"] == port;
+  };
+  for (const Json& r : tracer.wait_for(
+           served, "the server ends' records while their workers hold them", kSockets, 6s)) {
+    EXPECT_EQ(r["owner_source"], "listener") << r;
+  }
+  expect_clean_exit(server.process);
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+  EXPECT_EQ(select(stopped.records, served).size(), kSockets);
+}
+
 // The children of `parent`, from /proc/PID/stat (field 4 is the parent).
 std::set<int> children_of(int parent) {
   std::set<int> children;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <limits>
 #include <span>
 #include <string>
 #include <utility>
@@ -269,7 +270,7 @@ std::size_t BpfTracer::poll(RecordHandler& handler, int timeout_ms) {
   rings_->wait(timeout_ms);
   std::size_t count = rings_->consume(handler);
   if (now - last_held_release_ >= kHeldRecordWait) {
-    count += release_held(handler, kHeldRecordWait);
+    count += release_held(handler, kHeldRecordWait, kHeldPerPoll);
     last_held_release_ = now;
   }
   return count;
@@ -278,10 +279,13 @@ std::size_t BpfTracer::poll(RecordHandler& handler, int timeout_ms) {
 std::size_t BpfTracer::drain(RecordHandler& handler) {
   flush_staged();
   const std::size_t count = rings_->consume_all(handler);
-  return count + release_held(handler, std::chrono::nanoseconds{0});
+  held_cursor_.reset();
+  return count + release_held(handler, std::chrono::nanoseconds{0},
+                              std::numeric_limits<std::size_t>::max());
 }
 
-std::size_t BpfTracer::release_held(RecordHandler& handler, std::chrono::nanoseconds wait) {
+std::size_t BpfTracer::release_held(RecordHandler& handler, std::chrono::nanoseconds wait,
+                                    std::size_t limit) {
   const int fd = bpf_map__fd(skel_->maps.held);
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);  // bpf_ktime_get_ns()'s clock
@@ -289,10 +293,17 @@ std::size_t BpfTracer::release_held(RecordHandler& handler, std::chrono::nanosec
                       static_cast<std::uint64_t>(now.tv_nsec);
   const bool at_end = wait.count() == 0;
   std::vector<std::pair<__u64, tcptrail_held>> due;
-  __u64 key = 0;
+  __u64 key = held_cursor_.value_or(0);
   __u64 next = 0;
   tcptrail_held held;
-  for (const __u64* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
+  std::size_t looked = 0;
+  held_cursor_.reset();
+  for (const __u64* prev = looked < limit && key != 0 ? &key : nullptr;
+       bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
+    if (looked++ == limit) {
+      held_cursor_ = key;
+      break;
+    }
     key = next;
     if (bpf_map_lookup_elem(fd, &key, &held) != 0) {
       continue;

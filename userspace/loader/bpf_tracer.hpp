@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -100,8 +101,14 @@ private:
   // could not be told, or 0.
   int flush_staged();
   // Hands the handler the records in `held` that have waited at least `wait`; each goes once,
-  // taken by whichever of this and the kernel deletes it first.
-  std::size_t release_held(RecordHandler& handler, std::chrono::nanoseconds wait);
+  // taken by whichever of this and the kernel deletes it first. Looks at `limit` entries at the
+  // most, going on from where the last call stopped.
+  std::size_t release_held(RecordHandler& handler, std::chrono::nanoseconds wait,
+                           std::size_t limit);
+  // Entries release_held() looks at in one poll(): two system calls each, so that a full map
+  // (4096) does not hold the ring thread for milliseconds.
+  static constexpr std::size_t kHeldPerPoll = 256;
+  std::optional<__u64> held_cursor_;  // the key release_held() stopped at
 };
 
 }  // namespace tcptrail
