@@ -648,11 +648,24 @@ int BPF_PROG(tp_btf__inet_sock_set_state, const struct sock *sk, const int oldst
 }
 
 /* Run by the collector on each CPU (BPF_PROG_TEST_RUN, in an IPI) so that a CPU that went
- * quiet does not keep its staged records. */
+ * quiet does not keep its staged records: ctx[0] is 0. A CPU taken offline runs nothing, so
+ * the collector runs it elsewhere with ctx[0] = that CPU + 1, and it sends that CPU's stage
+ * from there, where the kernel can look another CPU's up (bpf_map_lookup_percpu_elem(), since
+ * 5.19: 07343110b293 "bpf: add bpf_map_lookup_percpu_elem for percpu map"). Returns 1 when it
+ * cannot. */
 SEC("raw_tp")
-int raw_tp__flush_staged(void *ctx)
+int raw_tp__flush_staged(__u64 *ctx)
 {
-	flush_staged(this_cpu_state());
+	__u64 offline_cpu = ctx[0];
+	__u32 zero = 0;
+
+	if (!offline_cpu) {
+		flush_staged(this_cpu_state());
+		return 0;
+	}
+	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_map_lookup_percpu_elem))
+		return 1;
+	flush_staged(bpf_map_lookup_percpu_elem(&cpu_states, &zero, offline_cpu - 1));
 	return 0;
 }
 

@@ -33,6 +33,11 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
 
+/* Only to ask the running kernel whether a helper exists (bpf_core_enum_value_exists). */
+enum bpf_func_id {
+	BPF_FUNC_map_lookup_percpu_elem = 195,
+};
+
 enum {
 	BPF_ANY = 0,
 	BPF_NOEXIST = 1,

@@ -2,7 +2,9 @@
 // each with its own owner, bytes as the kernel counted them, close side, path and durations.
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <unistd.h>
 
+#include <fstream>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -252,6 +254,48 @@ Process spawn_pinned_peer(int cpu, const std::vector<std::string>& args) {
   options.argv = {"taskset", "-c", std::to_string(cpu), peer_binary()};
   options.argv.insert(options.argv.end(), args.begin(), args.end());
   return Process(options);
+}
+
+// Writes "0" or "1" to a CPU's sysfs `online` file; true when it took.
+bool set_cpu_online(const std::string& path, bool online) {
+  std::ofstream file(path);
+  file << (online ? "1" : "0");
+  file.flush();
+  return file.good();
+}
+
+// A CPU's finished connections wait there to travel together, and a CPU taken offline runs
+// nothing that would send them: the collector sends them from another. With the tracer stopped
+// (SIGSTOP: no flushes), one connection closes in order with both ends on the last CPU, whose
+// stage then holds both records; that CPU goes offline, and stays so until tracing ended.
+TEST(LifecycleChurnTest, RecordsStagedOnACpuTakenOfflineAreSent) {
+  TT_REQUIRE_KERNEL();
+  const auto [first_cpu, last_cpu] = first_and_last_cpu();
+  const std::string online = "/sys/devices/system/cpu/cpu" + std::to_string(last_cpu) + "/online";
+  TT_SKIP_OR_FAIL_IF(first_cpu != last_cpu && access(online.c_str(), W_OK) == 0
+                         ? ""
+                         : "needs a second CPU that can be taken offline (" + online + ")");
+  Process server_process = spawn_pinned_peer(
+      last_cpu, {"server", "--addr", "127.0.0.1", "--port", "0", "--close-first", "client"});
+  const int port = server_process.wait_event("listening").at("port").get<int>();
+  Tracer tracer({"--port", std::to_string(port)});
+  tracer.process().send_signal(SIGSTOP);
+  Process client = spawn_pinned_peer(last_cpu, {"client", "--addr", "127.0.0.1", "--port",
+                                                std::to_string(port), "--close-first", "client"});
+  expect_clean_exit(client);
+  expect_clean_exit(server_process);
+  struct BackOnline {
+    std::string path;
+    ~BackOnline() { set_cpu_online(path, true); }
+  } back_online{online};
+  ASSERT_TRUE(set_cpu_online(online, false)) << online;
+  tracer.process().send_signal(SIGCONT);
+  tracer.settle(of_type("connection"), 2);
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+  const int cport = tcp_info(client, 0)["lport"].get<int>();
+  only(stopped.records, socket_record("connection", cport, port), "client end");
+  only(stopped.records, socket_record("connection", port, cport), "server end");
 }
 
 // Each CPU has its own ring buffer. With the client pinned to one CPU and the server to another,

@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -249,9 +250,29 @@ int BpfTracer::flush_staged() {
   const int fd = bpf_program__fd(skel_->progs.raw_tp__flush_staged);
   int error = 0;
   for (const std::uint32_t cpu : cpus_) {
-    LIBBPF_OPTS(bpf_test_run_opts, opts, .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = cpu);
-    // A CPU gone offline (ENXIO) has nothing staged that it could still send.
-    if (bpf_prog_test_run_opts(fd, &opts) != 0 && errno != ENXIO && error == 0) {
+    std::array<__u64, 1> args = {0};
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = args.data(), .ctx_size_in = sizeof(args),
+                .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = cpu);
+    if (bpf_prog_test_run_opts(fd, &opts) == 0) {
+      continue;
+    }
+    if (errno == ENXIO) {
+      // Gone offline: its stage is sent from this CPU.
+      args[0] = __u64{cpu} + 1;
+      LIBBPF_OPTS(bpf_test_run_opts, here, .ctx_in = args.data(), .ctx_size_in = sizeof(args));
+      if (bpf_prog_test_run_opts(fd, &here) == 0 && here.retval == 0) {
+        continue;
+      }
+      if (!offline_stage_warned_) {
+        offline_stage_warned_ = true;
+        std::fprintf(stderr,
+                     "tcptrail: CPU %u went offline and this kernel cannot send the connection "
+                     "records it staged (before 5.19); they come when it is back\n",
+                     cpu);
+      }
+      continue;
+    }
+    if (error == 0) {
       error = errno;
     }
   }

@@ -109,6 +109,7 @@ private:
   // (4096) does not hold the ring thread for milliseconds.
   static constexpr std::size_t kHeldPerPoll = 256;
   std::optional<__u64> held_cursor_;  // the key release_held() stopped at
+  bool offline_stage_warned_ = false;
 };
 
 }  // namespace tcptrail
