@@ -1,7 +1,8 @@
 /* The one ABI between the BPF programs and the collector: records that travel through the
  * per-CPU ring buffers (`rings`) and the values of the maps the collector reads and seeds.
  * C only (included by BPF C and C++); fixed-width fields, no pointers, no enum-typed fields,
- * explicit padding. Bump TCPTRAIL_ABI_VERSION on any layout change. */
+ * explicit padding. Both sides are built from this header into one binary (the skeleton embeds the
+ * programs), so they cannot disagree; the static_asserts below keep the sizes honest. */
 #ifndef TCPTRAIL_EVENTS_H
 #define TCPTRAIL_EVENTS_H
 
@@ -9,7 +10,6 @@
 #include <linux/types.h>
 #endif
 
-#define TCPTRAIL_ABI_VERSION 4
 #define TCPTRAIL_COMM_LEN 16
 
 /* Record kinds: the byte after the timestamp of every ring record. */
