@@ -43,11 +43,11 @@ TEST(CommunityId, HashesIpv4MappedAddressesAsIpv4) {
 
 // Equal addresses (loopback): the ports decide the order, so both ends still agree.
 TEST(CommunityId, OrdersByPortWhenTheAddressesAreEqual) {
-  const std::string a =
+  const CommunityId a =
       community_id(testing::ipv4("127.0.0.1"), 40000, testing::ipv4("127.0.0.1"), 80);
   EXPECT_EQ(a, community_id(testing::ipv4("127.0.0.1"), 80, testing::ipv4("127.0.0.1"), 40000));
   EXPECT_NE(a, community_id(testing::ipv4("127.0.0.1"), 40000, testing::ipv4("127.0.0.1"), 81));
-  EXPECT_EQ(a.size(), 30U);
+  EXPECT_EQ(a.view().size(), 30U);
 }
 
 TEST(CommunityId, IsEmptyWhenTheFamiliesDiffer) {
@@ -64,7 +64,7 @@ TEST(CommunityIdCache, AnswersAsCommunityIdAcrossCollisions) {
     for (std::uint16_t port = 30000; port < 40000; ++port) {
       const IpAddress& peer = port % 3 == 0 ? v6 : lo;
       const IpAddress& local = port % 3 == 0 ? testing::ipv6("2001:db8::2") : lo;
-      const std::string want = community_id(local, port, peer, 80);
+      const CommunityId want = community_id(local, port, peer, 80);
       ASSERT_EQ(cache.get(local, port, peer, 80), want) << port;
       ASSERT_EQ(cache.get(peer, 80, local, port), want) << port;
     }

@@ -22,7 +22,7 @@ void add_port(sha1_ctx& ctx, std::uint16_t port) {
 
 }  // namespace
 
-std::string community_id(const IpAddress& a, std::uint16_t a_port, const IpAddress& b,
+CommunityId community_id(const IpAddress& a, std::uint16_t a_port, const IpAddress& b,
                          std::uint16_t b_port) {
   IpAddress src = a.unmapped();
   IpAddress dst = b.unmapped();
@@ -49,10 +49,12 @@ std::string community_id(const IpAddress& a, std::uint16_t a_port, const IpAddre
   std::array<std::uint8_t, SHA1_DIGEST_SIZE> digest{};
   sha1_digest(&ctx, digest.size(), digest.data());
 
-  std::array<char, BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE)> encoded{};
-  base64_encode_raw(encoded.data(), digest.size(), digest.data());
-  std::string id = "1:";
-  id.append(encoded.data(), encoded.size());
+  static_assert(CommunityId::kLength == 2 + BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE));
+  CommunityId id;
+  id.text_[0] = '1';
+  id.text_[1] = ':';
+  base64_encode_raw(id.text_.data() + 2, digest.size(), digest.data());
+  id.size_ = CommunityId::kLength;
   return id;
 }
 
@@ -86,7 +88,7 @@ std::string_view CommunityIdCache::get(const IpAddress& a, std::uint16_t a_port,
     slot.used = true;
     slot.id = community_id(a, a_port, b, b_port);
   }
-  return slot.id;
+  return slot.id.view();
 }
 
 }  // namespace tcptrail
