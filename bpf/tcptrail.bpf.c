@@ -32,6 +32,10 @@ __u64 last_conn_id = 0;
  * until then, and on a kernel where it cannot, connection records travel one by one. */
 __u8 stage_connections = 0;
 
+/* Set by the collector as it drains at the end: records no longer wait in `held`, since nothing
+ * would take them out any more. */
+__u8 draining = 0;
+
 /* One ring buffer per CPU: a reservation takes only its own CPU's ring lock and producer
  * position, whose cache lines then stay on that CPU. With one ring shared by all CPUs they
  * bounced between CPUs on every event (measured on 2 CPUs: ~190 of ~320 ns per reservation
@@ -420,20 +424,28 @@ static __always_inline bool stage_connection(const struct sock *sk, __u64 cookie
 }
 
 /* A server child no process has read or written yet (its owner is still the listener's), reset
- * or closed in `state` while a process holds it. Not one in SYN_RECV: the kernel closes and
- * destroys those in softirq (inet_child_forget() when the accept queue is gone). */
+ * or closed in `state` while a process holds it: accept() gave it a file (a child still in the
+ * accept queue has none, and a listener's close() or the kernel frees it there) and no close()
+ * released that yet (SOCK_DEAD). Not one in SYN_RECV: those may be closed and destroyed in
+ * softirq (inet_child_forget() when the accept queue is gone); a fast-open child's holder only
+ * goes unnamed. */
 static __always_inline bool unclaimed_and_held(const struct sock *sk, const struct tcptrail_conn *c,
 					       __u8 state)
 {
-	return c->owner_source == TCPTRAIL_OWNER_LISTENER && state != TCP_SYN_RECV &&
-	       !(sk->__sk_common.skc_flags & (1UL << SOCK_DEAD));
+	struct socket *sock = sk->sk_socket;
+
+	return c->owner_source == TCPTRAIL_OWNER_LISTENER && state != TCP_SYN_RECV && sock &&
+	       sock->file && !(sk->__sk_common.skc_flags & (1UL << SOCK_DEAD));
 }
 
-/* The socket's entry in `held`, made if need be; NULL when the map is full. */
+/* The socket's entry in `held`, made if need be; NULL when the map is full, at the end, or with
+ * --transitions, whose state records go at once and would come before what waits. */
 static __always_inline struct tcptrail_held *held_entry(__u64 cookie, struct tcptrail_conn *c)
 {
 	struct tcptrail_held *h;
 
+	if (draining || emit_transitions)
+		return NULL;
 	if (!c->record_held &&
 	    bpf_map_update_elem(&held, &cookie, (const void *)&empty_held, BPF_NOEXIST))
 		return NULL;

@@ -49,15 +49,19 @@ TEST(CliTest, SweepsKeepAFixedCadenceOffTheRingThread) {
 
 TEST(CliTest, DurationStopsByItselfWithStopRecord) {
   TT_REQUIRE_KERNEL();
-  const auto started = Clock::now();
   Tracer tracer({"--duration", "1s"});
+  // From the start record on: loading the programs, seconds under qemu on a busy machine, is
+  // not part of the duration.
+  const auto tracing = Clock::now();
   const Tracer::Stopped stopped = tracer.wait_exit(10s);
-  const auto elapsed = Clock::now() - started;
+  const auto elapsed = Clock::now() - tracing;
   EXPECT_EQ(stopped.status.exit_code, 0) << stopped.status.describe() << " " << stopped.err;
-  EXPECT_GE(elapsed, 1s);
   EXPECT_LT(elapsed, 5s);
   ASSERT_FALSE(stopped.records.empty());
   const Json& stop = stopped.records.back();
+  const double traced_ms = ms_of(stop["ts"]) - ms_of(stopped.records.front()["ts"]);
+  EXPECT_GE(traced_ms, 1000.0) << stop;
+  EXPECT_LT(traced_ms, 3000.0) << stop;
   EXPECT_EQ(stop["type"], "stop");
   EXPECT_TRUE(is_rfc3339_utc_ns(stop["ts"])) << stop;
   EXPECT_TRUE(stop["events"].is_number_unsigned()) << stop;

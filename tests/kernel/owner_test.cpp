@@ -202,14 +202,14 @@ TEST(OwnerTest, PreforkWorkerIsNamedByItsAbortOfAnUnreadSocket) {
 // goes naming the listener's owner, marked so, and the close() that comes later adds nothing.
 TEST(OwnerTest, RecordOfAnUntouchedSocketGoesAfterASecondAndOnce) {
   TT_REQUIRE_KERNEL();
-  Server server = start_untouching_server(4000);
+  Server server = start_untouching_server(8000);
   server.process.wait_event("preforked");
   const int master = server.process.pid();
   Tracer tracer({"--port", std::to_string(server.port)});
   const int cport = connect_and_reset(server.port);
   const Json sv = tracer
                       .wait_for(socket_record("connection", server.port, cport),
-                                "the server end's record while its worker holds it", 1, 2500ms)
+                                "the server end's record while its worker holds it", 1, 5s)
                       .front();
   EXPECT_EQ(sv["close"], "reset_received") << sv;
   EXPECT_EQ(sv["pid"], master) << sv;

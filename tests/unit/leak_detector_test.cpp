@@ -334,6 +334,20 @@ TEST_F(LeakDetectorTest, OrphanedFinWait2MinisockSweptBeforeItsRecordIsTheConnec
   expect_leak_of(observer, closed);
 }
 
+// Unless the unknown minisock was reported already: its leak_resolved then names what its leak
+// named.
+TEST_F(LeakDetectorTest, AMinisockReportedBeforeItsRecordCameKeepsItsName) {
+  const Connection closed = orphaned_in_fin_wait2(kNetns);
+  sweep({minisock_of(closed)}, 3 * kSec);
+  sweep({minisock_of(closed)}, 64 * kSec);
+  ASSERT_EQ(observer.leaks.size(), 1u);
+  detector.on_closed(closed, 64 * kSec);
+  sweep({}, 65 * kSec);
+  sweep({}, 66 * kSec);
+  ASSERT_EQ(observer.resolved.size(), 1u);
+  EXPECT_EQ(observer.resolved[0].first.conn_id, observer.leaks[0].first.conn_id);
+}
+
 TEST_F(LeakDetectorTest, AFullFinWait2LeakGoesOnAsItsMinisock) {
   sweep({hold(server_conn(7, 0), TcpState::kFinWait2, 0)}, kSec);
   detector.tick(60 * kSec);

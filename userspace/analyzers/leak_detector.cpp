@@ -143,9 +143,11 @@ void LeakDetector::on_closed(const Connection& conn, std::uint64_t ts_ns) {
       return;
     }
     // A sweep may show the minisock before the record arrives (records wait up to 50 ms in the
-    // kernel, and the table's close grace): it is then this connection from now on.
+    // kernel, and the table's close grace): it is then this connection from now on, unless it
+    // was reported already (its leak_resolved names what its leak named).
     if (auto seen = requests_.find(conn.sock_cookie);
         seen != requests_.end() && seen->second.kind == LeakKind::kFinWait2 &&
+        !seen->second.reported &&
         (seen->second.conn->conn_id & ConnectionTable::kUntrackedIdBit) != 0) {
       *seen->second.conn = carried;
       seen->second.since_ns = carried.state_since_ns;

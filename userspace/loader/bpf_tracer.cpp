@@ -267,7 +267,8 @@ int BpfTracer::flush_staged() {
         offline_stage_warned_ = true;
         std::fprintf(stderr,
                      "tcptrail: CPU %u went offline and this kernel cannot send the connection "
-                     "records it staged (before 5.19); they come when it is back\n",
+                     "records it staged (before 5.19): they come when it is back, and are lost "
+                     "if tracing ends first\n",
                      cpu);
       }
       continue;
@@ -291,65 +292,66 @@ std::size_t BpfTracer::poll(RecordHandler& handler, int timeout_ms) {
   rings_->wait(timeout_ms);
   std::size_t count = rings_->consume(handler);
   if (now - last_held_release_ >= kHeldRecordWait) {
-    count += release_held(handler, kHeldRecordWait, kHeldPerPoll);
+    count += release_held(handler, kHeldRecordWait, 1);
     last_held_release_ = now;
   }
   return count;
 }
 
 std::size_t BpfTracer::drain(RecordHandler& handler) {
+  // Nothing would take a record out of `held` after this: from now on they go at once.
+  skel_->bss->draining = 1;
   flush_staged();
   const std::size_t count = rings_->consume_all(handler);
-  held_cursor_.reset();
+  held_batch_.reset();
   return count + release_held(handler, std::chrono::nanoseconds{0},
                               std::numeric_limits<std::size_t>::max());
 }
 
 std::size_t BpfTracer::release_held(RecordHandler& handler, std::chrono::nanoseconds wait,
-                                    std::size_t limit) {
+                                    std::size_t batches) {
   const int fd = bpf_map__fd(skel_->maps.held);
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);  // bpf_ktime_get_ns()'s clock
   const auto now_ns = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u +
                       static_cast<std::uint64_t>(now.tv_nsec);
-  const bool at_end = wait.count() == 0;
-  std::vector<std::pair<__u64, tcptrail_held>> due;
-  __u64 key = held_cursor_.value_or(0);
-  __u64 next = 0;
-  tcptrail_held held;
-  std::size_t looked = 0;
-  held_cursor_.reset();
-  for (const __u64* prev = looked < limit && key != 0 ? &key : nullptr;
-       bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
-    if (looked++ == limit) {
-      held_cursor_ = key;
+  held_keys_.resize(kHeldBatch);
+  held_values_.resize(kHeldBatch);
+  std::size_t count = 0;
+  for (std::size_t batch = 0; batch < batches; ++batch) {
+    __u32 read = kHeldBatch;
+    __u32 next = 0;
+    const bool last =
+        bpf_map_lookup_batch(fd, held_batch_ ? &*held_batch_ : nullptr, &next, held_keys_.data(),
+                             held_values_.data(), &read, nullptr) != 0;
+    if (last && errno != ENOENT) {
+      read = 0;  // ENOENT: the end, with what was read; anything else: nothing read
+    }
+    for (std::size_t i = 0; i < read; ++i) {
+      const tcptrail_held& parts = held_values_[i];
+      // The kernel stamps a part's header last. A reset waits for its record; one left alone
+      // (its CLOSE skipped) goes after the same wait. Stamped during this call: not due.
+      const bool has_record =
+          parts.record.hdr.kind == TCPTRAIL_EV_CONNECTION && parts.record.hdr.family != 0;
+      const std::uint64_t since = has_record ? parts.record.hdr.ts_ns : parts.reset.hdr.ts_ns;
+      if (since == 0 || since > now_ns || now_ns - since < std::uint64_t(wait.count()) ||
+          bpf_map_delete_elem(fd, &held_keys_[i]) != 0) {
+        continue;  // not due, or the kernel sent it meanwhile
+      }
+      if (parts.reset.hdr.kind == TCPTRAIL_EV_RESET_RECEIVED) {
+        handler.on_record(std::as_bytes(std::span(&parts.reset, 1)));
+        ++count;
+      }
+      if (has_record) {
+        handler.on_record(std::as_bytes(std::span(&parts.record, 1)));
+        ++count;
+      }
+    }
+    if (last) {
+      held_batch_.reset();
       break;
     }
-    key = next;
-    if (bpf_map_lookup_elem(fd, &key, &held) != 0) {
-      continue;
-    }
-    // The kernel stamps a part's header last; a reset alone waits for its record, but not
-    // beyond the end.
-    const bool has_record = held.record.hdr.kind == TCPTRAIL_EV_CONNECTION;
-    const std::uint64_t since = has_record ? held.record.hdr.ts_ns : held.reset.hdr.ts_ns;
-    if ((has_record || at_end) && since != 0 && now_ns - since >= std::uint64_t(wait.count())) {
-      due.emplace_back(key, held);
-    }
-  }
-  std::size_t count = 0;
-  for (const auto& [cookie, parts] : due) {
-    if (bpf_map_delete_elem(fd, &cookie) != 0) {
-      continue;  // the kernel sent them meanwhile
-    }
-    if (parts.reset.hdr.kind == TCPTRAIL_EV_RESET_RECEIVED) {
-      handler.on_record(std::as_bytes(std::span(&parts.reset, 1)));
-      ++count;
-    }
-    if (parts.record.hdr.kind == TCPTRAIL_EV_CONNECTION) {
-      handler.on_record(std::as_bytes(std::span(&parts.record, 1)));
-      ++count;
-    }
+    held_batch_ = next;
   }
   return count;
 }

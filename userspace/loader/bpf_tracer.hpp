@@ -19,6 +19,7 @@
 #include "tcptrail/records.hpp"
 
 struct tcptrail_bpf;
+struct tcptrail_held;
 
 namespace tcptrail {
 
@@ -101,14 +102,16 @@ private:
   // could not be told, or 0.
   int flush_staged();
   // Hands the handler the records in `held` that have waited at least `wait`; each goes once,
-  // taken by whichever of this and the kernel deletes it first. Looks at `limit` entries at the
-  // most, going on from where the last call stopped.
+  // taken by whichever of this and the kernel deletes it first. Reads `batches` batches of
+  // kHeldBatch entries at the most, going on from where the last call stopped.
   std::size_t release_held(RecordHandler& handler, std::chrono::nanoseconds wait,
-                           std::size_t limit);
-  // Entries release_held() looks at in one poll(): two system calls each, so that a full map
-  // (4096) does not hold the ring thread for milliseconds.
-  static constexpr std::size_t kHeldPerPoll = 256;
-  std::optional<__u64> held_cursor_;  // the key release_held() stopped at
+                           std::size_t batches);
+  // One system call reads a batch (BPF_MAP_LOOKUP_BATCH); a poll reads one, so that a full map
+  // (4096) does not hold the ring thread long, and goes through it in 16 polls.
+  static constexpr std::size_t kHeldBatch = 256;
+  std::optional<__u32> held_batch_;  // where the last batch ended (a bucket of the hash)
+  std::vector<__u64> held_keys_;
+  std::vector<tcptrail_held> held_values_;
   bool offline_stage_warned_ = false;
 };
 
