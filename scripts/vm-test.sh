@@ -104,7 +104,22 @@ failed=()
 for k in "${kernels[@]}"; do
   fetch_kernel "$k"
   make_initramfs "$k"
-  run_kernel "$k" || failed+=("$k")
+  if run_kernel "$k"; then
+    continue
+  fi
+  # TCG emulates the two CPUs, and a guest can trap on an int3 of the kernel's own live code
+  # patching (text_poke_bp, as tracepoints are switched on and off with each tracer) after its
+  # handler stopped claiming it: "Oops: int3" in kernel text, seen once in ~10 runs, a crash of
+  # the emulated patching rather than of the programs. Once more for that only; any other
+  # failure, or the same one twice, fails.
+  if grep -q "Oops: int3" "$cache/$k/out/console"; then
+    cp "$cache/$k/out/console" "$cache/$k/console.int3"
+    echo "vm-test: $k: the guest oopsed on an int3 of its own code patching" \
+      "($cache/$k/console.int3); running it once more" >&2
+    run_kernel "$k" || failed+=("$k")
+  else
+    failed+=("$k")
+  fi
 done
 if ((${#failed[@]})); then
   echo "vm-test: failed on ${failed[*]}" >&2
