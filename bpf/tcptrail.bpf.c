@@ -424,18 +424,17 @@ static __always_inline bool stage_connection(const struct sock *sk, __u64 cookie
 }
 
 /* A server child no process has read or written yet (its owner is still the listener's), reset
- * or closed in `state` while a process holds it: accept() gave it a file (a child still in the
- * accept queue has none, and a listener's close() or the kernel frees it there) and no close()
- * released that yet (SOCK_DEAD). Not one in SYN_RECV: those may be closed and destroyed in
- * softirq (inet_child_forget() when the accept queue is gone); a fast-open child's holder only
- * goes unnamed. */
+ * or closed in `state` while no close() has released it (SOCK_DEAD): a worker accepted it and
+ * had not got to it, or it is still in the accept queue, where a health check's reset often
+ * finds it and whence the worker that accepts it and closes it releases it (or a listener's
+ * close() does). Not one in SYN_RECV: those may be closed and destroyed in softirq
+ * (inet_child_forget() when the accept queue is gone); a fast-open child's holder only goes
+ * unnamed. */
 static __always_inline bool unclaimed_and_held(const struct sock *sk, const struct tcptrail_conn *c,
 					       __u8 state)
 {
-	struct socket *sock = sk->sk_socket;
-
-	return c->owner_source == TCPTRAIL_OWNER_LISTENER && state != TCP_SYN_RECV && sock &&
-	       sock->file && !(sk->__sk_common.skc_flags & (1UL << SOCK_DEAD));
+	return c->owner_source == TCPTRAIL_OWNER_LISTENER && state != TCP_SYN_RECV &&
+	       !(sk->__sk_common.skc_flags & (1UL << SOCK_DEAD));
 }
 
 /* The socket's entry in `held`, made if need be; NULL when the map is full, at the end, or with
