@@ -284,16 +284,21 @@ static __always_inline void note_netns(__u32 netns_ino, int family, struct cpu_s
 	submit(e, cpu);
 }
 
-/* The task on-CPU as the owner. Plain loads through the trusted task pointer:
+/* `task` as the owner, named in its system call. Plain loads through the trusted task pointer:
  * bpf_get_current_comm() copies with strscpy_pad() and cost more than the rest of the owner.
  * The kernel keeps comm NUL-padded, so 16 bytes copy it whole. */
+static __always_inline void set_owner(__u32 *pid, __u8 *source, char *comm,
+				      struct task_struct *task)
+{
+	*pid = task->tgid;
+	*source = TCPTRAIL_OWNER_SYSCALL;
+	__builtin_memcpy(comm, task->comm, TCPTRAIL_COMM_LEN);
+}
+
+/* The task on-CPU as the owner. */
 static __always_inline void set_owner_current(struct tcptrail_conn *c)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-
-	c->owner_pid = task->tgid;
-	c->owner_source = TCPTRAIL_OWNER_SYSCALL;
-	__builtin_memcpy(c->owner_comm, task->comm, sizeof(c->owner_comm));
+	set_owner(&c->owner_pid, &c->owner_source, c->owner_comm, bpf_get_current_task_btf());
 }
 
 static __always_inline void on_listener(const struct sock *sk, int newstate,
@@ -472,15 +477,6 @@ static __always_inline bool hold_record(const struct sock *sk, __u64 cookie,
 
 #define PF_KTHREAD 0x00200000
 
-/* The owner of a record sent at release_held(). */
-static __always_inline void set_closer(__u32 *pid, __u8 *source, char *comm,
-				       struct task_struct *task)
-{
-	*pid = task->tgid;
-	*source = TCPTRAIL_OWNER_SYSCALL;
-	__builtin_memcpy(comm, task->comm, TCPTRAIL_COMM_LEN);
-}
-
 /* The held record, as the holder's close() sends it. */
 static __always_inline void fill_released_record(struct tcptrail_conn_record *out,
 						 const struct tcptrail_held *h,
@@ -489,7 +485,7 @@ static __always_inline void fill_released_record(struct tcptrail_conn_record *ou
 	out->sk = h->record.sk;
 	out->conn = h->record.conn;
 	if (named)
-		set_closer(&out->conn.owner_pid, &out->conn.owner_source, out->conn.owner_comm,
+		set_owner(&out->conn.owner_pid, &out->conn.owner_source, out->conn.owner_comm,
 			   task);
 }
 
@@ -504,7 +500,7 @@ static __always_inline void fill_released_reset(struct tcptrail_event *out,
 			 sizeof(*out) - sizeof(out->hdr));
 	out->detail = waited <= 0xffffffff ? waited : 0;
 	if (named)
-		set_closer(&out->owner_pid, &out->owner_source, out->owner_comm, task);
+		set_owner(&out->owner_pid, &out->owner_source, out->owner_comm, task);
 }
 
 /* Sends what `held` keeps for the socket, named after the task whose close() destroys it: it
@@ -747,6 +743,18 @@ int BPF_PROG(tp_btf__tcp_sendmsg_locked, const struct sock *sk)
 	return claim_owner(sk);
 }
 
+/* An event on a full socket in `state`, after its header (cleared, as reserve_event() gives it). */
+static __always_inline void fill_sock_event(struct tcptrail_event *e, const struct sock *sk,
+					    __u64 cookie, int family, const struct tcptrail_conn *c,
+					    __u8 state, __u32 detail)
+{
+	e->old_state = state;
+	e->new_state = state;
+	e->detail = detail;
+	fill_sock(&e->sk, family, sk, cookie);
+	copy_lifecycle(e, c);
+}
+
 /* Keeps a reset received by a socket as unclaimed_and_held() says in `held`, where its record
  * will follow (see hold_record). False when it must go now. */
 static __always_inline bool hold_reset(const struct sock *sk, __u64 cookie,
@@ -759,10 +767,7 @@ static __always_inline bool hold_reset(const struct sock *sk, __u64 cookie,
 		return false;
 	e = &h->reset;
 	__builtin_memset(&e->sk, 0, sizeof(*e) - sizeof(e->hdr));
-	e->old_state = state;
-	e->new_state = state;
-	fill_sock(&e->sk, family, sk, cookie);
-	copy_lifecycle(e, c);
+	fill_sock_event(e, sk, cookie, family, c, state, 0);
 	staging_barrier(); /* stamped last, as in hold_record() */
 	set_header(&e->hdr, bpf_ktime_get_ns(), TCPTRAIL_EV_RESET_RECEIVED, family);
 	return true;
@@ -817,11 +822,7 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, __u
 	e = reserve_event(family, kind, cpu);
 	if (!e)
 		return 0;
-	e->old_state = state;
-	e->new_state = state;
-	e->detail = detail;
-	fill_sock(&e->sk, family, sk, cookie);
-	copy_lifecycle(e, c);
+	fill_sock_event(e, sk, cookie, family, c, state, detail);
 	submit(e, cpu);
 	return 0;
 }

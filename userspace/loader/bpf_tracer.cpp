@@ -10,7 +10,6 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <limits>
 #include <span>
 #include <string>
@@ -311,10 +310,7 @@ std::size_t BpfTracer::drain(RecordHandler& handler) {
 std::size_t BpfTracer::release_held(RecordHandler& handler, std::chrono::nanoseconds wait,
                                     std::size_t batches) {
   const int fd = bpf_map__fd(skel_->maps.held);
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);  // bpf_ktime_get_ns()'s clock
-  const auto now_ns = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u +
-                      static_cast<std::uint64_t>(now.tv_nsec);
+  const std::uint64_t now_ns = monotonic_ns();
   held_keys_.resize(kHeldBatch);
   held_values_.resize(kHeldBatch);
   std::size_t count = 0;
