@@ -108,7 +108,7 @@ public:
     int keep_id = 0;
     const int admit = tcptrail_admit(nullptr, static_cast<std::uint8_t>(from),
                                      static_cast<std::uint8_t>(to), &keep_id);
-    tcptrail_begin(&conn_, admit, conn_id, ts_ns, static_cast<std::uint8_t>(from), 0);
+    tcptrail_begin(&conn_, admit, conn_id, ts_ns, static_cast<std::uint8_t>(from), 0, 0);
     change(ts_ns, from, to, out, transitions, syscall);
   }
   // A later change; a system call's names the owner.

@@ -321,10 +321,12 @@ static __always_inline void on_listener(const struct sock *sk, int newstate,
 }
 
 /* Starts a lifecycle (see tcptrail_admit) in `old`'s place, or in a new entry. Returns the
- * entry, or NULL when the map is full. *child_age_ns: how long ago a child was created. */
+ * entry, or NULL when the map is full. *child_age_ns: how long ago a child was created.
+ * total_retrans: the socket's count before this lifecycle. */
 static __always_inline struct tcptrail_conn *
 begin_conn(const struct sock *sk, __u64 cookie, struct tcptrail_conn *old, int admit, int keep_id,
-	   __u8 old_state, struct cpu_state *cpu, __u64 now, int family, __u64 *child_age_ns)
+	   __u8 old_state, struct cpu_state *cpu, __u64 now, int family, __u32 total_retrans,
+	   __u64 *child_age_ns)
 {
 	struct tcptrail_conn fresh = {};
 	struct tcptrail_listener *listener;
@@ -337,7 +339,7 @@ begin_conn(const struct sock *sk, __u64 cookie, struct tcptrail_conn *old, int a
 	}
 	tcptrail_begin(&fresh, admit,
 		       keep_id && old ? old->conn_id : __sync_add_and_fetch(&last_conn_id, 1), now,
-		       old_state, *child_age_ns);
+		       old_state, *child_age_ns, total_retrans);
 	if (admit == TCPTRAIL_ADMIT_CHILD) {
 		key = listener_key(sk->__sk_common.skc_net.net->ns.inum, sk->__sk_common.skc_num);
 		listener = bpf_map_lookup_elem(&listeners, &key);
@@ -596,20 +598,20 @@ int BPF_PROG(tp_btf__inet_sock_set_state, const struct sock *sk, const int oldst
 	admit = tcptrail_admit(c, oldstate, newstate, &keep_id);
 	if (admit == TCPTRAIL_ADMIT_LATE)
 		return 0;
+	tp = bpf_skc_to_tcp_sock((void *)sk);
+	if (tp) {
+		total_retrans = tp->total_retrans;
+		srtt_us = tp->srtt_us >> 3;
+	}
 	if (admit != TCPTRAIL_ADMIT_CONTINUE) {
 		/* connect() again after a disconnect whose RST could not be allocated: the
 		 * socket's tuple is already the new one, so the last record is counted lost. */
 		if (c && (c->flags & TCPTRAIL_C_AWAITS_RESET))
 			count_drops(TCPTRAIL_DROP_CONNECTION, 1);
 		c = begin_conn(sk, cookie, c, admit, keep_id, oldstate, cpu, now, family,
-			       &child_age_ns);
+			       total_retrans, &child_age_ns);
 		if (!c)
 			return 0;
-	}
-	tp = bpf_skc_to_tcp_sock((void *)sk);
-	if (tp) {
-		total_retrans = tp->total_retrans;
-		srtt_us = tp->srtt_us >> 3;
 	}
 	if (sk->sk_err)
 		c->error = sk->sk_err;
@@ -773,7 +775,8 @@ static __always_inline bool hold_reset(const struct sock *sk, __u64 cookie,
 	return true;
 }
 
-/* Events on an existing full socket: retransmits, resets, errors. */
+/* Events on an existing full socket: retransmits, resets, errors. A retransmit's detail: the
+ * segments of the attempt if it went out (counted by then), 0 if it failed. */
 static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, __u32 detail)
 {
 	int family = sock_family_to_abi(sk->__sk_common.skc_family);
@@ -782,6 +785,8 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, __u
 	struct tcptrail_conn *c;
 	struct cpu_state *cpu;
 	__u64 cookie, child_age_ns;
+	__u32 total_retrans = 0;
+	struct tcp_sock *tp;
 	int admit, keep_id;
 
 	/* Request and timewait sockets are not full sockets. */
@@ -792,13 +797,20 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, __u
 
 	cpu = this_cpu_state();
 	cookie = socket_cookie(sk);
+	tp = bpf_skc_to_tcp_sock((void *)sk);
+	if (tp)
+		total_retrans = tp->total_retrans;
 	c = bpf_map_lookup_elem(&conns, &cookie);
 	if (!c) {
-		/* A socket older than tracing that the start-up snapshot missed. */
+		/* A socket older than tracing that the start-up snapshot missed: a retransmit that
+		 * went out is its first. */
 		admit = tcptrail_admit(c, state, state, &keep_id);
 		if (admit == TCPTRAIL_ADMIT_LATE)
 			return 0;
 		c = begin_conn(sk, cookie, NULL, admit, 0, state, cpu, bpf_ktime_get_ns(), family,
+			       kind == TCPTRAIL_EV_RETRANSMIT && total_retrans >= detail
+				       ? total_retrans - detail
+				       : total_retrans,
 			       &child_age_ns);
 		if (!c)
 			return 0;
@@ -818,6 +830,11 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, __u
 	}
 	else if (kind == TCPTRAIL_EV_ERROR && detail && !(c->flags & TCPTRAIL_C_CLOSED))
 		c->error = detail;
+	else if (kind == TCPTRAIL_EV_RETRANSMIT) {
+		detail = tcptrail_retransmitted(c, total_retrans);
+		if (!detail)
+			return 0;
+	}
 
 	e = reserve_event(family, kind, cpu);
 	if (!e)
@@ -827,31 +844,32 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, __u
 	return 0;
 }
 
-static __always_inline int emit_retransmit(const struct sock *sk, const struct sk_buff *skb)
+/* What a retransmit event carries comes from total_retrans (tcptrail_retransmitted()). */
+static __always_inline int emit_retransmit(const struct sock *sk, const struct sk_buff *skb,
+					   int err)
 {
 	const struct tcp_skb_cb *cb = (const struct tcp_skb_cb *)skb->cb;
 	__u16 segs = BPF_CORE_READ(cb, tcp_gso_segs);
 
-	return emit_sock_event(sk, TCPTRAIL_EV_RETRANSMIT, segs ? segs : 1);
+	return emit_sock_event(sk, TCPTRAIL_EV_RETRANSMIT, err ? 0 : segs);
 }
 
-/* Before Linux 6.x the tracepoint fired only for retransmits that went out. */
+/* Before Linux 6.x the tracepoint fired only for retransmits that went out: one counted but
+ * not sent is carried by the next. */
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(tp_btf__tcp_retransmit_skb, const struct sock *sk, const struct sk_buff *skb)
 {
-	return emit_retransmit(sk, skb);
+	return emit_retransmit(sk, skb, 0);
 }
 
 /* Since "tcp: add the error code to the tcp_retransmit_skb tracepoint" it also fires for
- * failed attempts, which the kernel does not count in total_retrans: skip those. The loader
- * picks this variant when the tracepoint's BTF prototype has the err argument. */
+ * failed attempts, counted or not. The loader picks this variant when the tracepoint's BTF
+ * prototype has the err argument. */
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(tp_btf__tcp_retransmit_skb_err, const struct sock *sk, const struct sk_buff *skb,
 	     int err)
 {
-	if (err)
-		return 0;
-	return emit_retransmit(sk, skb);
+	return emit_retransmit(sk, skb, err);
 }
 
 SEC("tp_btf/tcp_send_reset")

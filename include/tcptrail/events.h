@@ -83,7 +83,8 @@ struct tcptrail_conn {
 	__u8 path[TCPTRAIL_PATH_MAX]; /* the states it went through, in order */
 	char owner_comm[TCPTRAIL_COMM_LEN]; /* not NUL-terminated if 16 bytes */
 	__u8 record_held;     /* its reset or record waits in the `held` map for the holder's close() */
-	__u8 reserved[5];
+	__u8 reserved;
+	__u32 retrans_reported; /* total_retrans as of its last retransmit event (or its admission) */
 };
 
 /* Every ring record starts with this: the collector merges the rings by ts_ns. */

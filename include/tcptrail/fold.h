@@ -84,11 +84,13 @@ TCPTRAIL_FOLD int tcptrail_admit(const struct tcptrail_conn *c, __u8 old_state, 
 }
 
 /* A new lifecycle in a zeroed entry. child_age_ns: for a child, how long ago it was created
- * (0: not seen). The caller sets the owner. */
+ * (0: not seen). total_retrans: what the socket had retransmitted before (a child: its request
+ * socket's SYN-ACKs, reported as they went). The caller sets the owner. */
 TCPTRAIL_FOLD void tcptrail_begin(struct tcptrail_conn *c, int admit, __u64 conn_id, __u64 now_ns,
-				  __u8 old_state, __u64 child_age_ns)
+				  __u8 old_state, __u64 child_age_ns, __u32 total_retrans)
 {
 	c->conn_id = conn_id;
+	c->retrans_reported = total_retrans;
 	c->first_ns = now_ns;
 	c->state_since_ns = now_ns;
 	c->state = old_state;
@@ -109,6 +111,22 @@ TCPTRAIL_FOLD void tcptrail_begin(struct tcptrail_conn *c, int admit, __u64 conn
 		c->flags |= TCPTRAIL_C_PREEXISTING;
 		tcptrail_path_push(c, old_state);
 	}
+}
+
+/* A retransmit attempt, after which the socket's count is total_retrans. The kernel counts the
+ * segments of a retransmit before sending them and keeps the count when sending fails
+ * (TCPRetransFail: a local drop, no buffer), while some attempts fail before counting (the
+ * segment still in a queue): the segments counted since the last event are what this one
+ * carries, so that a connection's retransmit events add up to its total_retrans. 0: nothing
+ * was counted, no event. */
+TCPTRAIL_FOLD __u32 tcptrail_retransmitted(struct tcptrail_conn *c, __u32 total_retrans)
+{
+	/* Below what was reported: tcp_disconnect() zeroed the count. */
+	__u32 segs = total_retrans >= c->retrans_reported ? total_retrans - c->retrans_reported
+							  : total_retrans;
+
+	c->retrans_reported = total_retrans;
+	return segs;
 }
 
 /* Folds a change to new_state at now_ns. total_retrans and srtt_us are the socket's now.

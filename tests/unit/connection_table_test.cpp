@@ -63,6 +63,14 @@ protected:
   static double ms_in(const Connection& c, TcpState s) {
     return static_cast<double>(c.state_ns[*timed_state_index(s)]) / kMs;
   }
+  // A retransmit attempt of `segs` segments (0: it failed), after which the kernel's count is
+  // total_retrans.
+  static Event retransmit(const SocketEvents& socket, double at_ms, TcpState in, std::uint32_t segs,
+                          std::uint32_t total_retrans) {
+    Event e = socket.other(at_ms, EventKind::kRetransmit, in, segs);
+    e.total_retrans = total_retrans;
+    return e;
+  }
   static std::vector<TcpState> path(const Connection& c) {
     return {c.path.states.begin(), c.path.states.begin() + c.path.size};
   }
@@ -269,14 +277,57 @@ TEST_F(ConnectionTableTest, SynTimeoutTakesSynRetransmitsFromTheKernelCount) {
   Event closed = client.state(7000, S::kSynSent, S::kClose);
   closed.sk_err = ETIMEDOUT;
   closed.total_retrans = 3;  // the kernel resent the SYN three times; two records were seen
-  feed({client.state(0, S::kClose, S::kSynSent),
-        client.other(1000, EventKind::kRetransmit, S::kSynSent, 1),
-        client.other(3000, EventKind::kRetransmit, S::kSynSent, 1), closed});
+  feed({client.state(0, S::kClose, S::kSynSent), retransmit(client, 1000, S::kSynSent, 1, 1),
+        retransmit(client, 3000, S::kSynSent, 1, 2), closed});
   const Connection& c = closed_one();
   EXPECT_EQ(c.close, CloseKind::kTimeout);
   EXPECT_EQ(c.syn_retransmits, 3u);
   EXPECT_EQ(c.retransmits, 3u);
   EXPECT_EQ(observer.retransmits.size(), 2u);
+}
+
+// The kernel counts a retransmit's segments before sending them and keeps the count when the
+// send fails (a local drop); an attempt that fails earlier counts nothing.
+TEST_F(ConnectionTableTest, RetransmitEventsAddUpToTheKernelCount) {
+  Event closed = client.state(900, S::kFinWait1, S::kClose);
+  closed.total_retrans = 7;
+  feed({client.state(0, S::kClose, S::kSynSent), client.state(1, S::kSynSent, S::kEstablished),
+        retransmit(client, 100, S::kEstablished, 2, 2),
+        retransmit(client, 200, S::kEstablished, 0, 2),  // failed before counting
+        retransmit(client, 300, S::kEstablished, 0, 5),  // counted, then dropped locally
+        retransmit(client, 400, S::kEstablished, 1, 6),
+        client.state(500, S::kEstablished, S::kFinWait1), closed});
+  ASSERT_EQ(observer.retransmits.size(), 3u);
+  EXPECT_EQ(observer.retransmits[0].second, 2u);
+  EXPECT_EQ(observer.retransmits[1].second, 3u);
+  EXPECT_EQ(observer.retransmits[2].second, 1u);
+  EXPECT_EQ(closed_one().retransmits, 7u) << "one more counted, never traced: CLOSE has it";
+}
+
+// Before 6.x the tracepoint fires only for what went out: a counted failure rides on the next.
+TEST_F(ConnectionTableTest, RetransmitCountedButNotTracedIsCarriedByTheNext) {
+  feed({client.state(0, S::kClose, S::kSynSent), client.state(1, S::kSynSent, S::kEstablished),
+        retransmit(client, 100, S::kEstablished, 1, 1),
+        retransmit(client, 300, S::kEstablished, 1, 3)});
+  ASSERT_EQ(observer.retransmits.size(), 2u);
+  EXPECT_EQ(observer.retransmits[1].second, 2u);
+}
+
+// A socket older than tracing, first seen by a retransmit: what it retransmitted before is not
+// this event's, nor is what the start-up snapshot saw.
+TEST_F(ConnectionTableTest, RetransmitsBeforeTracingAreNotReportedAsEvents) {
+  feed({retransmit(client, 100, S::kEstablished, 2, 40)});
+  ASSERT_EQ(observer.retransmits.size(), 1u);
+  EXPECT_EQ(observer.retransmits[0].second, 2u);
+
+  Connection seeded;
+  seeded.sock_cookie = child.base().sock_cookie;
+  seeded.state = S::kEstablished;
+  seeded.retransmits = 9;
+  ASSERT_TRUE(table.add_preexisting(seeded));
+  feed({retransmit(child, 200, S::kEstablished, 1, 10)});
+  ASSERT_EQ(observer.retransmits.size(), 2u);
+  EXPECT_EQ(observer.retransmits[1].second, 1u);
 }
 
 TEST_F(ConnectionTableTest, ConnectAbandonedByApplicationIsCanceled) {

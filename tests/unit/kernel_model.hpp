@@ -49,10 +49,16 @@ public:
     if (e.kind != EventKind::kState) {
       if (c == nullptr) {
         const int admit = tcptrail_admit(nullptr, old_state, old_state, &keep_id);
-        if (admit == TCPTRAIL_ADMIT_LATE || (c = begin(e, nullptr, admit, 0, 0)) == nullptr) {
+        // A retransmit event's detail: the segments of an attempt that went out.
+        const std::uint32_t before = e.kind == EventKind::kRetransmit && e.total_retrans >= e.detail
+                                         ? e.total_retrans - e.detail
+                                         : e.total_retrans;
+        if (admit == TCPTRAIL_ADMIT_LATE ||
+            (c = begin(e, nullptr, admit, 0, 0, before)) == nullptr) {
           return;
         }
       }
+      std::uint32_t detail = e.detail;
       if (e.kind == EventKind::kResetSent) {
         c->flags |= TCPTRAIL_C_RESET_SENT;
         if ((c->flags & TCPTRAIL_C_AWAITS_RESET) != 0) {
@@ -64,8 +70,13 @@ public:
         c->flags |= TCPTRAIL_C_RESET_RECEIVED;
       } else if (e.kind == EventKind::kError && e.detail != 0 && !(c->flags & TCPTRAIL_C_CLOSED)) {
         c->error = static_cast<std::uint16_t>(e.detail);
+      } else if (e.kind == EventKind::kRetransmit &&
+                 (detail = tcptrail_retransmitted(c, e.total_retrans)) == 0) {
+        return;
       }
-      table.on_event(with_lifecycle(e, *c));
+      Event out = with_lifecycle(e, *c);
+      out.detail = detail;
+      table.on_event(out);
       return;
     }
     const int admit = tcptrail_admit(c, old_state, new_state, &keep_id);
@@ -79,7 +90,7 @@ public:
       if (admit == TCPTRAIL_ADMIT_CHILD) {
         child_age_ns = e.detail;
       }
-      if ((c = begin(e, c, admit, keep_id, child_age_ns)) == nullptr) {
+      if ((c = begin(e, c, admit, keep_id, child_age_ns, e.total_retrans)) == nullptr) {
         return;
       }
     }
@@ -173,10 +184,10 @@ private:
     return owner;
   }
   tcptrail_conn* begin(const Event& e, tcptrail_conn* old, int admit, int keep_id,
-                       std::uint64_t child_age_ns) {
+                       std::uint64_t child_age_ns, std::uint32_t total_retrans) {
     tcptrail_conn fresh{};
     tcptrail_begin(&fresh, admit, keep_id && old ? old->conn_id : ++last_conn_id_, e.ts_ns,
-                   static_cast<std::uint8_t>(e.old_state), child_age_ns);
+                   static_cast<std::uint8_t>(e.old_state), child_age_ns, total_retrans);
     if (admit == TCPTRAIL_ADMIT_CHILD) {
       const Owner owner = listener(e.netns_ino, e.lport);
       fresh.owner_pid = owner.pid;

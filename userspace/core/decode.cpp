@@ -171,6 +171,8 @@ tcptrail_conn encode_lifecycle(const Connection& conn) {
   raw.state = static_cast<std::uint8_t>(conn.state);
   raw.role = static_cast<std::uint8_t>(conn.role);
   raw.flags = conn.preexisting ? TCPTRAIL_C_PREEXISTING : 0;
+  // Retransmits before tracing are not reported as events.
+  raw.retrans_reported = conn.retransmits;
   raw.path_len = conn.path.size;
   for (std::size_t i = 0; i < conn.path.size; ++i) {
     raw.path[i] = static_cast<std::uint8_t>(conn.path.states[i]);
