@@ -11,7 +11,6 @@
 #define AF_INET6 10
 #define SOCK_DEAD 0 /* enum sock_flags bits */
 #define SOCK_DONE 1
-#define RCV_SHUTDOWN 1
 #define SEND_SHUTDOWN 2
 
 static __always_inline int sock_family_to_abi(__u16 family)
@@ -91,10 +90,6 @@ static __always_inline void fill_full_sock(struct tcptrail_sock *s, const struct
 		s->cgroup_id = sk->sk_cgrp_data.cgroup->kn->id;
 
 	shutdown = BPF_CORE_READ_BITFIELD(sk, sk_shutdown);
-	if (shutdown & RCV_SHUTDOWN)
-		s->flags |= TCPTRAIL_F_RCV_SHUTDOWN;
-	if (shutdown & SEND_SHUTDOWN)
-		s->flags |= TCPTRAIL_F_SND_SHUTDOWN;
 	if (sk->__sk_common.skc_flags & (1UL << SOCK_DEAD))
 		s->flags |= TCPTRAIL_F_ORPHAN;
 	/* The sequence space bytes_acked and bytes_received count holds the FINs too: tcp_send_fin()

@@ -37,8 +37,6 @@
 #define TCPTRAIL_ROLE_SERVER 2
 
 /* tcptrail_event.flags and tcptrail_conn_record.sock_flags: the socket at the event */
-#define TCPTRAIL_F_RCV_SHUTDOWN 0x01 /* peer's FIN was received (sk_shutdown & RCV_SHUTDOWN) */
-#define TCPTRAIL_F_SND_SHUTDOWN 0x02 /* our FIN was queued (sk_shutdown & SEND_SHUTDOWN) */
 #define TCPTRAIL_F_ORPHAN 0x04       /* no process holds the socket (SOCK_DEAD) */
 #define TCPTRAIL_F_NS_IN_OLD 0x08    /* state records: ns_in_old is known */
 #define TCPTRAIL_F_FIN_ACKED 0x10    /* send side shut down, snd_una at write_seq: our FIN was acked

@@ -88,8 +88,7 @@ protected:
 TEST_F(ConnectionTableTest, ClientActiveCloseEntersTimeWait) {
   feed({client.state(0, S::kClose, S::kSynSent), client.state(1, S::kSynSent, S::kEstablished),
         client.state(101, S::kEstablished, S::kFinWait1),
-        client.state(102, S::kFinWait1, S::kFinWait2),
-        client.state(103, S::kFinWait2, S::kClose, TCPTRAIL_F_RCV_SHUTDOWN)});
+        client.state(102, S::kFinWait1, S::kFinWait2), client.state(103, S::kFinWait2, S::kClose)});
   EXPECT_TRUE(observer.closed.empty()) << "held for the close grace";
   const Connection& c = closed_one();
   EXPECT_EQ(c.role, Role::kClient);
@@ -198,8 +197,7 @@ TEST_F(ConnectionTableTest, ChildOwnerIsTheListenersUntilItsOwnerCloses) {
 
 TEST_F(ConnectionTableTest, MergedFinGoesFromFinWait1StraightToTimeWait) {
   feed({client.state(0, S::kClose, S::kSynSent), client.state(1, S::kSynSent, S::kEstablished),
-        client.state(2, S::kEstablished, S::kFinWait1),
-        client.state(3, S::kFinWait1, S::kClose, TCPTRAIL_F_RCV_SHUTDOWN)});
+        client.state(2, S::kEstablished, S::kFinWait1), client.state(3, S::kFinWait1, S::kClose)});
   const Connection& c = closed_one();
   EXPECT_EQ(c.close, CloseKind::kActive);
   EXPECT_TRUE(c.time_wait);
@@ -352,7 +350,7 @@ TEST_F(ConnectionTableTest, ConnectWithoutALocalPortIsNoPortWithEaddrnotavail) {
 TEST_F(ConnectionTableTest, PreexistingConnectionGetsNoInventedDurations) {
   feed({client.state(5000, S::kEstablished, S::kFinWait1),
         client.state(5001, S::kFinWait1, S::kFinWait2),
-        client.state(5002, S::kFinWait2, S::kClose, TCPTRAIL_F_RCV_SHUTDOWN)});
+        client.state(5002, S::kFinWait2, S::kClose)});
   const Connection& c = closed_one();
   EXPECT_TRUE(c.preexisting);
   EXPECT_FALSE(c.duration_ns(0).has_value());

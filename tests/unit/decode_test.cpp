@@ -221,7 +221,7 @@ TEST(Decode, AbortiveCloseSentNoFinToTakeOut) {
   raw.conn.role = TCPTRAIL_ROLE_CLIENT;  // sent 100 bytes; its SYN and the 100 were acked
   raw.sk.bytes_acked = 101;
   raw.sk.bytes_received = 200;
-  raw.sk.flags = TCPTRAIL_F_SND_SHUTDOWN | TCPTRAIL_F_RCV_SHUTDOWN | TCPTRAIL_F_FIN_ACKED;
+  raw.sk.flags = TCPTRAIL_F_FIN_ACKED;
   for (const std::uint8_t from : {1 /* ESTABLISHED */, 8 /* CLOSE_WAIT */}) {
     raw.conn.closed_from = from;
     raw.sk.flags |= from == 8 ? TCPTRAIL_F_FIN_RECEIVED : 0;
@@ -234,7 +234,7 @@ TEST(Decode, AbortiveCloseSentNoFinToTakeOut) {
   // Aborted from FIN_WAIT2, its FIN had been sent and acked: that one is taken out.
   raw.conn.closed_from = 5;
   raw.sk.bytes_acked = 102;
-  raw.sk.flags = TCPTRAIL_F_SND_SHUTDOWN | TCPTRAIL_F_FIN_ACKED;
+  raw.sk.flags = TCPTRAIL_F_FIN_ACKED;
   raw.sk.bytes_received = 200;
   auto c = decode_connection(bytes_of(raw), stats);
   ASSERT_TRUE(c);
