@@ -113,6 +113,8 @@ fi
 tmp=$(mktemp -d /tmp/tcptrail-bench.XXXXXX) || die "mktemp failed"
 tracer_pid=""
 mounted_tracefs=0
+stats_sysctl=/proc/sys/kernel/bpf_stats_enabled
+stats_were="" # the value to restore at exit, when the runs turned it off
 # Each storm runs in a network namespace of its own, made for it and deleted after it: every
 # run starts from an empty socket table instead of the TIME_WAIT sockets of the runs before
 # it, which otherwise made rates vary by ±5% from run to run. Needs root and iproute2.
@@ -137,6 +139,10 @@ cleanup() {
   [[ -n $cpu_cgroup ]] && rmdir "$cpu_cgroup" 2>/dev/null
   if ((mounted_tracefs)); then
     umount /sys/kernel/tracing 2>/dev/null || log "could not unmount /sys/kernel/tracing (busy)"
+  fi
+  if [[ -n $stats_were ]]; then
+    echo "$stats_were" >"$stats_sysctl" 2>/dev/null ||
+      log "could not restore kernel.bpf_stats_enabled=$stats_were"
   fi
 }
 trap cleanup EXIT
@@ -204,6 +210,19 @@ sysctl_values() {
   ((${#in_ns[@]})) && ip netns del "$bench_ns"
 }
 log "$(sysctl_values)"
+
+# kernel.bpf_stats_enabled makes every BPF program run read the clock twice (sched_clock(), a
+# paravirtual clock read on a VM), a cost that tracers running more programs pay more of and
+# that users do not pay (it is off by default): turned off for the runs, restored at exit.
+if ((is_root)) && [[ -r $stats_sysctl ]] && [[ $(<"$stats_sysctl") != 0 ]]; then
+  stats_were=$(<"$stats_sysctl")
+  if echo 0 >"$stats_sysctl" 2>/dev/null; then
+    log "kernel.bpf_stats_enabled was $stats_were: off for the runs, restored at exit"
+  else
+    log "kernel.bpf_stats_enabled is $stats_were and could not be turned off: every program run pays for it"
+    stats_were=""
+  fi
+fi
 
 # BPF tracing programs loaded by anything else (another tracer left running) slow down the
 # "untraced" runs too; each untraced run notes them, and the report warns.
