@@ -802,16 +802,12 @@ static __always_inline int emit_sock_event(const struct sock *sk, __u8 kind, __u
 		total_retrans = tp->total_retrans;
 	c = bpf_map_lookup_elem(&conns, &cookie);
 	if (!c) {
-		/* A socket older than tracing that the start-up snapshot missed: a retransmit that
-		 * went out is its first. */
+		/* A socket older than tracing that the start-up snapshot missed. */
 		admit = tcptrail_admit(c, state, state, &keep_id);
 		if (admit == TCPTRAIL_ADMIT_LATE)
 			return 0;
 		c = begin_conn(sk, cookie, NULL, admit, 0, state, cpu, bpf_ktime_get_ns(), family,
-			       kind == TCPTRAIL_EV_RETRANSMIT && total_retrans >= detail
-				       ? total_retrans - detail
-				       : total_retrans,
-			       &child_age_ns);
+			       tcptrail_retrans_before(kind, detail, total_retrans), &child_age_ns);
 		if (!c)
 			return 0;
 	}

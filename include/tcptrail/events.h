@@ -14,7 +14,8 @@
 
 /* Record kinds: the byte after the timestamp of every ring record. */
 #define TCPTRAIL_EV_STATE 1             /* a state change; only with --transitions */
-#define TCPTRAIL_EV_RETRANSMIT 2        /* tcp:tcp_retransmit_skb (detail = segments) */
+#define TCPTRAIL_EV_RETRANSMIT 2        /* tcp:tcp_retransmit_skb (detail = segments counted since
+                                         * the last one, tcptrail_retransmitted()) */
 #define TCPTRAIL_EV_SYNACK_RETRANSMIT 3 /* tcp:tcp_retransmit_synack on a request socket */
 #define TCPTRAIL_EV_RESET_SENT 4        /* tcp:tcp_send_reset on a full socket */
 #define TCPTRAIL_EV_RESET_RECEIVED 5    /* tcp:tcp_receive_reset */

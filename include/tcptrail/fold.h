@@ -113,6 +113,16 @@ TCPTRAIL_FOLD void tcptrail_begin(struct tcptrail_conn *c, int admit, __u64 conn
 	}
 }
 
+/* What a socket first seen at an event of `kind` had retransmitted before it, its count being
+ * total_retrans: the segments of a retransmit that went out (detail) are counted by then, and
+ * are that event's to report. */
+TCPTRAIL_FOLD __u32 tcptrail_retrans_before(__u8 kind, __u32 detail, __u32 total_retrans)
+{
+	if (kind == TCPTRAIL_EV_RETRANSMIT && total_retrans >= detail)
+		return total_retrans - detail;
+	return total_retrans;
+}
+
 /* A retransmit attempt, after which the socket's count is total_retrans. The kernel counts the
  * segments of a retransmit before sending them and keeps the count when sending fails
  * (TCPRetransFail: a local drop, no buffer), while some attempts fail before counting (the

@@ -49,10 +49,8 @@ public:
     if (e.kind != EventKind::kState) {
       if (c == nullptr) {
         const int admit = tcptrail_admit(nullptr, old_state, old_state, &keep_id);
-        // A retransmit event's detail: the segments of an attempt that went out.
-        const std::uint32_t before = e.kind == EventKind::kRetransmit && e.total_retrans >= e.detail
-                                         ? e.total_retrans - e.detail
-                                         : e.total_retrans;
+        const std::uint32_t before =
+            tcptrail_retrans_before(static_cast<std::uint8_t>(e.kind), e.detail, e.total_retrans);
         if (admit == TCPTRAIL_ADMIT_LATE ||
             (c = begin(e, nullptr, admit, 0, 0, before)) == nullptr) {
           return;
