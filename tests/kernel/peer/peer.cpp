@@ -476,7 +476,11 @@ int run_server(const Args& a) {
   if (ss.ss_family == AF_INET6) {
     setsockopt(listener, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
   }
-  if (bind(listener, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(listener, 64) != 0) {
+  // The longest accept queue the kernel allows (net.core.somaxconn): a burst of --count
+  // connects that outruns the server must not overflow it. An overflow drops SYNs, each retried
+  // a second later by the client's retransmit timer: slower, and not what a test asked for.
+  if (bind(listener, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
+      listen(listener, SOMAXCONN) != 0) {
     std::fprintf(stderr, "tcptrail_test_peer: bind/listen %s: %s\n", a.addr.c_str(),
                  std::strerror(errno));
     return 1;
