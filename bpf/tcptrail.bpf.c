@@ -100,6 +100,20 @@ struct {
 	__type(value, __u8);
 } netns_seen SEC(".maps");
 
+/* Namespaces where a socket entered a leak state (CLOSE_WAIT, FIN_WAIT2) or a request socket
+ * retransmitted its SYN-ACK since the collector last took them: the sweeps walk these at once
+ * and quiet ones less often, since each walk reads the established hash that all namespaces
+ * share. The collector takes the keys, then bumps active_gen. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} netns_active SEC(".maps");
+
+__u32 active_gen = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TCPTRAIL_DROP_MAX);
@@ -111,6 +125,7 @@ struct {
  * (a key here, never sent); its first reported transition follows in the same softirq and carries
  * how long ago it was created. unwoken: records submitted since this CPU last woke the
  * collector. last_netns: the namespace this CPU last announced or found announced.
+ * active_netns/active_gen: the namespace this CPU last put in netns_active, and when.
  * staged/staging: connection records waiting to travel together (stage_connection). Programs
  * nest on one CPU (a softirq interrupts a system call; the collector's flush runs in an IPI):
  * staging is set while one of them changes staged, and the others then leave it alone. */
@@ -119,6 +134,8 @@ struct cpu_state {
 	__u64 child_ts_ns;
 	__u32 unwoken;
 	__u32 last_netns;
+	__u32 active_netns;
+	__u32 active_gen;
 	__u32 staging;
 	__u32 staged;
 	struct tcptrail_conn_record staged_records[TCPTRAIL_BATCH_MAX];
@@ -282,6 +299,22 @@ static __always_inline void note_netns(__u32 netns_ino, int family, struct cpu_s
 		return;
 	e->sk.netns_ino = netns_ino;
 	submit(e, cpu);
+}
+
+/* Puts the namespace in netns_active, once per take on each CPU however busy it is. An entry
+ * put after the collector read the keys waits for the next take, which comes after this. */
+static __always_inline void note_active(__u32 netns_ino, struct cpu_state *cpu)
+{
+	__u32 gen = active_gen;
+	__u8 one = 1;
+
+	if (cpu && cpu->active_netns == netns_ino && cpu->active_gen == gen)
+		return;
+	if (cpu) {
+		cpu->active_netns = netns_ino;
+		cpu->active_gen = gen;
+	}
+	bpf_map_update_elem(&netns_active, &netns_ino, &one, BPF_ANY);
 }
 
 /* `task` as the owner, named in its system call. Plain loads through the trusted task pointer:
@@ -621,8 +654,10 @@ int BPF_PROG(tp_btf__inet_sock_set_state, const struct sock *sk, const int oldst
 	if (newstate == TCP_SYN_SENT || newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK)
 		set_owner_current(c);
 	/* The states a leak is reported from: its holders are found by this inode. */
-	if (newstate == TCP_CLOSE_WAIT || newstate == TCP_FIN_WAIT2)
+	if (newstate == TCP_CLOSE_WAIT || newstate == TCP_FIN_WAIT2) {
 		c->sock_ino = socket_inode(sk);
+		note_active(sk->__sk_common.skc_net.net->ns.inum, cpu);
+	}
 	ns_in_old = tcptrail_fold_state(c, now, newstate, total_retrans, srtt_us, &known);
 
 	if (emit_transitions) {
@@ -904,6 +939,7 @@ int BPF_PROG(tp_btf__tcp_retransmit_synack, const struct sock *listener,
 
 	if (!family_wanted(family))
 		return 0;
+	note_active(req->__req_common.skc_net.net->ns.inum, cpu);
 	e = reserve_event(family, TCPTRAIL_EV_SYNACK_RETRANSMIT, cpu);
 	if (!e)
 		return 0;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "tcptrail/connection.hpp"
 
@@ -24,6 +25,12 @@ public:
   [[nodiscard]] virtual std::optional<Connection> find(std::uint64_t sock_cookie) const = 0;
   // Connections not yet closed.
   [[nodiscard]] virtual std::size_t open() const = 0;
+  // The namespaces where a socket entered CLOSE_WAIT or FIN_WAIT2, or a request socket
+  // retransmitted its SYN-ACK, since the last call; nullopt when that is not known (any
+  // namespace may hold a new leak). From one thread at a time.
+  [[nodiscard]] virtual std::optional<std::vector<std::uint32_t>> take_active_namespaces() {
+    return std::nullopt;
+  }
 };
 
 }  // namespace tcptrail

@@ -85,6 +85,32 @@ LeakingPair leaking_pair(std::vector<std::string> server_args = {}) {
   return LeakingPair{std::move(server), std::move(client), cport};
 }
 
+// A namespace whose walks found nothing is walked in one sweep of ten only, unless the kernel
+// side tells that a socket entered a leak state there: a CLOSE_WAIT that forms in it later is
+// still reported at its threshold, not up to nine sweeps late.
+TEST(LeakTest, CloseWaitInANamespaceThatWasQuietIsReportedAtItsThreshold) {
+  TT_REQUIRE_NETNS();
+  NetnsPair net("quiet");
+  Tracer tracer({"--close-wait-timeout", "1s"});
+  Server server =
+      start_server(net.server_addr(), {"--close-first", "client", "--close-delay-ms", kForever},
+                   net.server_ns());
+  // Its listener announced the namespace; two sweeps or more find it quiet.
+  std::this_thread::sleep_for(2500ms);
+  Process client = spawn_peer({"client", "--addr", net.server_addr(), "--port",
+                               std::to_string(server.port), "--close-first", "client"},
+                              net.client_ns());
+  const int cport = client.wait_event("connected").at("lport").get<int>();
+  server.process.wait_event("peer_closed");
+  const Json leak = tracer.wait_for(leak_of("leak", "close_wait", server.port, cport),
+                                    "close_wait leak", 1, 6s)[0];
+  EXPECT_EQ(leak["threshold_ms"].get<double>(), 1000.0) << leak;
+  EXPECT_LT(leak["age_ms"].get<double>(), 2500.0) << "found by the sweep after it formed\n" << leak;
+  EXPECT_EQ(leak["pid"], server.process.pid()) << leak;
+  const Tracer::Stopped stopped = tracer.stop();
+  EXPECT_EQ(stopped.status.exit_code, 0) << stopped.err;
+}
+
 TEST(LeakTest, CloseWaitNamesTheServerAndResolvesWhenItCloses) {
   TT_REQUIRE_KERNEL();
   Tracer tracer({"--close-wait-timeout", "1s"});

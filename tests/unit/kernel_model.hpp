@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <stdexcept>
 
@@ -28,6 +29,7 @@ public:
     const auto old_state = static_cast<std::uint8_t>(e.old_state);
     const auto new_state = static_cast<std::uint8_t>(e.new_state);
     if (e.kind == EventKind::kSynackRetransmit) {
+      active_.insert(e.netns_ino);
       Event out = e;
       out.role = Role::kServer;
       out.owner = listener(e.netns_ino, e.lport);
@@ -41,6 +43,9 @@ public:
         listeners_.erase(key(e.netns_ino, e.lport));
       }
       return;
+    }
+    if (e.kind == EventKind::kState && (new_state == TT_CLOSE_WAIT || new_state == TT_FIN_WAIT2)) {
+      active_.insert(e.netns_ino);
     }
     auto found = conns_.find(e.sock_cookie);
     tcptrail_conn* c = found != conns_.end() ? &found->second : nullptr;
@@ -166,6 +171,11 @@ public:
     }
     return count;
   }
+  [[nodiscard]] std::optional<std::vector<std::uint32_t>> take_active_namespaces() override {
+    std::vector<std::uint32_t> active(active_.begin(), active_.end());
+    active_.clear();
+    return active;
+  }
   [[nodiscard]] std::uint64_t overflow() const { return overflow_; }
 
 private:
@@ -245,6 +255,7 @@ private:
   std::map<std::uint64_t, tcptrail_conn> conns_;
   std::map<std::uint64_t, Owner> listeners_;
   std::map<std::uint64_t, Event> awaiting_;  // the CLOSE of each record waiting for its RST
+  std::set<std::uint32_t> active_;           // take_active_namespaces()
   std::uint64_t last_conn_id_ = 0;
   std::uint64_t overflow_ = 0;
 };

@@ -157,5 +157,99 @@ TEST(ScannedFdOwners, AsksForAScanWhenWhatItKnowsIsOlderThanAsked) {
   EXPECT_TRUE(lookup.owners(7).empty());
 }
 
+// A namespace is walked when first seen, then each sweep while its last walk found something
+// that may cross a leak threshold or the kernel told of a new one, and otherwise in its slot, one
+// sweep in kEvery, which is also when it counts TIME_WAIT (and at its first walk).
+TEST(NamespaceWalks, AQuietNamespaceIsWalkedInItsSlotOneSweepInKEvery) {
+  NamespaceWalks walks;
+  constexpr std::uint32_t kNetns = 4026531843;  // its slot: sweeps 3, 13, 23...
+  ASSERT_TRUE(walks.due(kNetns, 0, false)) << "never walked";
+  EXPECT_TRUE(walks.counts_time_wait(kNetns, 0)) << "its first walk";
+  walks.walked(kNetns, false);
+  std::vector<std::uint64_t> walked;
+  std::vector<std::uint64_t> counted;
+  for (std::uint64_t sweep = 1; sweep < 3 * NamespaceWalks::kEvery; ++sweep) {
+    if (walks.due(kNetns, sweep, false)) {
+      walked.push_back(sweep);
+    }
+    if (walks.counts_time_wait(kNetns, sweep)) {
+      counted.push_back(sweep);
+    }
+  }
+  EXPECT_EQ(walked, (std::vector<std::uint64_t>{3, 13, 23}));
+  EXPECT_EQ(counted, walked);
+  EXPECT_TRUE(walks.due(kNetns, 4, true)) << "the kernel told of a new leak state";
+  EXPECT_FALSE(walks.counts_time_wait(kNetns, 4));
+  EXPECT_TRUE(walks.due(4026531841, 4, false)) << "another namespace, never walked";
+}
+
+// Namespaces found together are walked in different sweeps.
+TEST(NamespaceWalks, SlotsSpreadQuietNamespacesOverTheSweeps) {
+  NamespaceWalks walks;
+  for (std::uint32_t netns = 4026531840; netns < 4026531840 + 20; ++netns) {
+    walks.walked(netns, false);
+  }
+  for (std::uint64_t sweep = 1; sweep <= NamespaceWalks::kEvery; ++sweep) {
+    int due = 0;
+    for (std::uint32_t netns = 4026531840; netns < 4026531840 + 20; ++netns) {
+      due += walks.due(netns, sweep, false) ? 1 : 0;
+    }
+    EXPECT_EQ(due, 2) << "sweep " << sweep;
+  }
+}
+
+TEST(NamespaceWalks, ANamespaceWithSuspectsIsWalkedEachSweepUntilAWalkFindsNone) {
+  NamespaceWalks walks;
+  constexpr std::uint32_t kNetns = 4026531840;  // its slot: sweeps 0, 10...
+  walks.walked(kNetns, true);
+  EXPECT_TRUE(walks.due(kNetns, 1, false));
+  walks.walked(kNetns, true);
+  EXPECT_TRUE(walks.due(kNetns, 2, false));
+  walks.walked(kNetns, false);
+  EXPECT_FALSE(walks.due(kNetns, 3, false));
+  walks.forget(kNetns);
+  EXPECT_TRUE(walks.due(kNetns, 3, false)) << "forgotten: as if never walked";
+  EXPECT_TRUE(walks.counts_time_wait(kNetns, 3));
+}
+
+class IgnoresRecords : public TableObserver {
+public:
+  void on_state_change(const Connection& /*conn*/, TcpState /*old_state*/, TcpState /*new_state*/,
+                       std::uint64_t /*ns_in_old*/, bool /*known*/,
+                       std::uint64_t /*ts_ns*/) override {}
+  void on_retransmit(const Connection& /*conn*/, TcpState /*state*/, std::uint32_t /*segs*/,
+                     std::uint64_t /*ts_ns*/) override {}
+  void on_reset(const Connection& /*conn*/, ResetDirection /*direction*/, TcpState /*state*/,
+                std::uint64_t /*ts_ns*/) override {}
+  void on_closed(const Connection& /*conn*/, std::uint64_t /*ts_ns*/) override {}
+};
+
+// The model, as the programs do, tells which namespaces saw a socket enter a leak state or a
+// SYN-ACK retransmitted, each once per take.
+TEST(NamespaceWalks, TheKernelTellsEachActiveNamespaceOncePerTake) {
+  testing::KernelModel kernel;
+  IgnoresRecords ignored;
+  ConnectionTable table(TableConfig{}, kernel, ignored);
+  Event cw;
+  cw.kind = EventKind::kState;
+  cw.sock_cookie = 5;
+  cw.netns_ino = 11;
+  cw.old_state = TcpState::kEstablished;
+  cw.new_state = TcpState::kCloseWait;
+  kernel.feed(cw, table);
+  Event established = cw;
+  established.sock_cookie = 6;
+  established.netns_ino = 12;
+  established.old_state = TcpState::kSynSent;
+  established.new_state = TcpState::kEstablished;
+  kernel.feed(established, table);
+  Event synack;
+  synack.kind = EventKind::kSynackRetransmit;
+  synack.netns_ino = 13;
+  kernel.feed(synack, table);
+  EXPECT_EQ(kernel.take_active_namespaces(), (std::vector<std::uint32_t>{11, 13}));
+  EXPECT_EQ(kernel.take_active_namespaces(), std::vector<std::uint32_t>{});
+}
+
 }  // namespace
 }  // namespace tcptrail

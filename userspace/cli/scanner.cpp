@@ -79,7 +79,16 @@ scan_holders(std::uint64_t ts_ns, std::unordered_map<std::uint64_t, std::uint32_
   return holders;
 }
 
-Scanner::Scanner(std::uint32_t own_netns, std::uint64_t interval_ns, const LiveConnections* live,
+bool NamespaceWalks::due(std::uint32_t netns, std::uint64_t sweep, bool active) const {
+  auto it = suspects_.find(netns);
+  return it == suspects_.end() || active || it->second || in_slot(netns, sweep);
+}
+
+bool NamespaceWalks::counts_time_wait(std::uint32_t netns, std::uint64_t sweep) const {
+  return !suspects_.contains(netns) || in_slot(netns, sweep);
+}
+
+Scanner::Scanner(std::uint32_t own_netns, std::uint64_t interval_ns, LiveConnections* live,
                  std::uint64_t interim_ns)
     : own_netns_(own_netns), interval_ns_(interval_ns), live_(live), interim_ns_(interim_ns),
       thread_([this] { run(); }) {}
@@ -198,12 +207,19 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
     raise_max(longest_interval_ns_, start - last_sweep_start_ns_);
   }
   last_sweep_start_ns_ = start;
+  // Taken before the walks: what enters a leak state during them is told to the next sweep.
+  const std::optional<std::vector<std::uint32_t>> active =
+      live_ != nullptr ? live_->take_active_namespaces() : std::nullopt;
+  const std::uint64_t sweep_number = sweeps_.load();
   for (const std::uint32_t netns : namespaces) {
+    // An interim dump wants every namespace's open connections.
+    if (interim == nullptr && active &&
+        !walks_.due(netns, sweep_number, std::ranges::find(*active, netns) != active->end())) {
+      continue;
+    }
     try {
       const std::uint64_t read_ns = monotonic_ns();
-      auto [last, first] = time_wait_counted_.try_emplace(netns, sweeps_.load());
-      bool count_time_wait =
-          first || sweeps_.load() - last->second >= SweepDigest::kTimeWaitCountEvery;
+      bool count_time_wait = walks_.counts_time_wait(netns, sweep_number);
       sys::TableSnapshot table = sys::snapshot_table(
           netns,
           count_time_wait ? sys::SocketSet::kLeakStatesAndTimeWait : sys::SocketSet::kLeakStates,
@@ -233,9 +249,8 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
       batch.digests.push_back(
           digest_sweep(netns, sockets, std::move(ports), read_ns, live_, fin_wait2_cookies_before));
       batch.digests.back().time_wait_counted = count_time_wait;
-      if (count_time_wait) {
-        last->second = sweeps_.load();
-      }
+      walks_.walked(netns,
+                    !batch.digests.back().minisocks.empty() || !batch.digests.back().held.empty());
       fin_wait2_before = std::move(fin_wait2);
       // It was there after all: the sweep it missed was a failure.
       if (std::erase(missing_, netns) != 0) {
@@ -247,8 +262,8 @@ void Scanner::sweep(ScanBatch& batch, std::unordered_map<std::uint64_t, std::uin
       if (e.code().value() == ENOENT && netns != own_netns_) {
         if (std::find(missing_.begin(), missing_.end(), netns) != missing_.end()) {
           std::erase(missing_, netns);
-          time_wait_counted_.erase(netns);
           fin_wait2_.erase(netns);
+          walks_.forget(netns);
           batch.gone.push_back(netns);
         } else {
           missing_.push_back(netns);

@@ -39,15 +39,42 @@ struct ScanBatch {
   std::vector<InterimDump> interim;               // with --interim, parts of dumps, oldest first
 };
 
+// Which namespaces a sweep walks, and which count their TIME_WAIT. Each walk reads the kernel's
+// whole established hash, which all namespaces share (tens of milliseconds with 100k TIME_WAIT
+// sockets), so a quiet namespace is walked in its slot only, one sweep in kEvery: one where
+// nothing entered a leak state (the kernel tells, take_active_namespaces) and whose last walk
+// found no socket in one, so that nothing in it can cross a leak threshold before the kernel
+// tells. The slots spread the namespaces over the kEvery sweeps, so that namespaces found
+// together are not walked together. Scanner thread only.
+class NamespaceWalks {
+public:
+  static constexpr std::uint64_t kEvery = SweepDigest::kTimeWaitCountEvery;
+  // Whether `netns` is walked in sweep number `sweep`; active: the kernel told of it.
+  [[nodiscard]] bool due(std::uint32_t netns, std::uint64_t sweep, bool active) const;
+  // Whether a walk of `netns` in `sweep` counts its TIME_WAIT: its first, then one in its slot.
+  [[nodiscard]] bool counts_time_wait(std::uint32_t netns, std::uint64_t sweep) const;
+  // suspects: the walk found a request socket, an orphaned FIN_WAIT2 one, or a socket in
+  // CLOSE_WAIT or FIN_WAIT2.
+  void walked(std::uint32_t netns, bool suspects) { suspects_[netns] = suspects; }
+  void forget(std::uint32_t netns) { suspects_.erase(netns); }
+
+private:
+  static bool in_slot(std::uint32_t netns, std::uint64_t sweep) {
+    return sweep % kEvery == netns % kEvery;
+  }
+  std::unordered_map<std::uint32_t, bool> suspects_;  // of each walked namespace's last walk
+};
+
 // The scanner thread. Sweeps run at a fixed cadence that does not stretch with load: a sweep
 // that overruns its slot is followed by the next one at once. A holder scan, when asked for,
 // comes with a sweep of its own right away. Failures are counted and retried, never raised.
 class Scanner {
 public:
   // live: where the sweeps look up the lifecycles of sockets in leak states, and interim dumps
-  // those of open connections (nullptr: nowhere). interim_ns: the cadence of interim dumps of
+  // those of open connections, and learn which quiet namespaces need a walk (nullptr: nowhere,
+  // and every namespace is walked each sweep). interim_ns: the cadence of interim dumps of
   // every open connection, 0 for none.
-  Scanner(std::uint32_t own_netns, std::uint64_t interval_ns, const LiveConnections* live,
+  Scanner(std::uint32_t own_netns, std::uint64_t interval_ns, LiveConnections* live,
           std::uint64_t interim_ns = 0);
   ~Scanner();  // stops and joins the thread
   Scanner(const Scanner&) = delete;
@@ -80,7 +107,7 @@ private:
 
   const std::uint32_t own_netns_;
   const std::uint64_t interval_ns_;
-  const LiveConnections* const live_;
+  LiveConnections* const live_;
   const std::uint64_t interim_ns_;
   std::atomic<bool> holders_wanted_{false};
   std::atomic<bool> stopping_{false};
@@ -99,11 +126,10 @@ private:
   std::atomic<std::uint64_t> sweep_ns_{0};
   std::atomic<std::uint64_t> errors_{0};
   std::uint64_t last_sweep_start_ns_ = 0;  // scanner thread only
-  // The sweep (in sweeps_) that last counted each namespace's TIME_WAIT; scanner thread only.
-  std::unordered_map<std::uint32_t, std::uint64_t> time_wait_counted_;
   // Scanner thread only: per namespace, the orphaned FIN_WAIT2 timewait socks its last sweep
   // found, to tell which of them the next one finds in TIME_WAIT.
   std::unordered_map<std::uint32_t, std::vector<SocketSnapshot>> fin_wait2_;
+  NamespaceWalks walks_;  // scanner thread only
 
   std::thread thread_;  // last: started once everything above is built
 };

@@ -238,9 +238,9 @@ BpfTracer::BpfTracer(const LoaderConfig& config) {
     fds.push_back(ring.get());
   }
   rings_ = std::make_unique<RingSet>(fds, config.ring_buffer_bytes);
-  connections_ = std::make_unique<KernelConnections>(bpf_map__fd(skel_->maps.conns),
-                                                     bpf_map__fd(skel_->maps.listeners),
-                                                     &skel_->bss->last_conn_id);
+  connections_ = std::make_unique<KernelConnections>(
+      bpf_map__fd(skel_->maps.conns), bpf_map__fd(skel_->maps.listeners), &skel_->bss->last_conn_id,
+      bpf_map__fd(skel_->maps.netns_active), &skel_->bss->active_gen);
 }
 
 BpfTracer::~BpfTracer() = default;
@@ -430,6 +430,24 @@ std::size_t KernelConnections::open() const {
     }
   }
   return count;
+}
+
+std::optional<std::vector<std::uint32_t>> KernelConnections::take_active_namespaces() {
+  std::vector<std::uint32_t> active;
+  __u32 key = 0;
+  __u32 next = 0;
+  for (const __u32* prev = nullptr; bpf_map_get_next_key(netns_active_fd_, prev, &next) == 0;
+       prev = &key) {
+    key = next;
+    active.push_back(key);
+  }
+  // Only the keys read: one put since stays for the next take. The programs put each
+  // namespace once per generation on each CPU, so the generation moves after the deletes.
+  for (__u32 netns : active) {
+    bpf_map_delete_elem(netns_active_fd_, &netns);
+  }
+  __atomic_add_fetch(active_gen_, 1, __ATOMIC_RELEASE);
+  return active;
 }
 
 }  // namespace tcptrail

@@ -36,17 +36,22 @@ struct LoaderConfig {
 // The kernel's `conns` and `listeners` maps, and its conn_id counter.
 class KernelConnections : public LiveConnections {
 public:
-  KernelConnections(int conns_fd, int listeners_fd, __u64* last_conn_id)
-      : conns_fd_(conns_fd), listeners_fd_(listeners_fd), last_conn_id_(last_conn_id) {}
+  KernelConnections(int conns_fd, int listeners_fd, __u64* last_conn_id, int netns_active_fd,
+                    __u32* active_gen)
+      : conns_fd_(conns_fd), listeners_fd_(listeners_fd), last_conn_id_(last_conn_id),
+        netns_active_fd_(netns_active_fd), active_gen_(active_gen) {}
   Seeded seed(Connection& conn) override;
   void seed_listener(std::uint32_t netns_ino, std::uint16_t port, const Owner& owner) override;
   [[nodiscard]] std::optional<Connection> find(std::uint64_t sock_cookie) const override;
   [[nodiscard]] std::size_t open() const override;
+  [[nodiscard]] std::optional<std::vector<std::uint32_t>> take_active_namespaces() override;
 
 private:
   int conns_fd_;
   int listeners_fd_;
   __u64* last_conn_id_;  // in the mmapped .bss, shared with the programs
+  int netns_active_fd_;
+  __u32* active_gen_;  // in the .bss too
 };
 
 class BpfTracer {
