@@ -29,6 +29,9 @@ usage: bench/run.sh [options]
   --keep DIR          keep every run's raw files in DIR
   --tracer-cpu PCT    hold every tracer to PCT% of one CPU (cgroup v1 cpu quota), to emulate a
                       machine whose storm is faster than the tracer (e.g. 50)
+  --quiet-namespaces N
+                      N more network namespaces, each with one listening socket and nothing
+                      else, for the whole benchmark: a host with many idle containers
   -h, --help          this text
 
 Build first: cmake -S . -B build && cmake --build build -j2
@@ -53,6 +56,7 @@ warmup=1
 keep_dir=""
 tracer_cpu=""
 metrics_port=19465
+quiet_namespaces=0
 
 while (($#)); do
   case "$1" in
@@ -68,6 +72,7 @@ while (($#)); do
     --no-warmup) warmup=0; shift ;;
     --keep) keep_dir=${2:?}; shift 2 ;;
     --tracer-cpu) tracer_cpu=${2:?}; shift 2 ;;
+    --quiet-namespaces) quiet_namespaces=${2:?}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -77,6 +82,10 @@ is_number() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]]; }
 for v in "$rounds" "$threads"; do
   [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: expected a positive integer, got '$v'" >&2; exit 2; }
 done
+if [[ ! $quiet_namespaces =~ ^[0-9]+$ ]] || ((quiet_namespaces > 500)); then
+  echo "run.sh: --quiet-namespaces takes a count from 0 to 500, got '$quiet_namespaces'" >&2
+  exit 2
+fi
 for v in "$duration" "$attach_wait" "$drain"; do
   is_number "$v" || { echo "run.sh: expected a number of seconds, got '$v'" >&2; exit 2; }
 done
@@ -123,7 +132,15 @@ if [[ $(id -u) == 0 ]] && command -v ip >/dev/null; then
   bench_ns=tcptrail-bench-$$
 fi
 
+quiet_pids=()
 cleanup() {
+  if ((${#quiet_pids[@]})); then
+    kill "${quiet_pids[@]}" 2>/dev/null
+    wait "${quiet_pids[@]}" 2>/dev/null
+  fi
+  for ((i = 0; i < quiet_namespaces; i++)); do
+    ip netns del "tcptrail-bench-$$-q$i" 2>/dev/null
+  done
   if [[ -n $tracer_pid ]] && kill -0 "$tracer_pid" 2>/dev/null; then
     # The wrapper forwards SIGTERM; the tool also dies with it (PR_SET_PDEATHSIG).
     kill -TERM "$tracer_pid" 2>/dev/null
@@ -147,6 +164,22 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
+
+# Idle namespaces that every tracer run finds (their listeners' processes name them in /proc).
+if ((quiet_namespaces)); then
+  [[ $(id -u) == 0 ]] || die "--quiet-namespaces needs root"
+  for ((i = 0; i < quiet_namespaces; i++)); do
+    ns=tcptrail-bench-$$-q$i
+    ip netns add "$ns" && ip -n "$ns" link set lo up || die "cannot create network namespace $ns"
+    ip netns exec "$ns" python3 -c 'import socket, time
+s = socket.socket()
+s.bind(("127.0.0.1", 8080))
+s.listen()
+time.sleep(1e9)' &
+    quiet_pids+=($!)
+  done
+  log "$quiet_namespaces quiet namespaces, one listener each"
+fi
 
 want_mode() { [[ -z $modes_arg || ,$modes_arg, == *,$1,* ]]; }
 
