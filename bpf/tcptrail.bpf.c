@@ -91,26 +91,23 @@ struct {
 /* An entry's initial value (bpf_map_update_elem() takes a whole value, too big for the stack). */
 const volatile struct tcptrail_held empty_held = {};
 
-/* Network namespaces already announced to the collector (which sweeps them). */
-struct {
+/* A set of network namespaces, by inode. */
+struct netns_set {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 4096);
 	__type(key, __u32);
 	__type(value, __u8);
-} netns_seen SEC(".maps");
+};
+
+/* Network namespaces already announced to the collector (which sweeps them). */
+struct netns_set netns_seen SEC(".maps");
 
 /* Namespaces where a socket entered a leak state (CLOSE_WAIT, FIN_WAIT2) or a request socket
  * retransmitted its SYN-ACK since the collector last took them: the sweeps walk these at once
  * and quiet ones less often, since each walk reads the established hash that all namespaces
  * share. The collector takes the keys, then bumps active_gen. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, __u8);
-} netns_active SEC(".maps");
+struct netns_set netns_active SEC(".maps");
 
 __u32 active_gen = 0;
 

@@ -33,7 +33,7 @@ struct LoaderConfig {
   bool verbose = false;                      // libbpf's messages to stderr
 };
 
-// The kernel's `conns` and `listeners` maps, and its conn_id counter.
+// The kernel's `conns`, `listeners` and `netns_active` maps, and its conn_id counter.
 class KernelConnections : public LiveConnections {
 public:
   KernelConnections(int conns_fd, int listeners_fd, __u64* last_conn_id, int netns_active_fd,
